@@ -1,0 +1,11 @@
+"""HyperaSampler: hyperparameter optimization by five cooperating Soft Actor-Critic agents."""
+
+from optuna_hypera._config import DEFAULT_AGENTS
+from optuna_hypera._config import AgentConfig
+from optuna_hypera._config import SACConfig
+from optuna_hypera._report import report_stats
+from optuna_hypera._sampler import HyperaSampler
+
+
+__all__ = ["DEFAULT_AGENTS", "AgentConfig", "HyperaSampler", "SACConfig", "report_stats"]
+__version__ = "0.1.0"

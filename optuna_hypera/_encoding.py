@@ -1,0 +1,142 @@
+"""Optuna distributions <-> one normalized coordinate in [0, 1] per parameter.
+
+- continuous float: linear or log scale;
+- int, stepped float and categorical: ``n`` values get ``n`` equal bins and a value encodes to its
+  bin centre, so a small action moves within the bin and a larger one reaches the neighbour; log
+  ints use the log-scaled interval ``[low - 0.5, high + 0.5]`` so each integer owns its share of it;
+- categorical choices are ordered as declared (a continuous relaxation; the per-parameter
+  evidence in the state lets the agents learn which end is better).
+Decoding always returns a valid value of the distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import math
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+
+
+_CONTINUOUS, _LOG, _BINNED, _LOG_INT = range(4)
+
+
+@dataclass(frozen=True)
+class _Param:
+    kind: int
+    low: float
+    high: float
+    n_bins: int
+    step: float
+
+
+def _param(dist: BaseDistribution) -> _Param:
+    if isinstance(dist, CategoricalDistribution):
+        return _Param(_BINNED, 0.0, float(len(dist.choices) - 1), len(dist.choices), 1.0)
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            return _Param(_LOG_INT, math.log(dist.low - 0.5), math.log(dist.high + 0.5), 0, 1.0)
+        n = (dist.high - dist.low) // dist.step + 1
+        return _Param(_BINNED, float(dist.low), float(dist.high), int(n), float(dist.step))
+    if isinstance(dist, FloatDistribution):
+        if dist.step is not None:
+            n = int(round((dist.high - dist.low) / dist.step)) + 1
+            return _Param(_BINNED, dist.low, dist.high, n, dist.step)
+        if dist.log:
+            return _Param(_LOG, math.log(dist.low), math.log(dist.high), 0, 0.0)
+        return _Param(_CONTINUOUS, dist.low, dist.high, 0, 0.0)
+    raise ValueError(f"Unsupported distribution {dist!r}.")
+
+
+class SpaceEncoder:
+    """Encodes a fixed search space (insertion order of ``search_space``)."""
+
+    def __init__(self, search_space: Mapping[str, BaseDistribution]) -> None:
+        self.names: tuple[str, ...] = tuple(search_space)
+        self.distributions: tuple[BaseDistribution, ...] = tuple(search_space.values())
+        self._params = tuple(_param(d) for d in self.distributions)
+        self.is_log = np.array(
+            [p.kind in (_LOG, _LOG_INT) for p in self._params], dtype=np.float64
+        )
+        self.is_categorical = np.array(
+            [isinstance(d, CategoricalDistribution) for d in self.distributions],
+            dtype=np.float64,
+        )
+        # 1 / number of distinct values for discrete parameters, 0 for continuous ones.
+        self.granularity = np.array(
+            [self._granularity(p) for p in self._params], dtype=np.float64
+        )
+
+    @staticmethod
+    def _granularity(p: _Param) -> float:
+        if p.kind == _BINNED:
+            return 1.0 / p.n_bins
+        if p.kind == _LOG_INT:
+            return 1.0 / max(1.0, math.exp(p.high) - math.exp(p.low))
+        return 0.0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def encode_internal(self, j: int, internal: float) -> float:
+        """Coordinate of Optuna's internal representation (categorical: the choice index)."""
+        p = self._params[j]
+        if p.kind == _CONTINUOUS:
+            span = p.high - p.low
+            return 0.5 if span <= 0 else (internal - p.low) / span
+        if p.kind == _LOG or p.kind == _LOG_INT:
+            span = p.high - p.low
+            return 0.5 if span <= 0 else (math.log(internal) - p.low) / span
+        k = round((internal - p.low) / p.step)
+        return (min(max(k, 0), p.n_bins - 1) + 0.5) / p.n_bins
+
+    def encode(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Coordinates of external parameter values."""
+        return np.array(
+            [
+                self.encode_internal(j, dist.to_internal_repr(params[name]))
+                for j, (name, dist) in enumerate(zip(self.names, self.distributions))
+            ],
+            dtype=np.float64,
+        )
+
+    def decode_internal(self, j: int, u: float) -> float:
+        p = self._params[j]
+        u = min(max(float(u), 0.0), 1.0)
+        if p.kind == _CONTINUOUS:
+            return min(max(p.low + u * (p.high - p.low), p.low), p.high)
+        if p.kind == _LOG:
+            dist = self.distributions[j]
+            assert isinstance(dist, FloatDistribution)
+            return min(max(math.exp(p.low + u * (p.high - p.low)), dist.low), dist.high)
+        if p.kind == _LOG_INT:
+            dist = self.distributions[j]
+            assert isinstance(dist, IntDistribution)
+            v = round(math.exp(p.low + u * (p.high - p.low)))
+            return float(min(max(v, dist.low), dist.high))
+        k = min(int(u * p.n_bins), p.n_bins - 1)
+        return min(p.low + k * p.step, p.high)
+
+    def decode(self, x: np.ndarray) -> dict[str, Any]:
+        """External parameter values (ints as int, choices as declared) of coordinates ``x``."""
+        out: dict[str, Any] = {}
+        for j, (name, dist) in enumerate(zip(self.names, self.distributions)):
+            internal = self.decode_internal(j, float(x[j]))
+            if isinstance(dist, IntDistribution):
+                out[name] = int(round(internal))
+            elif isinstance(dist, CategoricalDistribution):
+                out[name] = dist.choices[int(round(internal))]
+            else:
+                out[name] = float(internal)
+        return out
+
+    def snap(self, x: np.ndarray) -> np.ndarray:
+        """Coordinates of the values that ``x`` decodes to (bin centres for discrete ones)."""
+        return np.array(
+            [self.encode_internal(j, self.decode_internal(j, float(u))) for j, u in enumerate(x)]
+        )

@@ -1,0 +1,285 @@
+"""Soft Actor-Critic for all agents at once (Haarnoja et al. 2018, "SAC: Algorithms and
+Applications"), written out in the open in the manner of CleanRL's ``sac_continuous_action.py``.
+
+Every agent has its own weights, but they are stacked along a leading agent axis so the five
+agents run one forward and one backward pass. The networks do not depend on how many parameters
+an agent owns:
+
+- actor: a per-parameter MLP with shared weights reads (parameter features, study features),
+  a mean over the agent's parameters gives a group context, and a head reads (token, context)
+  to output a tanh-squashed Gaussian per parameter;
+- critics: twin Deep-Sets Q functions: phi(token, action) averaged over parameters, then
+  rho(mean, study features) -> Q. Both are permutation invariant.
+
+Shapes: tokens ``[A, B, P, T]``, mask ``[A, B, P]``, study features ``[A, B, G]``, actions
+``[A, B, P]`` for A agents, B samples, P parameters (padded), T token and G study features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Sequence
+import math
+import os
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from optuna_hypera._config import AgentConfig
+from optuna_hypera._config import SACConfig
+from optuna_hypera._features import N_GLOBAL
+from optuna_hypera._features import N_TOKEN
+
+
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
+_LOG2 = math.log(2.0)
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class StackedLinear(nn.Module):
+    """Independent linear layers for each index of ``lead`` (agents, twins), one matmul."""
+
+    def __init__(
+        self, lead: tuple[int, ...], n_in: int, n_out: int, gen: torch.Generator,
+        scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        bound = scale / math.sqrt(n_in)  # PyTorch's default uniform init, own generator
+        self.weight = nn.Parameter((torch.rand(*lead, n_in, n_out, generator=gen) * 2 - 1) * bound)
+        self.bias = nn.Parameter((torch.rand(*lead, 1, n_out, generator=gen) * 2 - 1) * bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight) + self.bias
+
+
+def _masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the parameter axis (-2) counting only real parameters."""
+    m = mask.unsqueeze(-1)
+    return (h * m).sum(-2) / m.sum(-2).clamp(min=1.0)
+
+
+class Actor(nn.Module):
+    def __init__(self, n_agents: int, hidden: int, gen: torch.Generator) -> None:
+        super().__init__()
+        lead = (n_agents,)
+        self.enc1 = StackedLinear(lead, N_TOKEN + N_GLOBAL, hidden, gen)
+        self.enc2 = StackedLinear(lead, hidden, hidden, gen)
+        self.head1 = StackedLinear(lead, 2 * hidden, hidden, gen)
+        # Small last layer: the first proposals have mean ~0 and log-std ~0 whatever the input.
+        self.head2 = StackedLinear(lead, hidden, 2, gen, scale=0.01)
+        with torch.no_grad():
+            mid = 0.5 * (LOG_STD_MAX + LOG_STD_MIN)
+            half = 0.5 * (LOG_STD_MAX - LOG_STD_MIN)
+            self.head2.bias[..., 1] = math.atanh((0.0 - mid) / half)
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, p, _ = tokens.shape
+        g = glob.unsqueeze(2).expand(a, b, p, glob.shape[-1])
+        x = torch.cat([tokens, g], dim=-1).reshape(a, b * p, -1)
+        h = F.relu(self.enc2(F.relu(self.enc1(x)))).reshape(a, b, p, -1)
+        ctx = _masked_mean(h, mask).unsqueeze(2).expand_as(h)
+        y = self.head2(F.relu(self.head1(torch.cat([h, ctx], -1).reshape(a, b * p, -1))))
+        y = y.reshape(a, b, p, 2)
+        mean = y[..., 0]
+        # CleanRL's bounded log-std.
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(y[..., 1]) + 1)
+        return mean, log_std
+
+    def sample(
+        self,
+        tokens: torch.Tensor,
+        mask: torch.Tensor,
+        glob: torch.Tensor,
+        gen: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions in (-1, 1) and their log-probability summed over parameters ``[A, B]``."""
+        mean, log_std = self(tokens, mask, glob)
+        eps = torch.randn(mean.shape, generator=gen, device=mean.device)
+        u = mean + log_std.exp() * eps
+        action = torch.tanh(u)
+        # log N(u) - log(1 - tanh(u)^2), the latter in its stable form (SAC paper, eq. 21).
+        log_prob = -0.5 * eps.pow(2) - log_std - _HALF_LOG_2PI
+        log_prob = log_prob - 2.0 * (_LOG2 - u - F.softplus(-2.0 * u))
+        return action, (log_prob * mask).sum(-1)
+
+
+class TwinCritic(nn.Module):
+    def __init__(self, n_agents: int, hidden: int, gen: torch.Generator) -> None:
+        super().__init__()
+        lead = (n_agents, 2)
+        self.phi1 = StackedLinear(lead, N_TOKEN + 1, hidden, gen)
+        self.phi2 = StackedLinear(lead, hidden, hidden, gen)
+        self.rho1 = StackedLinear(lead, hidden + N_GLOBAL, hidden, gen)
+        self.rho2 = StackedLinear(lead, hidden, 1, gen)
+
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
+        """Q values ``[A, 2, B]``."""
+        a, b, p, _ = tokens.shape
+        x = torch.cat([tokens, action.unsqueeze(-1)], -1).reshape(a, 1, b * p, -1)
+        h = F.relu(self.phi2(F.relu(self.phi1(x.expand(a, 2, b * p, x.shape[-1])))))
+        pooled = _masked_mean(h.reshape(a, 2, b, p, -1), mask.unsqueeze(1))
+        z = torch.cat([pooled, glob.unsqueeze(1).expand(a, 2, b, glob.shape[-1])], -1)
+        return self.rho2(F.relu(self.rho1(z))).squeeze(-1)
+
+
+class MaskedAdam:
+    """Adam over parameters whose first axis is the agent; only agents in ``mask`` move, so
+    each agent keeps its own update schedule although all share one backward pass."""
+
+    def __init__(self, params: Sequence[torch.Tensor], lr: float, n_agents: int,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        device = self.params[0].device
+        self.t = torch.zeros(n_agents, device=device)
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor | None], mask: torch.Tensor) -> None:
+        b1, b2 = self.betas
+        self.t += mask
+        bc1 = 1 - b1 ** self.t.clamp(min=1)
+        bc2 = 1 - b2 ** self.t.clamp(min=1)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            if g is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            mk = mask.view(shape)
+            m.mul_(1 - (1 - b1) * mk).add_((1 - b1) * mk * g)
+            v.mul_(1 - (1 - b2) * mk).add_((1 - b2) * mk * g * g)
+            step = (m / bc1.view(shape)) / ((v / bc2.view(shape)).sqrt() + self.eps)
+            p.sub_(self.lr * mk * step)
+
+    def state_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        yield "t", self.t
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            yield f"m{i}", m
+            yield f"v{i}", v
+
+
+class MultiAgentSAC:
+    """Actors, twin critics, target critics and temperatures of all agents."""
+
+    def __init__(
+        self,
+        agents: Sequence[AgentConfig],
+        config: SACConfig,
+        seed: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = config
+        self.n_agents = len(agents)
+        self.device = torch.device(device)
+        gen = torch.Generator().manual_seed(seed)
+        self.actor = Actor(self.n_agents, config.hidden, gen).to(self.device)
+        self.critic = TwinCritic(self.n_agents, config.hidden, gen).to(self.device)
+        self.target = TwinCritic(self.n_agents, config.hidden, gen).to(self.device)
+        self.target.load_state_dict(self.critic.state_dict())
+        for p in self.target.parameters():
+            p.requires_grad_(False)
+        temps = [a.exploration_temperature for a in agents]
+        self.log_alpha = torch.tensor(temps, device=self.device).log().requires_grad_(True)
+        self.actor_opt = MaskedAdam(list(self.actor.parameters()), config.lr, self.n_agents)
+        self.critic_opt = MaskedAdam(list(self.critic.parameters()), config.lr, self.n_agents)
+        self.alpha_opt = MaskedAdam([self.log_alpha], config.lr, self.n_agents)
+        self.updates = torch.zeros(self.n_agents, dtype=torch.long)
+
+    @torch.no_grad()
+    def act(
+        self,
+        tokens: torch.Tensor,
+        mask: torch.Tensor,
+        glob: torch.Tensor,
+        gen: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampled actions ``[A, B, P]`` and the critics' (min of twins) value ``[A, B]``."""
+        action, _ = self.actor.sample(tokens, mask, glob, gen)
+        return action, self.critic(tokens, mask, glob, action).min(dim=1).values
+
+    @torch.no_grad()
+    def value(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
+        return self.critic(tokens, mask, glob, action).min(dim=1).values
+
+    def update(self, batch: dict[str, torch.Tensor], agent_mask: torch.Tensor,
+               gen: torch.Generator | None) -> dict[str, torch.Tensor]:
+        """One gradient step for the agents in ``agent_mask`` (float ``[A]``); returns losses."""
+        cfg = self.config
+        tok, mask, glob, act = batch["tokens"], batch["mask"], batch["glob"], batch["action"]
+        alpha = self.log_alpha.detach().exp()
+        with torch.no_grad():
+            next_action, next_logp = self.actor.sample(
+                batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen
+            )
+            q_next = self.target(
+                batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action
+            ).min(dim=1).values
+            # Soft Bellman target (SAC paper, eq. 3 with the soft value of eq. 3's V).
+            y = batch["reward"] + cfg.gamma * (1 - batch["done"]) * (
+                q_next - alpha[:, None] * next_logp
+            )
+        q = self.critic(tok, mask, glob, act)
+        critic_loss = (q - y.unsqueeze(1)).pow(2).mean(dim=(1, 2))
+        critic_params = list(self.critic.parameters())
+        grads = torch.autograd.grad((critic_loss * agent_mask).sum(), critic_params)
+        self.critic_opt.step(grads, agent_mask)
+
+        new_action, logp = self.actor.sample(tok, mask, glob, gen)
+        q_pi = self.critic(tok, mask, glob, new_action).min(dim=1).values
+        actor_loss = (alpha[:, None] * logp - q_pi).mean(dim=1)  # eq. 7
+        actor_params = list(self.actor.parameters())
+        grads = torch.autograd.grad((actor_loss * agent_mask).sum(), actor_params)
+        self.actor_opt.step(grads, agent_mask)
+
+        # Automatic temperature (eq. 18): target entropy counted per parameter.
+        n_params = mask.sum(-1)
+        alpha_loss = -(self.log_alpha[:, None] * (logp.detach() + cfg.target_entropy * n_params))
+        alpha_loss = alpha_loss.mean(dim=1)
+        (grad,) = torch.autograd.grad((alpha_loss * agent_mask).sum(), [self.log_alpha])
+        self.alpha_opt.step([grad], agent_mask)
+
+        self.soft_update(cfg.tau, agent_mask)
+        self.updates += agent_mask.to(torch.long).cpu()
+        return {"critic": critic_loss.detach(), "actor": actor_loss.detach()}
+
+    @torch.no_grad()
+    def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:
+        """Polyak averaging of the target critics, per agent."""
+        for p, tp in zip(self.critic.parameters(), self.target.parameters()):
+            w = (tau * agent_mask).view((-1,) + (1,) * (p.dim() - 1))
+            tp.mul_(1 - w).add_(w * p)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for prefix, module in (("actor", self.actor), ("critic", self.critic),
+                               ("target", self.target)):
+            for k, v in module.state_dict().items():
+                out[f"{prefix}.{k}"] = v.detach().cpu().clone()
+        out["log_alpha"] = self.log_alpha.detach().cpu().clone()
+        return out
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        for prefix, module in (("actor", self.actor), ("critic", self.critic),
+                               ("target", self.target)):
+            sub = {k[len(prefix) + 1:]: v for k, v in state.items() if k.startswith(prefix + ".")}
+            module.load_state_dict(sub)
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Safe format: a flat dict of tensors, loadable with ``weights_only=True``."""
+        torch.save(self.state_dict(), path)
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise ValueError(f"{path} does not hold HyperaSampler weights.")
+        self.load_state_dict({k: v.to(self.device) for k, v in state.items()})

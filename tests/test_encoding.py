@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+import pytest
+
+from optuna_hypera._encoding import SpaceEncoder
+
+
+@st.composite
+def distribution_and_value(draw: st.DrawFn) -> tuple[BaseDistribution, Any]:
+    kind = draw(st.sampled_from(["float", "float_log", "float_step", "int", "int_log",
+                                 "int_step", "categorical"]))
+    if kind == "categorical":
+        choices = draw(st.lists(
+            st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
+                      st.floats(-10, 10, allow_nan=False), st.text(max_size=3)),
+            min_size=1, max_size=6, unique_by=lambda v: (type(v), v),
+        ))
+        dist: BaseDistribution = CategoricalDistribution(choices)
+        return dist, draw(st.sampled_from(choices))
+    if kind.startswith("int"):
+        low = draw(st.integers(1 if kind == "int_log" else -50, 50))
+        high = draw(st.integers(low, low + 200))
+        step = draw(st.integers(1, 7)) if kind == "int_step" else 1
+        idist = IntDistribution(low, high, log=kind == "int_log", step=step)
+        k = draw(st.integers(0, (idist.high - idist.low) // idist.step))
+        return idist, idist.low + k * idist.step
+    if kind == "float_log":
+        low = draw(st.floats(1e-8, 1e3))
+        high = draw(st.floats(low, low * 1e6))
+        fdist = FloatDistribution(low, high, log=True)
+        return fdist, min(max(draw(st.floats(low, high)), low), high)
+    low = draw(st.floats(-1e3, 1e3))
+    if kind == "float_step":
+        step = draw(st.sampled_from([0.1, 0.25, 0.5, 1.0, 3.0]))
+        fdist = FloatDistribution(low, low + step * draw(st.integers(0, 60)), step=step)
+        k = draw(st.integers(0, int(round((fdist.high - fdist.low) / step))))
+        return fdist, fdist.low + k * step
+    high = draw(st.floats(low, low + 1e3))
+    fdist = FloatDistribution(low, high)
+    return fdist, draw(st.floats(low, high))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=300, deadline=None)
+@given(distribution_and_value())
+def test_round_trip(dv: tuple[BaseDistribution, Any]) -> None:
+    dist, value = dv
+    enc = SpaceEncoder({"p": dist})
+    u = enc.encode({"p": value})
+    assert u.shape == (1,) and 0.0 <= u[0] <= 1.0
+    back = enc.decode(u)["p"]
+    assert dist._contains(dist.to_internal_repr(back))
+    if isinstance(dist, FloatDistribution) and dist.step is None:
+        assert math.isclose(back, value, rel_tol=1e-9, abs_tol=1e-9 * max(1.0, abs(value)))
+        assert isinstance(back, float)
+    elif isinstance(dist, FloatDistribution):
+        assert math.isclose(back, value, abs_tol=1e-9 * max(1.0, abs(value)))
+    elif isinstance(dist, IntDistribution):
+        assert back == value and isinstance(back, int)
+    else:
+        assert dist.to_internal_repr(back) == dist.to_internal_repr(value)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=200, deadline=None)
+@given(distribution_and_value(), st.floats(-0.5, 1.5))
+def test_any_coordinate_decodes_to_a_valid_value(
+    dv: tuple[BaseDistribution, Any], u: float
+) -> None:
+    dist, _ = dv
+    enc = SpaceEncoder({"p": dist})
+    value = enc.decode(np.array([u]))["p"]
+    assert dist._contains(dist.to_internal_repr(value))
+    # Snapping is idempotent and lands on the value's own coordinate.
+    s = enc.snap(np.array([u]))
+    np.testing.assert_allclose(enc.snap(s), s)
+    np.testing.assert_allclose(enc.encode({"p": value}), s, atol=1e-9)
+
+
+def test_discrete_values_own_equal_bins_and_log_scale() -> None:
+    enc = SpaceEncoder({
+        "c": CategoricalDistribution(["a", "b", "c", "d"]),
+        "i": IntDistribution(0, 10, step=5),
+        "lr": FloatDistribution(1e-4, 1e-0, log=True),
+    })
+    np.testing.assert_allclose(enc.encode({"c": "b", "i": 5, "lr": 1e-2}),
+                               [0.375, 0.5, 0.5])
+    assert enc.decode(np.array([0.99, 0.0, 0.25])) == {"c": "d", "i": 0, "lr": pytest.approx(1e-3)}
+    np.testing.assert_array_equal(enc.is_categorical, [1, 0, 0])
+    np.testing.assert_array_equal(enc.is_log, [0, 0, 1])
+    np.testing.assert_allclose(enc.granularity, [0.25, 1 / 3, 0.0])
