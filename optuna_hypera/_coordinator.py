@@ -249,9 +249,11 @@ class Coordinator:
             if not params:
                 continue
             tok, mask, glob = self._states(ctx, [x], [base.glob], [a])
-            actions, values = sac.act(tok.to(dev), mask.to(dev), glob.to(dev), gen)
-            act = actions[a, 0, : len(params)].cpu().numpy().astype(np.float64)
-            q = float(values[a, 0])
+            one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
+            actions, values = sac.act(tok[one].to(dev), mask[one].to(dev), glob[one].to(dev),
+                                      gen, one)
+            act = actions[0, 0, : len(params)].cpu().numpy().astype(np.float64)
+            q = float(values[0, 0])
             moves[a] = AgentMove(params, tok[a, 0, : len(params)].numpy().astype(np.float64),
                                  act, q)
             for j, aj in zip(params, act):

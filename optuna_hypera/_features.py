@@ -31,6 +31,7 @@ N_GLOBAL = 17
 N_TOKEN = 10
 _ELITE_FRACTION = 0.2
 _RECENT = 10
+_MIN_DURATION = 1.0
 
 
 def trial_loss(trial: FrozenTrial, minimize: bool) -> float | None:
@@ -62,35 +63,50 @@ class History:
     durations: np.ndarray
     """Seconds, NaN when unknown."""
 
+    valid: np.ndarray
+    """Not penalized."""
+
     @classmethod
-    def build(cls, trials: Sequence[FrozenTrial], direction: StudyDirection) -> History:
+    def build(
+        cls,
+        trials: Sequence[FrozenTrial],
+        direction: StudyDirection,
+        memo: dict[int, tuple[float, bool, float]] | None = None,
+    ) -> History:
+        """``memo`` keeps (loss, pruned, duration) of finished trials across calls: a finished
+        trial never changes, so each is read once per process."""
         minimize = direction == StudyDirection.MINIMIZE
-        finished = [t for t in trials if t.state.is_finished()]
-        n = len(finished)
-        losses = np.full(n, np.nan)
-        durations = np.full(n, np.nan)
-        pruned = np.zeros(n, dtype=bool)
-        for i, t in enumerate(finished):
-            loss = trial_loss(t, minimize)
-            if loss is not None:
-                losses[i] = loss
-            pruned[i] = t.state == TrialState.PRUNED
-            if t.datetime_start is not None and t.datetime_complete is not None:
-                durations[i] = (t.datetime_complete - t.datetime_start).total_seconds()
+        memo = {} if memo is None else memo
+        numbers, records = [], []
+        for t in trials:
+            if not t.state.is_finished():
+                continue
+            rec = memo.get(t.number)
+            if rec is None:
+                loss = trial_loss(t, minimize)
+                dur = math.nan
+                if t.datetime_start is not None and t.datetime_complete is not None:
+                    dur = (t.datetime_complete - t.datetime_start).total_seconds()
+                rec = (math.nan if loss is None else loss, t.state == TrialState.PRUNED, dur)
+                memo[t.number] = rec
+            numbers.append(t.number)
+            records.append(rec)
+        arr = np.array(records, dtype=np.float64).reshape(len(records), 3)
+        losses = arr[:, 0]
         return cls(
-            numbers=np.array([t.number for t in finished], dtype=np.int64),
+            numbers=np.array(numbers, dtype=np.int64),
             losses=losses,
             quantiles=rank_quantiles(losses),
-            pruned=pruned,
-            durations=durations,
+            pruned=arr[:, 1].astype(bool),
+            durations=arr[:, 2],
+            valid=~np.isnan(losses),
         )
-
-    @property
-    def valid(self) -> np.ndarray:
-        return ~np.isnan(self.losses)
 
     def quantile_of(self) -> dict[int, float]:
         return dict(zip(self.numbers.tolist(), self.quantiles.tolist()))
+
+    def penalized(self) -> set[int]:
+        return set(self.numbers[~self.valid].tolist())
 
 
 def rank_quantiles(losses: np.ndarray) -> np.ndarray:
@@ -209,8 +225,10 @@ def base_features(
     duration and reported training statistics (each relative to the study's median)."""
     g = study_part.copy()
     g[6] = quantile
-    if math.isfinite(duration) and duration_median > 0:
-        g[9] = math.tanh(math.log((duration + 1e-9) / duration_median))
+    # Duration matters for real training only; below a second it is timer noise, and rounding
+    # to powers of two keeps a seeded study reproducible despite small timing jitter.
+    if math.isfinite(duration) and duration_median >= _MIN_DURATION and duration > 0:
+        g[9] = math.tanh(round(math.log2(duration / duration_median)) / 2.0)
     curve = [base.intermediate_values[k] for k in sorted(base.intermediate_values)]
     curve = [c for c in curve if math.isfinite(c)]
     if len(curve) >= 2:

@@ -127,7 +127,8 @@ def draw_batch(
     """A batch ``[A, B, ...]`` with agents that are not due (or have no data) masked out."""
     n_agents = len(replays)
     p = max(r.p for r in replays)
-    b = batch_size
+    # Early on, a full batch drawn with replacement would only repeat the few transitions.
+    b = max(1, min(batch_size, max(r.n for r, d in zip(replays, due) if d)))
     out = {
         "tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
         "mask": np.zeros((n_agents, b, p), np.float32),

@@ -50,8 +50,10 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter((torch.rand(*lead, n_in, n_out, generator=gen) * 2 - 1) * bound)
         self.bias = nn.Parameter((torch.rand(*lead, 1, n_out, generator=gen) * 2 - 1) * bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(x, self.weight) + self.bias
+    def forward(self, x: torch.Tensor, agents: slice | None = None) -> torch.Tensor:
+        if agents is None:
+            return torch.matmul(x, self.weight) + self.bias
+        return torch.matmul(x, self.weight[agents]) + self.bias[agents]
 
 
 def _masked_mean(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -75,14 +77,17 @@ class Actor(nn.Module):
             self.head2.bias[..., 1] = math.atanh((0.0 - mid) / half)
 
     def forward(
-        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+        agents: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``agents`` selects a slice of the stacked agents (inputs then hold only those)."""
         a, b, p, _ = tokens.shape
         g = glob.unsqueeze(2).expand(a, b, p, glob.shape[-1])
         x = torch.cat([tokens, g], dim=-1).reshape(a, b * p, -1)
-        h = F.relu(self.enc2(F.relu(self.enc1(x)))).reshape(a, b, p, -1)
+        h = F.relu(self.enc2(F.relu(self.enc1(x, agents)), agents)).reshape(a, b, p, -1)
         ctx = _masked_mean(h, mask).unsqueeze(2).expand_as(h)
-        y = self.head2(F.relu(self.head1(torch.cat([h, ctx], -1).reshape(a, b * p, -1))))
+        h2 = F.relu(self.head1(torch.cat([h, ctx], -1).reshape(a, b * p, -1), agents))
+        y = self.head2(h2, agents)
         y = y.reshape(a, b, p, 2)
         mean = y[..., 0]
         # CleanRL's bounded log-std.
@@ -95,9 +100,10 @@ class Actor(nn.Module):
         mask: torch.Tensor,
         glob: torch.Tensor,
         gen: torch.Generator | None,
+        agents: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions in (-1, 1) and their log-probability summed over parameters ``[A, B]``."""
-        mean, log_std = self(tokens, mask, glob)
+        mean, log_std = self(tokens, mask, glob, agents)
         eps = torch.randn(mean.shape, generator=gen, device=mean.device)
         u = mean + log_std.exp() * eps
         action = torch.tanh(u)
@@ -117,15 +123,17 @@ class TwinCritic(nn.Module):
         self.rho2 = StackedLinear(lead, hidden, 1, gen)
 
     def forward(
-        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor,
+        agents: slice | None = None,
     ) -> torch.Tensor:
         """Q values ``[A, 2, B]``."""
         a, b, p, _ = tokens.shape
         x = torch.cat([tokens, action.unsqueeze(-1)], -1).reshape(a, 1, b * p, -1)
-        h = F.relu(self.phi2(F.relu(self.phi1(x.expand(a, 2, b * p, x.shape[-1])))))
+        x = x.expand(a, 2, b * p, x.shape[-1])
+        h = F.relu(self.phi2(F.relu(self.phi1(x, agents)), agents))
         pooled = _masked_mean(h.reshape(a, 2, b, p, -1), mask.unsqueeze(1))
         z = torch.cat([pooled, glob.unsqueeze(1).expand(a, 2, b, glob.shape[-1])], -1)
-        return self.rho2(F.relu(self.rho1(z))).squeeze(-1)
+        return self.rho2(F.relu(self.rho1(z, agents)), agents).squeeze(-1)
 
 
 class MaskedAdam:
@@ -198,10 +206,12 @@ class MultiAgentSAC:
         mask: torch.Tensor,
         glob: torch.Tensor,
         gen: torch.Generator | None,
+        agents: slice | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampled actions ``[A, B, P]`` and the critics' (min of twins) value ``[A, B]``."""
-        action, _ = self.actor.sample(tokens, mask, glob, gen)
-        return action, self.critic(tokens, mask, glob, action).min(dim=1).values
+        """Sampled actions ``[A, B, P]`` and the critics' (min of twins) value ``[A, B]``;
+        with ``agents``, only that slice of agents (and of the inputs' first axis)."""
+        action, _ = self.actor.sample(tokens, mask, glob, gen, agents)
+        return action, self.critic(tokens, mask, glob, action, agents).min(dim=1).values
 
     @torch.no_grad()
     def value(

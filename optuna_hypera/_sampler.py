@@ -87,6 +87,8 @@ class _StudyCache:
         self.ingested: set[int] = set()
         self.proposals: dict[int, dict[str, Any]] = {}
         self.rows: dict[int, np.ndarray | None] = {}
+        self.keys: dict[int, tuple[float, ...]] = {}
+        self.outcomes: dict[int, tuple[float, bool, float]] = {}
         self.encoder: SpaceEncoder | None = None
         self.assignment: GroupAssignment | None = None
         self.groups_written: dict[str, list[str]] | None = None
@@ -122,7 +124,7 @@ class HyperaSampler(BaseSampler):
         self,
         *,
         seed: int | None = None,
-        strategy: str = "independent",
+        strategy: str = "sequential",
         conflict: str = "value",
         n_startup_trials: int = 10,
         groups: Mapping[str, Sequence[str]] | None = None,
@@ -167,10 +169,11 @@ class HyperaSampler(BaseSampler):
         self._lock = threading.Lock()
         self._caches: dict[tuple[int, int], _StudyCache] = {}
         self._startup: OrderedDict[int, bool] = OrderedDict()
+        self._next_refresh: dict[tuple[int, int], int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_caches", "_startup"):
+        for key in ("_lock", "_caches", "_startup", "_next_refresh"):
             del state[key]
         return state
 
@@ -258,8 +261,14 @@ class HyperaSampler(BaseSampler):
     ) -> None:
         if self._startup.pop(trial._trial_id, False):
             self._startup_sampler.after_trial(study, trial, state, values)
-        if self._dashboard_every and (trial.number + 1) % self._dashboard_every == 0:
-            self._publish_dashboard(study)
+        if self._dashboard_every:
+            # Every `dashboard_every` trials, or every tenth of the study once it is larger, so
+            # the O(n) refresh costs O(1) per trial on average.
+            key = self._key(study)
+            n = trial.number + 1
+            if n >= self._next_refresh.get(key, self._dashboard_every):
+                self._next_refresh[key] = n + max(self._dashboard_every, n // 10)
+                self._publish_dashboard(study)
 
     # -- weights ------------------------------------------------------------------------------
     def save_weights(self, path: str | os.PathLike[str], study: Study | None = None) -> None:
@@ -302,6 +311,7 @@ class HyperaSampler(BaseSampler):
             enc = SpaceEncoder(search_space)
             cache.encoder = enc
             cache.rows = {}
+            cache.keys = {}
             cache.assignment = assign_groups(enc.names, self._agents, self._groups)
             mapping = cache.assignment.as_dict(self._agents)
             if mapping != cache.groups_written:
@@ -360,7 +370,8 @@ class HyperaSampler(BaseSampler):
                 cache.replays[a].add(step, nstep, trial=t.number, base=int(p["base"]))
                 cache.new[a] += 1
 
-    def _train(self, cache: _StudyCache, history: History) -> None:
+    def _train(self, cache: _StudyCache, quantile_of: dict[int, float],
+               penalized: set[int]) -> None:
         cfg = self._sac_config
         freq = np.array([a.update_frequency for a in self._agents])
         due = [bool(cache.new[a] >= freq[a] and len(cache.replays[a]) > 0)
@@ -370,8 +381,6 @@ class HyperaSampler(BaseSampler):
         # One step per update event; a process catching up runs the events it missed, capped.
         events = max(int(cache.new[a] // freq[a]) for a in range(len(due)) if due[a])
         n_steps = min(max(cfg.max_catchup_steps, cfg.gradient_steps), events * cfg.gradient_steps)
-        quantile_of = history.quantile_of()
-        penalized = set(history.numbers[~history.valid].tolist())
         rng = self._rng.rng
         gen = torch.Generator(device=cache.sac.device).manual_seed(int(rng.randint(2**31 - 1)))
         for _ in range(n_steps):
@@ -388,19 +397,20 @@ class HyperaSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, use_cache=False)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
-        history = History.build(trials, study.direction)
+        history = History.build(trials, study.direction, cache.outcomes)
+        quantile_of = history.quantile_of()
+        penalized = history.penalized()
 
         self._ingest(cache, trials)
-        self._train(cache, history)
+        self._train(cache, quantile_of, penalized)
 
         finished = [t for t in trials if t.state.is_finished()]
-        hist_pos = {n: i for i, n in enumerate(history.numbers.tolist())}
+        valid = history.valid.tolist()
         cover_idx: list[int] = []
         rows: list[np.ndarray] = []
-        for t in finished:
+        for i, t in enumerate(finished):
             row = self._row(cache, enc, t)
-            i = hist_pos[t.number]
-            if row is not None and history.valid[i]:
+            if row is not None and valid[i]:
                 cover_idx.append(i)
                 rows.append(row)
         if not rows:
@@ -426,6 +436,10 @@ class HyperaSampler(BaseSampler):
         taken: set[tuple[float, ...]] = set()
         running: list[np.ndarray] = []
         for t in trials:
+            key = cache.keys.get(t.number)
+            if key is not None:
+                taken.add(key)
+                continue
             row = self._row(cache, enc, t)
             if row is None and t.state == TrialState.RUNNING and t.number != trial.number:
                 p = self._proposal(cache, t)
@@ -434,14 +448,15 @@ class HyperaSampler(BaseSampler):
             if row is None:
                 continue
             snapped = enc.snap(row) if not t.state.is_finished() else row
-            taken.add(tuple(snapped.round(12)))
+            key = tuple(snapped.round(12))
+            taken.add(key)
+            if t.state.is_finished():
+                cache.keys[t.number] = key
             if t.state == TrialState.RUNNING and t.number != trial.number:
                 running.append(snapped)
 
         n_agents = len(self._agents)
         successes, failures = np.zeros(n_agents), np.zeros(n_agents)
-        quantile_of = history.quantile_of()
-        penalized = set(history.numbers[~history.valid].tolist())
         if self._coordinator.conflict == "thompson":
             for a, rep in enumerate(cache.replays):
                 successes[a], failures[a] = rep.successes(quantile_of, penalized)

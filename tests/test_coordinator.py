@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import numpy as np
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+import pytest
+import torch
+
+from optuna_hypera import DEFAULT_AGENTS
+from optuna_hypera import SACConfig
+from optuna_hypera._coordinator import CONFLICTS
+from optuna_hypera._coordinator import STRATEGIES
+from optuna_hypera._coordinator import Base
+from optuna_hypera._coordinator import Context
+from optuna_hypera._coordinator import Coordinator
+from optuna_hypera._coordinator import _Claim
+from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._features import N_GLOBAL
+from optuna_hypera._features import Evidence
+from optuna_hypera._groups import assign_groups
+from optuna_hypera._groups import validate_groups
+from optuna_hypera._sac import MultiAgentSAC
+
+
+SPACE = {
+    "lr": FloatDistribution(1e-5, 1e-1, log=True),
+    "n_layers": IntDistribution(1, 8),
+    "dropout": FloatDistribution(0.0, 0.5),
+    "aug_prob": FloatDistribution(0.0, 1.0, step=0.1),
+    "focal_gamma": FloatDistribution(0.0, 5.0),
+    "activation": CategoricalDistribution(["relu", "gelu", None, True, 3]),
+}
+
+
+def context(groups: dict[str, list[str]] | None = None, radius: float = 1.0) -> Context:
+    enc = SpaceEncoder(SPACE)
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(size=(6, len(enc)))
+    bases = [Base(number=i, x=enc.snap(x), glob=np.full(N_GLOBAL, 0.1)) for i, x in enumerate(xs)]
+    return Context(
+        encoder=enc,
+        evidence=Evidence.build(xs, rng.uniform(size=6)),
+        assignment=assign_groups(enc.names, DEFAULT_AGENTS,
+                                 validate_groups(groups, DEFAULT_AGENTS)),
+        incumbent=bases[0],
+        elites=[1, 2, 3],
+        make_base=lambda k: bases[k],
+        successes=np.array([5.0, 0, 0, 0, 0]),
+        failures=np.array([0.0, 5, 5, 5, 5]),
+        radius=radius,
+    )
+
+
+class FakeSAC:
+    """Deterministic stand-in: agent a always acts +-1 and is valued ``values[a]``."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, values: list[float], sign: float = 1.0) -> None:
+        self.values = torch.tensor(values)
+        self.sign = sign
+        self.calls = 0
+
+    def act(self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+            gen: torch.Generator, agents: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.calls += 1
+        a, b, p, _ = tokens.shape
+        values = self.values if agents is None else self.values[agents]
+        # Candidate k of a cooperative batch gets value values[a] + k (so the last is best).
+        value = values[:, None] + torch.arange(b, dtype=torch.float32)[None, :]
+        return torch.full((a, b, p), self.sign * 0.999), value
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("conflict", CONFLICTS)
+def test_every_strategy_and_conflict_gives_valid_parameters(strategy: str, conflict: str) -> None:
+    sac = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=0)
+    ctx = context(groups={"loss": ["dropout", "focal_gamma"], "regularization": ["dropout"]})
+    coord = Coordinator(DEFAULT_AGENTS, strategy, conflict)
+    rng = np.random.RandomState(0)
+    for _ in range(5):
+        d = coord.decide(sac, ctx, rng, torch.Generator().manual_seed(0))
+        params = ctx.encoder.decode(d.x)
+        for name, dist in SPACE.items():
+            assert dist._contains(dist.to_internal_repr(params[name]))
+        assert set(d.moves) == {0, 1, 2, 3, 4}
+        for a, move in d.moves.items():
+            assert np.all(np.abs(move.action) < 1)
+            # The stored action reproduces the executed step.
+            step = min(DEFAULT_AGENTS[a].action_scale * ctx.radius, 1.0)
+            if not any(len(ctx.assignment.owners[j]) > 1 for j in move.params):
+                np.testing.assert_allclose(move.tokens[:, 0] + step * move.action,
+                                           d.x[move.params], atol=1e-6)
+
+
+def test_value_arbitration_picks_the_claim_with_the_higher_critic_value() -> None:
+    ctx = context()
+    coord = Coordinator(DEFAULT_AGENTS, "independent", "value")
+    claims = [_Claim(agent=0, value=0.2, q=1.0), _Claim(agent=3, value=0.8, q=2.0)]
+    assert coord.resolve(0, claims, ctx, np.zeros(5)) == 0.8
+    claims[0].q = 3.0
+    assert coord.resolve(0, claims, ctx, np.zeros(5)) == 0.2
+
+
+def test_specialization_averages_with_domain_weights() -> None:
+    ctx = context(groups={"loss": ["dropout"]})
+    coord = Coordinator(DEFAULT_AGENTS, "independent", "specialization")
+    j = ctx.encoder.names.index("lr")
+    # 'lr' is owned by optimization only; a claim by architecture (not an owner) weighs 0.
+    claims = [_Claim(agent=1, value=0.2, q=0.0), _Claim(agent=0, value=0.8, q=9.0)]
+    assert coord.resolve(j, claims, ctx, np.zeros(5)) == pytest.approx(0.2)
+    # Two domain owners (weight 1 each) average evenly.
+    j = ctx.encoder.names.index("dropout")
+    ctx2 = context(groups={"loss": ["dropout"], "regularization": ["dropout"]})
+    claims = [_Claim(agent=2, value=0.2, q=0.0), _Claim(agent=4, value=0.6, q=0.0)]
+    assert coord.resolve(j, claims, ctx2, np.zeros(5)) == pytest.approx(0.4)
+
+
+def test_thompson_follows_the_sampled_agent() -> None:
+    ctx = context()
+    coord = Coordinator(DEFAULT_AGENTS, "independent", "thompson")
+    claims = [_Claim(agent=0, value=0.2, q=0.0), _Claim(agent=1, value=0.9, q=5.0)]
+    assert coord.resolve(0, claims, ctx, np.array([0.9, 0.1, 0, 0, 0])) == 0.2
+    assert coord.resolve(0, claims, ctx, np.array([0.1, 0.9, 0, 0, 0])) == 0.9
+    # Draws follow each agent's record: agent 0 (5 wins, 0 losses) wins most draws.
+    rng = np.random.RandomState(0)
+    theta = rng.beta(1 + ctx.successes[:, None], 1 + ctx.failures[:, None], size=(5, 2000))
+    assert (theta.argmax(axis=0) == 0).mean() > 0.8
+
+
+def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> None:
+    ctx = context()
+    fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
+    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    # FakeSAC values candidate k at sum_a (values[a] + k): the last candidate wins.
+    assert d.value == pytest.approx(sum(0.1 * a + 7 for a in range(5)))
+
+
+def test_sequential_agents_act_on_what_the_previous_produced() -> None:
+    # With two owners of 'dropout' (regularization then loss, both +step), the later agent's
+    # state starts where the earlier one stopped.
+    ctx = context(groups={"loss": ["dropout"], "regularization": ["dropout"]})
+    coord = Coordinator(DEFAULT_AGENTS, "sequential", "value")
+    fake = FakeSAC([0.0, 0.0, 0.0, 0.0, 1.0])
+    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    assert fake.calls == 5  # one decision per agent, in order
+    j = ctx.encoder.names.index("dropout")
+    reg, loss = d.moves[2], d.moves[4]
+    k_reg, k_loss = reg.params.index(j), loss.params.index(j)
+    assert loss.tokens[k_loss, 0] > reg.tokens[k_reg, 0]
+    # Value arbitration picked the loss agent's (higher-valued) result.
+    expected = min(1.0, d.base.x[j] + 0.999 * 0.2 * ctx.radius + 0.999 * 0.05 * ctx.radius)
+    assert d.x[j] == pytest.approx(expected)
+
+
+def test_proposals_avoid_existing_and_running_points() -> None:
+    ctx = context()
+    coord = Coordinator(DEFAULT_AGENTS, "independent", "value")
+    fake = FakeSAC([0.0] * 5, sign=0.0)  # zero action: would repeat the base exactly
+    ctx.taken = {tuple(ctx.encoder.snap(b.x).round(12)) for b in [ctx.incumbent]}
+    ctx.taken |= {tuple(ctx.make_base(k).x.round(12)) for k in ctx.elites}
+    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    assert tuple(ctx.encoder.snap(d.x).round(12)) not in ctx.taken
+    assert d.retries > 0
+
+
+def test_unknown_strategy_or_conflict_is_rejected() -> None:
+    with pytest.raises(ValueError, match="strategy"):
+        Coordinator(DEFAULT_AGENTS, "greedy", "value")
+    with pytest.raises(ValueError, match="conflict"):
+        Coordinator(DEFAULT_AGENTS, "sequential", "vote")

@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import pickle
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+import pytest
+import torch
+
+from optuna_hypera import HyperaSampler
+from optuna_hypera import report_stats
+from optuna_hypera._sampler import GROUPS_ATTR
+from optuna_hypera._sampler import USER_ATTR
+from optuna_hypera._storage import PROPOSAL_KEY
+from optuna_hypera._storage import read_proposal
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def six_param(trial: optuna.Trial) -> float:
+    """A shifted quadratic whose names cover the five groups, with a log lr and a choice."""
+    lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
+    layers = trial.suggest_int("n_layers", 1, 8)
+    dropout = trial.suggest_float("dropout", 0.0, 0.5)
+    aug = trial.suggest_float("aug_prob", 0.0, 1.0)
+    gamma = trial.suggest_float("focal_gamma", 0.0, 5.0)
+    act = trial.suggest_categorical("activation", ["relu", "gelu", "tanh"])
+    return ((math.log10(lr) + 3) ** 2 + (layers - 5) ** 2 / 10 + (dropout - 0.2) ** 2 * 10
+            + (aug - 0.7) ** 2 + (gamma - 2) ** 2 / 5 + (act != "gelu") * 0.5)
+
+
+def params_of(study: optuna.Study) -> list[dict[str, Any]]:
+    return [t.params for t in study.trials]
+
+
+def run(sampler: HyperaSampler, n: int = 25, **kw: Any) -> optuna.Study:
+    study = optuna.create_study(sampler=sampler, **kw)
+    study.optimize(six_param, n_trials=n)
+    return study
+
+
+def test_beats_random_search_on_a_six_parameter_objective() -> None:
+    hypera = [run(HyperaSampler(seed=s), 60).best_value for s in range(5)]
+    rand = [run(optuna.samplers.RandomSampler(seed=s), 60).best_value  # type: ignore[arg-type]
+            for s in range(5)]
+    assert np.median(hypera) < np.median(rand), (hypera, rand)
+
+
+def test_same_seed_same_proposals_different_seed_different() -> None:
+    a = params_of(run(HyperaSampler(seed=3, n_startup_trials=5)))
+    b = params_of(run(HyperaSampler(seed=3, n_startup_trials=5)))
+    c = params_of(run(HyperaSampler(seed=4, n_startup_trials=5)))
+    assert a == b
+    assert a[5:] != c[5:]
+
+
+def test_pickle_and_deepcopy_round_trip() -> None:
+    sampler = HyperaSampler(seed=7, n_startup_trials=5)
+    clone = pickle.loads(pickle.dumps(sampler))
+    assert params_of(run(sampler)) == params_of(run(clone))
+    # A used sampler pickles too (its per-process cache is dropped) and keeps working.
+    used = pickle.loads(pickle.dumps(sampler))
+    dup = copy.deepcopy(sampler)
+    for s in (used, dup):
+        assert run(s, 12).trials[-1].state == TrialState.COMPLETE
+
+
+def test_proposals_and_explanations_are_stored() -> None:
+    study = run(HyperaSampler(seed=0, n_startup_trials=5), 15)
+    assert study.user_attrs[GROUPS_ATTR] == {
+        "architecture": ["activation", "n_layers"], "optimization": ["lr"],
+        "regularization": ["dropout"], "data": ["aug_prob"], "loss": ["focal_gamma"],
+    }
+    for t in study.trials[:5]:
+        assert read_proposal(t) is None and USER_ATTR not in t.user_attrs
+    for t in study.trials[5:]:
+        p = read_proposal(t)
+        assert p is not None and p["strategy"] == "sequential"
+        u = t.user_attrs[USER_ATTR]
+        assert u["base_trial"] == p["base"] < t.number
+        base = study.trials[u["base_trial"]]
+        for agent, rec in u["agents"].items():
+            for name, change in rec["params"].items():
+                assert change["from"] == base.params[name]
+                assert change["to"] == t.params[name]
+        json.dumps(u)
+
+
+def test_long_proposals_are_chunked_and_survive_rdb(tmp_path: Any) -> None:
+    storage = f"sqlite:///{tmp_path / 'chunks.db'}"
+
+    def wide(trial: optuna.Trial) -> float:
+        return sum(trial.suggest_float(f"a_rather_long_parameter_name_{i}", -1, 1) ** 2
+                   for i in range(30))
+
+    study = optuna.create_study(storage=storage, sampler=HyperaSampler(seed=0,
+                                                                       n_startup_trials=3))
+    study.optimize(wide, n_trials=6)
+    t = optuna.load_study(study_name=study.study_name, storage=storage).trials[-1]
+    assert t.system_attrs[f"{PROPOSAL_KEY}:n"] > 1
+    assert all(len(json.dumps(v)) <= 2045 for v in t.system_attrs.values())
+    assert read_proposal(t) is not None
+
+
+def test_malformed_and_foreign_attributes_are_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    study = run(HyperaSampler(seed=0, n_startup_trials=5), 10)
+    dists = study.trials[0].distributions
+    for attrs in (
+        {f"{PROPOSAL_KEY}:n": 1, f"{PROPOSAL_KEY}:0": "{not json"},
+        {f"{PROPOSAL_KEY}:n": 1, f"{PROPOSAL_KEY}:0": json.dumps({"v": 99})},
+        {f"{PROPOSAL_KEY}:n": 3, f"{PROPOSAL_KEY}:0": "{}"},
+    ):
+        study.add_trial(optuna.trial.create_trial(
+            params=study.trials[0].params, distributions=dists, value=1.0, system_attrs=attrs))
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            study.sampler = HyperaSampler(seed=1, n_startup_trials=5)
+            study.optimize(six_param, n_trials=3)
+    finally:
+        optuna.logging.disable_propagation()
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert "trial 10" in caplog.text and "unsupported format version 99" in caplog.text
+    assert "trial 12" in caplog.text
+
+
+def test_failed_nan_pruned_and_infeasible_trials_are_handled() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -1, 1)
+        y = trial.suggest_int("batch_size", 8, 64, log=True)
+        k = trial.number % 5
+        trial.set_constraint("c", 1.0 if k == 3 else -1.0)
+        if k == 1:
+            raise RuntimeError("boom")
+        if k == 2:
+            return float("nan")
+        if k == 4:
+            trial.report(x**2, 0)
+            raise optuna.TrialPruned()
+        return x**2 + y / 64
+
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=3))
+    study.optimize(objective, n_trials=30, catch=(RuntimeError,))
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 12  # exceptions and NaN
+    assert states.count(TrialState.PRUNED) == 6
+    assert any(read_proposal(t) is not None for t in study.trials)
+
+
+def test_pruners_and_threads() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -2, 2)
+        for step in range(5):
+            trial.report((x - 1) ** 2 + 1 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return (x - 1) ** 2
+
+    study = optuna.create_study(
+        sampler=HyperaSampler(seed=0, n_startup_trials=4),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    )
+    study.optimize(objective, n_trials=30, n_jobs=2)
+    assert len(study.trials) == 30
+    assert {t.state for t in study.trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    keys = [tuple(t.params.values()) for t in study.trials]
+    assert len(set(keys)) == len(keys)
+
+
+def test_running_trials_of_other_workers_steer_proposals() -> None:
+    study = run(HyperaSampler(seed=0, n_startup_trials=5), 10)
+    asked = [study.ask() for _ in range(8)]
+    for t in asked:
+        six_param(t)  # suggests every parameter; none is told yet
+    keys = [tuple(t.params.values()) for t in study.trials]
+    assert len(set(keys)) == len(keys)
+    running = [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert all(read_proposal(t) is not None for t in running)
+
+
+def test_conditional_parameters_use_the_independent_sampler() -> None:
+    calls: list[str] = []
+
+    class Spy(optuna.samplers.RandomSampler):
+        def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+            calls.append(name)
+            return super().sample_independent(study, trial, name, dist)
+
+    def objective(trial: optuna.Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        x = trial.suggest_float("x", 0, 1)
+        extra = trial.suggest_float(f"only_{kind}", 0, 1)
+        return x + extra
+
+    study = optuna.create_study(sampler=HyperaSampler(
+        seed=0, n_startup_trials=4, independent_sampler=Spy(seed=0),
+        warn_independent_sampling=False))
+    study.optimize(objective, n_trials=15)
+    assert calls and set(calls) <= {"only_a", "only_b"}
+
+
+def test_multi_objective_raises() -> None:
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=HyperaSampler())
+    with pytest.raises(ValueError, match="multi-objective"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=1)
+
+
+def test_no_global_seeding_and_thread_count_restored() -> None:
+    torch.set_num_threads(2)
+    np_state = np.random.get_state()[1].copy()  # type: ignore[index]
+    torch_state = torch.random.get_rng_state().clone()
+    run(HyperaSampler(seed=0, n_startup_trials=3), 12)
+    assert torch.get_num_threads() == 2
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)  # type: ignore[index]
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+
+
+def test_a_new_sampler_catches_up_from_storage(tmp_path: Any) -> None:
+    study = run(HyperaSampler(seed=0, n_startup_trials=5), 30)
+    fresh = HyperaSampler(seed=1, n_startup_trials=5)
+    study.sampler = fresh
+    study.optimize(six_param, n_trials=1)
+    (cache,) = fresh._caches.values()
+    # Every proposal but the newest has a successor, so all 24 earlier ones are replayed.
+    assert sum(len(r) for r in cache.replays) == 5 * 24
+    assert int(cache.sac.updates.sum()) > 0
+    # Weights round trip through the safe format.
+    path = tmp_path / "agents.pt"
+    fresh.save_weights(path)
+    loaded = HyperaSampler(seed=2, weights=path, n_startup_trials=5)
+    study.sampler = loaded
+    study.optimize(six_param, n_trials=1)
+    (cache2,) = loaded._caches.values()
+    w1 = torch.load(path, weights_only=True)
+    for k, v in cache2.sac.state_dict().items():
+        if k.startswith("actor"):
+            assert v.shape == w1[k].shape
+
+
+def test_report_stats_validates_and_merges() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    report_stats(trial, grad_norm=1.5, val_loss=0.3)
+    report_stats(trial, val_loss=0.2, gpu_mem=1e9)
+    assert trial.user_attrs["hypera_stats"] == {"grad_norm": 1.5, "val_loss": 0.2,
+                                                "gpu_mem": 1e9}
+    with pytest.raises(ValueError):
+        report_stats(trial, grad_norm=float("inf"))
+    with pytest.raises(TypeError):
+        report_stats(trial, grad_norm="big")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"strategy": "greedy"}, "strategy"),
+        ({"conflict": "vote"}, "conflict"),
+        ({"n_startup_trials": -1}, "n_startup_trials"),
+        ({"groups": {"optimiser": ["lr"]}}, "'optimiser'"),
+        ({"torch_threads": 0}, "torch_threads"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        HyperaSampler(**kwargs)
