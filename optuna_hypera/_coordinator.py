@@ -29,8 +29,8 @@ import torch
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._features import Evidence
 from optuna_hypera._features import N_TOKEN
+from optuna_hypera._features import Evidence
 from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
@@ -231,7 +231,7 @@ class Coordinator:
                 act = actions_np[a, k, : len(params)].astype(np.float64)
                 moves[a] = AgentMove(params, tok[a, k, : len(params)].numpy().astype(np.float64),
                                      act, float(values_np[a, k]))
-                for j, aj in zip(params, act):
+                for j, aj in zip(params, act, strict=True):
                     value = float(np.clip(base.x[j] + self._step[a] * aj, 0.0, 1.0))
                     claims.setdefault(j, []).append(_Claim(a, value, float(values_np[a, k])))
             decisions.append(self._finish(ctx, base, claims, moves, theta))
@@ -256,7 +256,7 @@ class Coordinator:
             q = float(values[0, 0])
             moves[a] = AgentMove(params, tok[a, 0, : len(params)].numpy().astype(np.float64),
                                  act, q)
-            for j, aj in zip(params, act):
+            for j, aj in zip(params, act, strict=True):
                 x[j] = float(np.clip(x[j] + self._step[a] * aj, 0.0, 1.0))
                 claims.setdefault(j, []).append(_Claim(a, x[j], q))
         return self._finish(ctx, base, claims, moves, theta)

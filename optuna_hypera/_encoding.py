@@ -3,7 +3,7 @@
 - continuous float: linear or log scale;
 - int, stepped float and categorical: ``n`` values get ``n`` equal bins and a value encodes to its
   bin centre, so a small action moves within the bin and a larger one reaches the neighbour; log
-  ints use the log-scaled interval ``[low - 0.5, high + 0.5]`` so each integer owns its share of it;
+  ints use the log-scaled interval ``[low - 0.5, high + 0.5]`` so each integer owns a share;
 - categorical choices are ordered as declared (a continuous relaxation; the per-parameter
   evidence in the state lets the agents learn which end is better).
 Decoding always returns a valid value of the distribution.
@@ -100,7 +100,7 @@ class SpaceEncoder:
         return np.array(
             [
                 self.encode_internal(j, dist.to_internal_repr(params[name]))
-                for j, (name, dist) in enumerate(zip(self.names, self.distributions))
+                for j, (name, dist) in enumerate(zip(self.names, self.distributions, strict=True))
             ],
             dtype=np.float64,
         )
@@ -125,7 +125,7 @@ class SpaceEncoder:
     def decode(self, x: np.ndarray) -> dict[str, Any]:
         """External parameter values (ints as int, choices as declared) of coordinates ``x``."""
         out: dict[str, Any] = {}
-        for j, (name, dist) in enumerate(zip(self.names, self.distributions)):
+        for j, (name, dist) in enumerate(zip(self.names, self.distributions, strict=True)):
             internal = self.decode_internal(j, float(x[j]))
             if isinstance(dist, IntDistribution):
                 out[name] = int(round(internal))

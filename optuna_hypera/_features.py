@@ -67,43 +67,28 @@ class History:
     """Not penalized."""
 
     @classmethod
-    def build(
-        cls,
-        trials: Sequence[FrozenTrial],
-        direction: StudyDirection,
-        memo: dict[int, tuple[float, bool, float]] | None = None,
-    ) -> History:
-        """``memo`` keeps (loss, pruned, duration) of finished trials across calls: a finished
-        trial never changes, so each is read once per process."""
+    def build(cls, trials: Sequence[FrozenTrial], direction: StudyDirection) -> History:
+        """From scratch; the sampler keeps an incremental ``TrialTable`` instead."""
         minimize = direction == StudyDirection.MINIMIZE
-        memo = {} if memo is None else memo
-        numbers, records = [], []
-        for t in trials:
-            if not t.state.is_finished():
-                continue
-            rec = memo.get(t.number)
-            if rec is None:
-                loss = trial_loss(t, minimize)
-                dur = math.nan
-                if t.datetime_start is not None and t.datetime_complete is not None:
-                    dur = (t.datetime_complete - t.datetime_start).total_seconds()
-                rec = (math.nan if loss is None else loss, t.state == TrialState.PRUNED, dur)
-                memo[t.number] = rec
-            numbers.append(t.number)
-            records.append(rec)
-        arr = np.array(records, dtype=np.float64).reshape(len(records), 3)
-        losses = arr[:, 0]
+        finished = sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number)
+        losses = np.array([math.nan if (v := trial_loss(t, minimize)) is None else v
+                           for t in finished], dtype=np.float64)
+        durations = np.array([
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_start is not None and t.datetime_complete is not None else math.nan
+            for t in finished
+        ], dtype=np.float64)
         return cls(
-            numbers=np.array(numbers, dtype=np.int64),
+            numbers=np.array([t.number for t in finished], dtype=np.int64),
             losses=losses,
             quantiles=rank_quantiles(losses),
-            pruned=arr[:, 1].astype(bool),
-            durations=arr[:, 2],
+            pruned=np.array([t.state == TrialState.PRUNED for t in finished], dtype=bool),
+            durations=durations,
             valid=~np.isnan(losses),
         )
 
     def quantile_of(self) -> dict[int, float]:
-        return dict(zip(self.numbers.tolist(), self.quantiles.tolist()))
+        return dict(zip(self.numbers.tolist(), self.quantiles.tolist(), strict=True))
 
     def penalized(self) -> set[int]:
         return set(self.numbers[~self.valid].tolist())
@@ -176,7 +161,7 @@ def trust_radius(history: History, proposed: set[int], n_params: int) -> float:
     max(4, d) in a row did not. Recomputed from the history, so every worker agrees."""
     r, succ, fail, best = RADIUS_INIT, 0, 0, math.inf
     fail_tol = max(4, n_params)
-    for number, loss in zip(history.numbers.tolist(), history.losses.tolist()):
+    for number, loss in zip(history.numbers.tolist(), history.losses.tolist(), strict=True):
         improved = loss == loss and loss < best  # NaN-safe
         if number in proposed:
             succ, fail = (succ + 1, 0) if improved else (0, fail + 1)
@@ -238,35 +223,21 @@ def base_features(
     stats = base.user_attrs.get(STATS_KEY)
     if isinstance(stats, dict):
         for k, name in enumerate(STAT_NAMES):
-            value, med = stats.get(name), stats_medians.get(name)
-            if _positive(value) and med is not None and med > 0:
-                g[10 + k] = math.tanh(math.log(float(value) / med))
+            value, med = number(stats.get(name)), stats_medians.get(name)
+            if value is not None and value > 0 and med is not None and med > 0:
+                g[10 + k] = math.tanh(math.log(value / med))
         g[14] = 1.0
-        tr, va = stats.get("train_loss"), stats.get("val_loss")
-        if _finite(tr) and _finite(va):
-            g[15] = math.tanh((float(va) - float(tr)) / (abs(float(tr)) + 1e-12))
+        tr, va = number(stats.get("train_loss")), number(stats.get("val_loss"))
+        if tr is not None and va is not None:
+            g[15] = math.tanh((va - tr) / (abs(tr) + 1e-12))
     return g
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
-def _positive(v: Any) -> bool:
-    return _finite(v) and float(v) > 0
-
-
-def stats_medians(trials: Sequence[FrozenTrial]) -> dict[str, float]:
-    """Median of each reported training statistic over the given trials."""
-    seen: dict[str, list[float]] = {name: [] for name in STAT_NAMES}
-    for t in trials:
-        stats = t.user_attrs.get(STATS_KEY)
-        if isinstance(stats, dict):
-            for name in STAT_NAMES:
-                v = stats.get(name)
-                if _positive(v):
-                    seen[name].append(float(v))
-    return {k: float(np.median(v)) for k, v in seen.items() if v}
+def number(v: Any) -> float | None:
+    """``v`` as a float if it is a finite number (bools excluded), else ``None``."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
 
 
 def token_features(

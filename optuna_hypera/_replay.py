@@ -38,11 +38,10 @@ class AgentReplay:
 
     def _alloc(self, size: int) -> None:
         def grow(old: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-            new = np.zeros(shape, dtype=dtype)
+            grown: np.ndarray = np.zeros(shape, dtype=dtype)
             if old is not None:
-                idx = tuple(slice(0, s) for s in old.shape)
-                new[idx] = old
-            return new
+                grown[tuple(slice(0, s) for s in old.shape)] = old
+            return grown
 
         p = self.p
         cur = getattr(self, "tokens", None)
@@ -128,7 +127,7 @@ def draw_batch(
     n_agents = len(replays)
     p = max(r.p for r in replays)
     # Early on, a full batch drawn with replacement would only repeat the few transitions.
-    b = max(1, min(batch_size, max(r.n for r, d in zip(replays, due) if d)))
+    b = max(1, min(batch_size, max(r.n for r, d in zip(replays, due, strict=True) if d)))
     out = {
         "tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
         "mask": np.zeros((n_agents, b, p), np.float32),
@@ -141,7 +140,7 @@ def draw_batch(
         "done": np.ones((n_agents, b), np.float32),
     }
     agent_mask = np.zeros(n_agents, np.float32)
-    for a, (rep, is_due) in enumerate(zip(replays, due)):
+    for a, (rep, is_due) in enumerate(zip(replays, due, strict=True)):
         if not is_due or rep.n == 0:
             continue
         agent_mask[a] = 1.0

@@ -128,8 +128,8 @@ class TwinCritic(nn.Module):
     ) -> torch.Tensor:
         """Q values ``[A, 2, B]``."""
         a, b, p, _ = tokens.shape
+        # [A, 1, N, in] @ [A, 2, in, out] broadcasts over the twins without a copy.
         x = torch.cat([tokens, action.unsqueeze(-1)], -1).reshape(a, 1, b * p, -1)
-        x = x.expand(a, 2, b * p, x.shape[-1])
         h = F.relu(self.phi2(F.relu(self.phi1(x, agents)), agents))
         pooled = _masked_mean(h.reshape(a, 2, b, p, -1), mask.unsqueeze(1))
         z = torch.cat([pooled, glob.unsqueeze(1).expand(a, 2, b, glob.shape[-1])], -1)
@@ -155,7 +155,7 @@ class MaskedAdam:
         self.t += mask
         bc1 = 1 - b1 ** self.t.clamp(min=1)
         bc2 = 1 - b2 ** self.t.clamp(min=1)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
             if g is None:
                 continue
             shape = (-1,) + (1,) * (p.dim() - 1)
@@ -167,7 +167,7 @@ class MaskedAdam:
 
     def state_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
         yield "t", self.t
-        for i, (m, v) in enumerate(zip(self.m, self.v)):
+        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
             yield f"m{i}", m
             yield f"v{i}", v
 
@@ -263,7 +263,7 @@ class MultiAgentSAC:
     @torch.no_grad()
     def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:
         """Polyak averaging of the target critics, per agent."""
-        for p, tp in zip(self.critic.parameters(), self.target.parameters()):
+        for p, tp in zip(self.critic.parameters(), self.target.parameters(), strict=True):
             w = (tau * agent_mask).view((-1,) + (1,) * (p.dim() - 1))
             tp.mul_(1 - w).add_(w * p)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import bisect
 from collections import OrderedDict
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from optuna.samplers import RandomSampler
 from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import torch
@@ -32,12 +34,10 @@ from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import Decision
 from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._features import Evidence
 from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import N_TOKEN
-from optuna_hypera._features import History
+from optuna_hypera._features import Evidence
 from optuna_hypera._features import base_features
-from optuna_hypera._features import stats_medians
 from optuna_hypera._features import study_features
 from optuna_hypera._features import trust_radius
 from optuna_hypera._groups import GroupAssignment
@@ -49,6 +49,7 @@ from optuna_hypera._replay import draw_batch
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
+from optuna_hypera._table import TrialTable
 
 
 _logger = optuna.logging.get_logger(__name__)
@@ -77,18 +78,19 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 
 class _StudyCache:
-    """What one process keeps for one study: networks, replay and parsed proposals. Everything
-    here can be rebuilt from storage, so losing it (a new process, unpickling) costs only time."""
+    """What one process keeps for one study: networks, replay, parsed proposals and finished
+    trials. Everything here can be rebuilt from storage, so losing it (a new process,
+    unpickling) costs only time."""
 
-    def __init__(self, sac: MultiAgentSAC, n_agents: int, capacity: int) -> None:
+    def __init__(self, sac: MultiAgentSAC, n_agents: int, capacity: int, minimize: bool) -> None:
         self.sac = sac
         self.replays = [AgentReplay(capacity) for _ in range(n_agents)]
         self.new = np.zeros(n_agents, dtype=np.int64)
-        self.ingested: set[int] = set()
+        self.table = TrialTable(minimize)
         self.proposals: dict[int, dict[str, Any]] = {}
-        self.rows: dict[int, np.ndarray | None] = {}
-        self.keys: dict[int, tuple[float, ...]] = {}
-        self.outcomes: dict[int, tuple[float, bool, float]] = {}
+        self.proposal_numbers: list[int] = []  # sorted
+        self.pending: set[int] = set()  # finished, proposed, waiting for a successor proposal
+        self.keys: set[tuple[float, ...]] = set()  # snapped coordinates of finished trials
         self.encoder: SpaceEncoder | None = None
         self.assignment: GroupAssignment | None = None
         self.groups_written: dict[str, list[str]] | None = None
@@ -298,7 +300,8 @@ class HyperaSampler(BaseSampler):
             sac = MultiAgentSAC(self._agents, self._sac_config, seed, self._device)
             if self._weights is not None:
                 sac.load(self._weights)
-            cache = _StudyCache(sac, len(self._agents), self._sac_config.replay_capacity)
+            cache = _StudyCache(sac, len(self._agents), self._sac_config.replay_capacity,
+                                study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache
 
@@ -310,8 +313,9 @@ class HyperaSampler(BaseSampler):
         ):
             enc = SpaceEncoder(search_space)
             cache.encoder = enc
-            cache.rows = {}
-            cache.keys = {}
+            cache.table.set_rows(lambda t: _row(enc, t), len(enc))
+            _, x, _ = cache.table.view()
+            cache.keys = {tuple(r.round(12)) for r in x if not np.isnan(r[0])}
             cache.assignment = assign_groups(enc.names, self._agents, self._groups)
             mapping = cache.assignment.as_dict(self._agents)
             if mapping != cache.groups_written:
@@ -320,42 +324,29 @@ class HyperaSampler(BaseSampler):
                 cache.groups_written = mapping
         return enc
 
-    def _row(self, cache: _StudyCache, enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
-        """Coordinates of a trial's parameters, or ``None`` if it does not cover the space."""
-        finished = trial.state.is_finished()
-        if finished and trial.number in cache.rows:
-            return cache.rows[trial.number]
-        row: np.ndarray | None = np.empty(len(enc))
-        assert row is not None
-        for j, (name, dist) in enumerate(zip(enc.names, enc.distributions)):
-            if name not in trial.params:
-                row = None
-                break
-            internal = trial.distributions[name].to_internal_repr(trial.params[name])
-            if not dist._contains(internal):
-                row = None
-                break
-            row[j] = enc.encode_internal(j, internal)
-        if finished:
-            cache.rows[trial.number] = row
-        return row
-
     def _proposal(self, cache: _StudyCache, trial: FrozenTrial) -> dict[str, Any] | None:
         p = cache.proposals.get(trial.number)
         if p is None:
             p = read_proposal(trial)
             if p is not None:
                 cache.proposals[trial.number] = p
+                bisect.insort(cache.proposal_numbers, trial.number)
         return p
 
-    def _ingest(self, cache: _StudyCache, trials: Sequence[FrozenTrial]) -> None:
-        """Add the transitions of finished trials that the cache has not seen yet."""
+    def _ingest(self, cache: _StudyCache, new_finished: Sequence[FrozenTrial]) -> None:
+        """Add transitions of finished trials whose successor proposal (the next proposal in
+        trial-number order, the state the agents moved on to) is known."""
         index = {a.name: i for i, a in enumerate(self._agents)}
-        seq = [(t, p) for t in trials if (p := self._proposal(cache, t)) is not None]
-        for (t, p), (_, nxt) in zip(seq, seq[1:]):
-            if t.number in cache.ingested or not t.state.is_finished():
+        for t in new_finished:
+            if t.number in cache.proposals:
+                cache.pending.add(t.number)
+        for number in sorted(cache.pending):
+            k = bisect.bisect_right(cache.proposal_numbers, number)
+            if k == len(cache.proposal_numbers):
                 continue
-            cache.ingested.add(t.number)
+            cache.pending.discard(number)
+            p = cache.proposals[number]
+            nxt = cache.proposals[cache.proposal_numbers[k]]
             for name, rec in p["agents"].items():
                 a = index.get(name)
                 if a is None:
@@ -365,9 +356,9 @@ class HyperaSampler(BaseSampler):
                     step = _step(rec, p["glob"])
                     nstep = _step(nrec, nxt["glob"]) if nrec is not None else None
                 except (TypeError, ValueError) as e:
-                    _logger.warning(f"Skipping a malformed transition of trial {t.number}: {e}")
+                    _logger.warning(f"Skipping a malformed transition of trial {number}: {e}")
                     continue
-                cache.replays[a].add(step, nstep, trial=t.number, base=int(p["base"]))
+                cache.replays[a].add(step, nstep, trial=number, base=int(p["base"]))
                 cache.new[a] += 1
 
     def _train(self, cache: _StudyCache, quantile_of: dict[int, float],
@@ -397,63 +388,56 @@ class HyperaSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, use_cache=False)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
-        history = History.build(trials, study.direction, cache.outcomes)
+        table = cache.table
+        new_finished = table.update(trials)
+        running = [t for t in trials
+                   if t.state == TrialState.RUNNING and t.number != trial.number]
+        for t in new_finished:
+            self._proposal(cache, t)
+            row = _row(enc, t)
+            if row is not None:
+                cache.keys.add(tuple(row.round(12)))
+        history, x_all, order = table.view()
         quantile_of = history.quantile_of()
         penalized = history.penalized()
-
-        self._ingest(cache, trials)
+        for t in running:
+            self._proposal(cache, t)
+        self._ingest(cache, new_finished)
         self._train(cache, quantile_of, penalized)
 
-        finished = [t for t in trials if t.state.is_finished()]
-        valid = history.valid.tolist()
-        cover_idx: list[int] = []
-        rows: list[np.ndarray] = []
-        for i, t in enumerate(finished):
-            row = self._row(cache, enc, t)
-            if row is not None and valid[i]:
-                cover_idx.append(i)
-                rows.append(row)
-        if not rows:
+        cover = np.flatnonzero(history.valid & ~np.isnan(x_all[:, 0]))
+        if len(cover) == 0:
             return {}  # nothing valid to improve on yet: the independent sampler takes over
-        x_valid = np.array(rows)
-        losses = history.losses[cover_idx]
+        x_valid = x_all[cover]
+        losses = history.losses[cover]
         evidence = Evidence.build(x_valid, losses)
-        order = np.argsort(losses, kind="stable")
-        n_elite = max(3, math.ceil(_ELITE_FRACTION * len(order)))
+        rank = np.argsort(losses, kind="stable")
+        n_elite = max(3, math.ceil(_ELITE_FRACTION * len(rank)))
         radius = trust_radius(history, set(cache.proposals), len(enc))
         g_study = study_features(history, radius)
-        medians = stats_medians(finished)
+        medians = table.stats_medians()
         durations = history.durations[np.isfinite(history.durations)]
         dur_median = float(np.median(durations)) if len(durations) else 0.0
 
         def make_base(k: int) -> Base:
-            i = cover_idx[k]
-            ft = finished[i]
+            i = int(cover[k])
+            ft = table.trials[int(order[i])]
             g = base_features(g_study, float(history.quantiles[i]),
                               float(history.durations[i]), ft, medians, dur_median)
             return Base(number=ft.number, x=x_valid[k], glob=g)
 
-        taken: set[tuple[float, ...]] = set()
-        running: list[np.ndarray] = []
-        for t in trials:
-            key = cache.keys.get(t.number)
-            if key is not None:
-                taken.add(key)
-                continue
-            row = self._row(cache, enc, t)
-            if row is None and t.state == TrialState.RUNNING and t.number != trial.number:
-                p = self._proposal(cache, t)
-                if p is not None and p["names"] == list(enc.names):
-                    row = np.asarray(p["x"], dtype=np.float64)
-            if row is None:
-                continue
-            snapped = enc.snap(row) if not t.state.is_finished() else row
-            key = tuple(snapped.round(12))
-            taken.add(key)
-            if t.state.is_finished():
-                cache.keys[t.number] = key
-            if t.state == TrialState.RUNNING and t.number != trial.number:
-                running.append(snapped)
+        taken = set(cache.keys)
+        points: list[np.ndarray] = []
+        for t in running + [t for t in trials if t.state == TrialState.WAITING]:
+            row = _row(enc, t)
+            if row is None and t.number in cache.proposals:
+                p = cache.proposals[t.number]
+                if p["names"] == list(enc.names):
+                    row = enc.snap(np.asarray(p["x"], dtype=np.float64))
+            if row is not None:
+                taken.add(tuple(row.round(12)))
+                if t.state == TrialState.RUNNING:
+                    points.append(row)
 
         n_agents = len(self._agents)
         successes, failures = np.zeros(n_agents), np.zeros(n_agents)
@@ -466,11 +450,11 @@ class HyperaSampler(BaseSampler):
             encoder=enc,
             evidence=evidence,
             assignment=cache.assignment,
-            incumbent=make_base(int(order[0])),
-            elites=[int(k) for k in order[:n_elite]],
+            incumbent=make_base(int(rank[0])),
+            elites=[int(k) for k in rank[:n_elite]],
             make_base=make_base,
             taken=taken,
-            running=np.array(running) if running else np.zeros((0, len(enc))),
+            running=np.array(points) if points else np.zeros((0, len(enc))),
             successes=successes,
             failures=failures,
             radius=radius,
@@ -536,6 +520,19 @@ class HyperaSampler(BaseSampler):
             self._dashboard_every = 0  # the dashboard extra is not installed
         except Exception as e:  # never let a report break the study
             _logger.warning(f"HyperaSampler could not refresh the dashboard note: {e!r}")
+
+
+def _row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
+    """Coordinates of a trial's parameters, or ``None`` if it does not cover the space."""
+    row = np.empty(len(enc))
+    for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
+        if name not in trial.params:
+            return None
+        internal = trial.distributions[name].to_internal_repr(trial.params[name])
+        if not dist._contains(internal):
+            return None
+        row[j] = enc.encode_internal(j, internal)
+    return row
 
 
 def _default_startup_sampler(seed: int | None) -> BaseSampler:

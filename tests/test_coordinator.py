@@ -62,8 +62,10 @@ class FakeSAC:
         self.sign = sign
         self.calls = 0
 
-    def act(self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
-            gen: torch.Generator, agents: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def act(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+        gen: torch.Generator, agents: slice | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self.calls += 1
         a, b, p, _ = tokens.shape
         values = self.values if agents is None else self.values[agents]

@@ -85,7 +85,7 @@ def test_soft_update_with_tau_one_copies_the_critic_and_respects_the_agent_mask(
     before = [t.clone() for t in sac.target.parameters()]
     mask = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0])
     sac.soft_update(1.0, mask)
-    for p, t, old in zip(sac.critic.parameters(), sac.target.parameters(), before):
+    for p, t, old in zip(sac.critic.parameters(), sac.target.parameters(), before, strict=True):
         torch.testing.assert_close(t[mask.bool()], p[mask.bool()])
         torch.testing.assert_close(t[~mask.bool()], old[~mask.bool()])
 
@@ -141,7 +141,7 @@ def test_weights_round_trip_through_a_safe_file(tmp_path: pytest.TempPathFactory
     sac.save(path)
     other = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=1)
     other.load(path)
-    for (k, v), (k2, v2) in zip(sac.state_dict().items(), other.state_dict().items()):
+    for (k, v), (k2, v2) in zip(sac.state_dict().items(), other.state_dict().items(), strict=True):
         assert k == k2
         torch.testing.assert_close(v, v2)
     # The file holds tensors only: it loads with weights_only=True.

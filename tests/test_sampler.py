@@ -86,7 +86,7 @@ def test_proposals_and_explanations_are_stored() -> None:
         u = t.user_attrs[USER_ATTR]
         assert u["base_trial"] == p["base"] < t.number
         base = study.trials[u["base_trial"]]
-        for agent, rec in u["agents"].items():
+        for _agent, rec in u["agents"].items():
             for name, change in rec["params"].items():
                 assert change["from"] == base.params[name]
                 assert change["to"] == t.params[name]

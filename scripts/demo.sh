@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: set-up, a demo study, then the `quick` benchmark suite and its table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+mkdir -p results
+.venv/bin/python examples/quickstart.py --storage sqlite:///results/quickstart.db
+.venv/bin/python -m benchmarks run --suite quick --out results/quick

@@ -1,0 +1,124 @@
+"""Each benchmark objective runs one real trial at a tiny size and returns sane numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+from benchmarks.objectives import make_objective
+from benchmarks.objectives.digits_mlp import MAX_LOSS
+from benchmarks.objectives.digits_mlp import focal_loss
+from benchmarks.samplers import hypera_import_error
+
+
+DIGITS_PARAMS: dict[str, Any] = {
+    "n_layers": 1, "width": 64, "activation": "relu", "lr": 0.1, "momentum": 0.9,
+    "weight_decay": 1e-4, "batch_size": 32, "dropout": 0.1, "input_noise": 0.05,
+    "normalize": "unit", "label_smoothing": 0.05, "focal_gamma": 1.0,
+}
+MONAI_PARAMS: dict[str, Any] = {
+    "base_channels": 4, "depth": 2, "num_res_units": 1, "activation": "prelu", "lr": 1e-2,
+    "beta1": 0.9, "weight_decay": 1e-4, "batch_size": 2, "dropout": 0.1, "norm": "instance",
+    "flip_prob": 0.5, "rotate_prob": 0.5, "intensity_scale": 0.1, "normalize": "zscore",
+    "lambda_dice": 0.5, "lambda_focal": 0.5, "focal_gamma": 2.0, "smooth_nr": 1e-4,
+}
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def _one_trial(objective: Any, params: dict[str, Any], **kwargs: Any) -> optuna.trial.FrozenTrial:
+    study = optuna.create_study(direction=objective.direction, **kwargs)
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    return study.trials[0]
+
+
+def test_bbob_regret_is_exact_at_the_optimum() -> None:
+    objective = make_objective("bbob", seed=2, fid=8, dim=3)
+    assert objective.instance == 3  # type: ignore[attr-defined]  # seed k -> instance k + 1
+    x_opt = objective.problem.optimum.x  # type: ignore[attr-defined]
+    at_optimum = objective(optuna.trial.FixedTrial({f"x{i}": v for i, v in enumerate(x_opt)}))
+    assert objective.loss(at_optimum) == pytest.approx(0.0, abs=1e-9)
+    trial = _one_trial(objective, {"x0": 4.0, "x1": -4.0, "x2": 0.0})
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.value is not None and objective.loss(trial.value) > 0.0
+    assert objective.score(trial.value, trial.user_attrs) is None
+
+
+def test_bbob_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        make_objective("bbob", seed=0, fid=25, dim=2)
+    with pytest.raises(ValueError):
+        make_objective("nope", seed=0)
+
+
+def test_focal_loss_with_gamma_zero_is_cross_entropy() -> None:
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 10, generator=gen)
+    target = torch.randint(0, 10, (8,), generator=gen)
+    expected = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.1)
+    assert float(focal_loss(logits, target, 0.0, 0.1)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(focal_loss(logits, target, 2.0, 0.1)) < float(expected)
+
+
+def test_digits_trial_is_finite_deterministic_and_leaves_global_rngs_alone() -> None:
+    objective = make_objective("digits", seed=0, epochs=3, n_samples=400, device="cpu")
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()
+    trial = _one_trial(objective, DIGITS_PARAMS)
+    assert trial.value is not None and 0.0 < trial.value < math.log(10)  # better than chance
+    assert 0.5 < trial.user_attrs["test_accuracy"] <= 1.0
+    assert sorted(trial.intermediate_values) == [0, 1, 2]
+    assert objective.score(trial.value, trial.user_attrs) == trial.user_attrs["test_accuracy"]
+    again = objective(optuna.trial.FixedTrial(DIGITS_PARAMS))
+    assert again == pytest.approx(trial.value, rel=1e-6)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])  # type: ignore[index]
+
+
+def test_digits_diverged_training_is_capped_and_pruning_is_honoured() -> None:
+    objective = make_objective("digits", seed=1, epochs=2, n_samples=300, device="cpu")
+    wild = {**DIGITS_PARAMS, "lr": 1.0, "momentum": 0.99, "normalize": "raw", "width": 256}
+    value = objective(optuna.trial.FixedTrial(wild))
+    assert 0.0 < value <= MAX_LOSS
+    pruned = _one_trial(objective, DIGITS_PARAMS, pruner=_AlwaysPrune())
+    assert pruned.state == optuna.trial.TrialState.PRUNED
+    assert list(pruned.intermediate_values) == [0]
+
+
+def test_monai_trial_returns_a_dice_per_epoch() -> None:
+    objective = make_objective(
+        "monai", seed=0, n_train=4, n_val=2, size=32, epochs=2, noise=1.0, device="cpu"
+    )
+    assert objective.direction == "maximize"
+    torch_state = torch.get_rng_state()
+    trial = _one_trial(objective, MONAI_PARAMS)
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.value is not None and 0.0 <= trial.value <= 1.0
+    assert objective.loss(trial.value) == pytest.approx(1.0 - trial.value)
+    assert sorted(trial.intermediate_values) == [0, 1]
+    assert all(0.0 <= v <= 1.0 for v in trial.intermediate_values.values())
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    if hypera_import_error() is None:
+        stats = trial.user_attrs["hypera_stats"]
+        assert {"grad_norm", "train_loss", "val_loss", "gpu_mem"} <= set(stats)
+        assert stats["grad_norm"] >= 0.0 and stats["gpu_mem"] == 0.0
+
+
+def test_monai_images_are_deterministic_per_seed() -> None:
+    from benchmarks.objectives.monai_seg import make_seg_data
+
+    a = make_seg_data(seed=3, n_train=2, n_val=1, size=16)
+    b = make_seg_data(seed=3, n_train=2, n_val=1, size=16)
+    c = make_seg_data(seed=4, n_train=2, n_val=1, size=16)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_val, b.y_val)
+    assert not torch.equal(a.x_train, c.x_train)
+    assert set(torch.unique(a.y_train).tolist()) <= {0.0, 1.0}
+    assert a.x_train.shape == (2, 1, 16, 16)

@@ -1,0 +1,123 @@
+"""End to end: the runner on the `tiny` suite writes records, storage, summary and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from benchmarks.cli import main
+from benchmarks.runner import plan_runs
+from benchmarks.runner import run_suite
+from benchmarks.samplers import SamplerUnavailableError
+from benchmarks.samplers import TimedSampler
+from benchmarks.samplers import check_samplers
+from benchmarks.samplers import hypera_import_error
+from benchmarks.suites import SUITES
+
+
+SAMPLERS = ["random", "tpe"] + (["hypera"] if hypera_import_error() is None else [])
+TINY = SUITES["tiny"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    code = main([
+        "run", "--suite", "tiny", "--samplers", ",".join(SAMPLERS), "--out", str(out),
+        "--jobs", "2", "--no-progress",
+    ])
+    assert code == 0
+    return out
+
+
+def test_records_cover_every_run_with_consistent_curves(tiny_run: Path) -> None:
+    lines = (tiny_run / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    expected = {(t.name, s, k) for t in TINY.tasks for s in SAMPLERS for k in range(TINY.seeds)}
+    assert {(r["task"], r["sampler"], r["seed"]) for r in records} == expected
+    for r in records:
+        n = r["n_trials"]
+        assert len(r["values"]) == len(r["best_loss"]) == len(r["sampler_seconds"]) == n
+        curve = r["best_loss"]
+        assert all(a >= b for a, b in zip(curve, curve[1:], strict=False))  # non-increasing
+        assert curve[-1] == min(x for x in r["losses"] if x is not None) == r["best"]["loss"]
+        assert all(s >= 0 for s in r["sampler_seconds"]) and sum(r["sampler_seconds"]) > 0
+        assert r["wall_seconds"] >= sum(r["sampler_seconds"])
+        if r["family"] == "bbob":
+            assert r["optimum"] is not None and min(r["losses"]) >= 0  # regret
+        else:
+            accuracies = r["user_attrs"]["test_accuracy"]
+            assert len(accuracies) == n and all(0 <= a <= 1 for a in accuracies)
+
+
+def test_storage_holds_one_study_per_run(tiny_run: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tiny_run / 'studies.db'}")
+    summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
+    for task in TINY.tasks:
+        for sampler in SAMPLERS:
+            for seed in range(TINY.seeds):
+                name = f"{task.name}/{sampler}/seed{seed}"
+                assert summaries[name].n_trials == task.n_trials
+
+
+def test_summary_and_plots_name_every_sampler_and_task(tiny_run: Path) -> None:
+    summary = (tiny_run / "summary.md").read_text()
+    head = "\n".join(summary.splitlines()[:8])  # the command comes first
+    assert "python -m benchmarks run --suite tiny --samplers" in head
+    assert "Machine:" in summary and "optuna-dashboard sqlite:///" in summary
+    for task in TINY.tasks:
+        assert f"| {task.name} (" in summary
+    for sampler in SAMPLERS:
+        assert f"| {sampler} |" in summary
+    for name in ("convergence.png", "ranks.png", "scalability.png"):
+        data = (tiny_run / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    summary_json = json.loads((tiny_run / "summary.json").read_text())
+    assert set(summary_json["samplers"]) == set(SAMPLERS)
+    assert set(summary_json["tasks"]) == {t.name for t in TINY.tasks}
+
+
+def test_rerun_skips_recorded_runs_and_report_rebuilds(tiny_run: Path) -> None:
+    runs = plan_runs(TINY, samplers=SAMPLERS)
+    result = run_suite(runs, out_dir=tiny_run, storage_url=f"sqlite:///{tiny_run / 'studies.db'}",
+                       jobs=2, progress=False)
+    assert (result.skipped, result.completed, result.failed) == (len(runs), 0, [])
+    (tiny_run / "summary.md").unlink()
+    assert main(["report", "--out", str(tiny_run)]) == 0
+    assert "Summary rebuilt by: `python -m benchmarks report" in (tiny_run / "summary.md").read_text()
+
+
+def test_bad_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Unknown sampler"):
+        check_samplers(["random", "nope"])
+    with pytest.raises(ValueError, match="Unknown task"):
+        plan_runs(TINY, tasks=["nope"])
+    assert main(["run", "--suite", "tiny", "--samplers", "nope", "--out", str(tmp_path)]) == 2
+    assert main(["report", "--out", str(tmp_path)]) == 2  # no results there
+
+
+def test_hypera_samplers_say_why_they_are_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.samplers as samplers
+
+    monkeypatch.setattr(samplers, "hypera_import_error", lambda: "ImportError: not yet")
+    with pytest.raises(SamplerUnavailableError, match="not yet"):
+        samplers.check_samplers(["tpe", "hypera-cooperative"])
+    samplers.check_samplers(["tpe", "gp"])  # built-ins are unaffected
+
+
+def test_timed_sampler_delegates_and_times_every_trial() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_int("n", 0, 3)
+
+    plain = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3))
+    timed_sampler = TimedSampler(optuna.samplers.TPESampler(seed=3))
+    timed = optuna.create_study(sampler=timed_sampler)
+    plain.optimize(objective, n_trials=12)
+    timed.optimize(objective, n_trials=12)
+    assert [t.params for t in plain.trials] == [t.params for t in timed.trials]
+    seconds = timed_sampler.seconds_per_trial(12)
+    assert len(seconds) == 12 and all(s > 0 for s in seconds)
+    assert str(timed_sampler) == "TPESampler"
