@@ -272,3 +272,12 @@ def test_report_stats_validates_and_merges() -> None:
 def test_bad_arguments_raise_value_error(kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         HyperaSampler(**kwargs)
+
+
+def test_reseed_rng_reseeds_everything_the_sampler_owns() -> None:
+    reseeded = HyperaSampler(seed=5, n_startup_trials=5)
+    reseeded.reseed_rng()
+    a = params_of(run(HyperaSampler(seed=5, n_startup_trials=5), 12))
+    b = params_of(run(reseeded, 12))
+    assert a[0] != b[0]  # startup sampler reseeded
+    assert a[5:] != b[5:]  # agents (their torch generators derive from the sampler's RNG)
