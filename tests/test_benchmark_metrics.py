@@ -110,7 +110,9 @@ def test_overhead_fraction() -> None:
     assert math.isnan(metrics.overhead_fraction([0.1], 0.0))
 
 
-def _record(task: str, sampler: str, seed: int, losses: list[float], score: float) -> dict[str, Any]:
+def _record(
+    task: str, sampler: str, seed: int, losses: list[float], score: float
+) -> dict[str, Any]:
     curve = metrics.best_so_far(losses)
     return {
         "task": task, "family": "digits", "loss_label": "validation loss",

@@ -87,7 +87,8 @@ def test_rerun_skips_recorded_runs_and_report_rebuilds(tiny_run: Path) -> None:
     assert (result.skipped, result.completed, result.failed) == (len(runs), 0, [])
     (tiny_run / "summary.md").unlink()
     assert main(["report", "--out", str(tiny_run)]) == 0
-    assert "Summary rebuilt by: `python -m benchmarks report" in (tiny_run / "summary.md").read_text()
+    rebuilt = (tiny_run / "summary.md").read_text()
+    assert "Summary rebuilt by: `python -m benchmarks report" in rebuilt
 
 
 def test_bad_names_are_refused(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""Benchmark objectives: plain ``objective(trial) -> float`` callables built by factories.
+
+Every objective also carries what the runner needs to compare samplers on it:
+
+- ``direction``: the study direction (``"minimize"`` or ``"maximize"``);
+- ``loss(value)``: the value mapped to a loss that is minimised and comparable across samplers
+  (BBOB regret ``f - f_opt``, digits validation loss, ``1 - Dice`` for segmentation);
+- ``score(value, user_attrs)``: a higher-is-better model metric where one exists (test accuracy,
+  validation Dice), else ``None``; ``score_label`` names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Protocol
+
+import optuna
+
+
+class Objective(Protocol):
+    """What the runner expects of an objective."""
+
+    direction: str
+    loss_label: str
+    score_label: str | None
+
+    def __call__(self, trial: optuna.trial.BaseTrial) -> float: ...
+
+    def loss(self, value: float) -> float: ...
+
+    def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
+
+
+FAMILIES = ("bbob", "digits", "monai")
+
+
+def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
+    """Build the objective of ``family`` for ``seed``; ``options`` go to its factory.
+
+    Imports are lazy so that listing suites does not load torch or MONAI.
+    """
+    if family == "bbob":
+        from benchmarks.objectives.synthetic import make_bbob_objective
+
+        return make_bbob_objective(seed=seed, **options)
+    if family == "digits":
+        from benchmarks.objectives.digits_mlp import make_digits_objective
+
+        return make_digits_objective(seed=seed, **options)
+    if family == "monai":
+        from benchmarks.objectives.monai_seg import make_monai_objective
+
+        return make_monai_objective(seed=seed, **options)
+    raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
+
+
+__all__ = ["FAMILIES", "Objective", "make_objective"]

@@ -1,0 +1,365 @@
+"""Runs a suite: (task, sampler, seed) runs over worker processes, resumable, one storage.
+
+Each run optimises in an in-memory study inside a worker process (one torch/BLAS thread, so runs
+are fair and sampler timings exclude database latency). The parent process then copies the
+finished study into the shared Optuna storage and appends the run's record to
+``results.jsonl``, in that order, so it is the only writer of both: SQLite sees no concurrent
+writers and a record always has its study. A run whose record exists is skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import Future
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import wait
+import contextlib
+from dataclasses import dataclass
+import datetime
+import json
+import math
+import multiprocessing
+import os
+from pathlib import Path
+import platform
+import time
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+from benchmarks.samplers import check_samplers
+from benchmarks.suites import Suite
+from benchmarks.suites import Task
+
+
+RESULTS_FILE = "results.jsonl"
+META_FILE = "meta.json"
+SCHEMA = 1
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+CAUGHT = (RuntimeError, ValueError, ArithmeticError)
+"""Errors inside one trial (diverged training, CUDA OOM) fail that trial, not the run."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a task optimised by one sampler with one seed."""
+
+    task: Task
+    sampler: str
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.task.name, self.sampler, self.seed)
+
+    @property
+    def study_name(self) -> str:
+        return f"{self.task.name}/{self.sampler}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What a worker sends back: the JSON record and the study to copy into storage."""
+
+    record: dict[str, Any]
+    trials: list[FrozenTrial]
+    study_user_attrs: dict[str, Any]
+    study_system_attrs: dict[str, Any]
+    """Dashboard notes and figures the sampler published live here."""
+
+
+def plan_runs(
+    suite: Suite,
+    *,
+    samplers: Sequence[str] | None = None,
+    seeds: int | None = None,
+    tasks: Sequence[str] | None = None,
+) -> list[RunSpec]:
+    """Every (task, sampler, seed) of the suite, with optional overrides; seed-major order."""
+    chosen = list(suite.tasks)
+    if tasks is not None:
+        names = {t.name for t in suite.tasks}
+        unknown = sorted(set(tasks) - names)
+        if unknown:
+            raise ValueError(f"Unknown task(s) {unknown} in suite {suite.name!r}: {sorted(names)}")
+        chosen = [t for t in chosen if t.name in set(tasks)]
+    sampler_names = list(samplers) if samplers is not None else list(suite.samplers)
+    check_samplers(sampler_names)
+    n_seeds = suite.seeds if seeds is None else seeds
+    if n_seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {n_seeds}.")
+    # Seed-major: an interrupted suite has every sampler on its first seeds.
+    return [
+        RunSpec(task, sampler, seed)
+        for seed in range(n_seeds)
+        for task in chosen
+        for sampler in sampler_names
+    ]
+
+
+def _finite(value: Any) -> float | None:
+    """A float for JSON, or ``None`` for missing, NaN and infinite values."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def execute_run(spec: RunSpec) -> RunOutput:
+    """Runs one (task, sampler, seed) in memory and builds its record (worker side)."""
+    from benchmarks.metrics import best_so_far
+    from benchmarks.objectives import make_objective
+    from benchmarks.samplers import TimedSampler
+    from benchmarks.samplers import make_sampler
+
+    objective = make_objective(spec.task.family, seed=spec.seed, **spec.task.options)
+    sampler = TimedSampler(make_sampler(spec.sampler, spec.seed))
+    study = optuna.create_study(
+        study_name=spec.study_name,
+        directions=[StudyDirection[objective.direction.upper()]],
+        sampler=sampler,
+        pruner=optuna.pruners.NopPruner(),  # every sampler sees full evaluations
+    )
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=spec.task.n_trials, catch=CAUGHT)
+    wall = time.perf_counter() - start
+
+    trials = study.get_trials(deepcopy=False)
+    values = [t.value if t.state == TrialState.COMPLETE else None for t in trials]
+    losses = [None if v is None else objective.loss(v) for v in values]
+    scores = [
+        None if v is None else objective.score(v, t.user_attrs)
+        for v, t in zip(values, trials, strict=True)
+    ]
+    attr_names = sorted(
+        {k for t in trials for k, v in t.user_attrs.items() if _finite(v) is not None}
+    )
+    complete = [(loss, i) for i, loss in enumerate(losses) if loss is not None]
+    best = None
+    if complete:
+        best_index = min(complete)[1]
+        best = {
+            "number": best_index, "value": values[best_index], "loss": losses[best_index],
+            "score": scores[best_index], "params": trials[best_index].params,
+        }
+    record = {
+        "schema": SCHEMA,
+        "task": spec.task.name, "family": spec.task.family, "options": spec.task.options,
+        "sampler": spec.sampler, "sampler_repr": str(sampler), "seed": spec.seed,
+        "n_trials": spec.task.n_trials, "study_name": spec.study_name,
+        "direction": objective.direction, "loss_label": objective.loss_label,
+        "score_label": objective.score_label,
+        "optimum": _finite(getattr(objective, "optimum", None)),
+        "states": [t.state.name for t in trials],
+        "values": [_finite(v) for v in values],
+        "losses": [_finite(v) for v in losses],
+        "best_loss": [_finite(v) for v in best_so_far(losses)],
+        "scores": [_finite(v) for v in scores],
+        "best": best,
+        "user_attrs": {k: [_finite(t.user_attrs.get(k)) for t in trials] for k in attr_names},
+        "sampler_seconds": sampler.seconds_per_trial(len(trials)),
+        "trial_seconds": [
+            t.duration.total_seconds() if t.duration is not None else None for t in trials
+        ],
+        "wall_seconds": wall,
+        "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    # Read as optuna.copy_study does: Study has no public accessor for system attributes.
+    system_attrs = study._storage.get_study_system_attrs(study._study_id)
+    return RunOutput(record, trials, dict(study.user_attrs), dict(system_attrs))
+
+
+def _init_worker() -> None:
+    """One compute thread per worker process, quiet logs."""
+    import warnings
+
+    import torch
+
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # only settable before any parallel work
+        torch.set_num_interop_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="monai")
+
+
+@contextlib.contextmanager
+def _single_thread_env() -> Iterator[None]:
+    """Thread variables set while worker processes start (they read them at import)."""
+    saved = {name: os.environ.get(name) for name in THREAD_ENV}
+    os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def make_storage(url: str) -> BaseStorage:
+    """An Optuna storage for ``url``; SQLite gets a 60 s lock timeout (the dashboard reads it)."""
+    if url.startswith("sqlite"):
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.get_storage(url)
+
+
+def store_study(storage: BaseStorage, spec: RunSpec, output: RunOutput) -> None:
+    """Copies a finished run into ``storage`` as ``spec.study_name``, replacing a stale one."""
+    directions = [output.record["direction"]]
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=spec.study_name, directions=directions
+        )
+    except optuna.exceptions.DuplicatedStudyError:  # from an interrupted or outdated run
+        optuna.delete_study(study_name=spec.study_name, storage=storage)
+        study = optuna.create_study(
+            storage=storage, study_name=spec.study_name, directions=directions
+        )
+    for key, value in output.study_user_attrs.items():
+        study.set_user_attr(key, value)
+    for key, value in output.study_system_attrs.items():
+        storage.set_study_system_attr(study._study_id, key, value)
+    study.set_user_attr("benchmark", {"task": spec.task.name, "sampler": spec.sampler,
+                                      "seed": spec.seed})
+    study.add_trials(output.trials)
+
+
+def load_records(path: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Records of ``results.jsonl`` keyed by (task, sampler, seed); a later line wins."""
+    records: dict[tuple[str, str, int], dict[str, Any]] = {}
+    if not path.exists():
+        return records
+    with path.open() as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                records[(record["task"], record["sampler"], record["seed"])] = record
+    return records
+
+
+def is_done(record: dict[str, Any] | None, spec: RunSpec) -> bool:
+    """Whether ``record`` is a result of ``spec`` at the suite's current budget and size."""
+    return (
+        record is not None
+        and record.get("schema") == SCHEMA
+        and record["n_trials"] == spec.task.n_trials
+        and record["options"] == json.loads(json.dumps(spec.task.options))
+    )
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as handle:
+        handle.write(json.dumps(record, allow_nan=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, library versions and the torch device runs use."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "torch": torch.__version__, "optuna": optuna.__version__, "device": device,
+        "platform": platform.platform(),
+    }
+
+
+def update_meta(out_dir: Path, entry: dict[str, Any]) -> None:
+    """Appends one invocation (command, machine, times) to ``meta.json``."""
+    path = out_dir / META_FILE
+    meta = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+    meta["invocations"].append(entry)
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_suite` did."""
+
+    planned: int
+    skipped: int
+    completed: int
+    failed: list[str]
+    wall_seconds: float
+
+
+def run_suite(
+    runs: Sequence[RunSpec],
+    *,
+    out_dir: Path,
+    storage_url: str,
+    jobs: int = 1,
+    command: str = "",
+    suite_name: str = "",
+    progress: bool = True,
+) -> RunSummary:
+    """Executes the runs not yet recorded in ``out_dir/results.jsonl`` on ``jobs`` processes."""
+    from rich.progress import Progress
+
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = out_dir / RESULTS_FILE
+    existing = load_records(results)
+    todo = [spec for spec in runs if not is_done(existing.get(spec.key), spec)]
+    storage = make_storage(storage_url)
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    start = time.perf_counter()
+    failed: list[str] = []
+    completed = 0
+
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(Progress(disable=not progress, transient=False))
+        task_id = bar.add_task(f"{suite_name or 'runs'}", total=len(runs),
+                               completed=len(runs) - len(todo))
+        if todo:
+            context = multiprocessing.get_context("spawn")
+            stack.enter_context(_single_thread_env())
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker
+            ))
+            pending: dict[Future[RunOutput], RunSpec] = {
+                pool.submit(execute_run, spec): spec for spec in todo
+            }
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        spec = pending.pop(future)
+                        try:
+                            output = future.result()
+                            store_study(storage, spec, output)
+                            append_record(results, output.record)
+                            completed += 1
+                        except Exception as error:  # one broken run must not stop the suite
+                            failed.append(f"{spec.study_name}: {type(error).__name__}: {error}")
+                            bar.console.print(f"[red]failed[/red] {failed[-1]}")
+                        bar.update(task_id, advance=1, description=spec.study_name)
+            except BaseException:  # Ctrl-C: keep what is recorded, drop the queue, resume later
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    wall = time.perf_counter() - start
+    update_meta(out_dir, {
+        "command": command, "suite": suite_name, "jobs": jobs, "storage": storage_url,
+        "started": started, "wall_seconds": wall, "runs_planned": len(runs),
+        "runs_executed": completed, "runs_failed": len(failed), "machine": machine_info(),
+    })
+    return RunSummary(len(runs), len(runs) - len(todo), completed, failed, wall)

@@ -1,0 +1,159 @@
+"""Samplers by name, and a wrapper that times every call into a sampler.
+
+``hypera*`` names build ``optuna_hypera.HyperaSampler``; when that package cannot be imported
+they raise :class:`SamplerUnavailableError` with the import error, so the built-in samplers
+keep working while the core is absent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from collections.abc import Sequence
+import time
+from typing import TYPE_CHECKING
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+    from optuna.trial import TrialState
+
+
+class SamplerUnavailableError(RuntimeError):
+    """A sampler's package cannot be imported."""
+
+
+def _builtin(seed: int) -> dict[str, Callable[[], BaseSampler]]:
+    s = optuna.samplers
+    # Defaults, but for QMC's scrambling; "falling back to independent sampling" logs are muted.
+    return {
+        "tpe": lambda: s.TPESampler(seed=seed),
+        "cmaes": lambda: s.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+        "gp": lambda: s.GPSampler(seed=seed, warn_independent_sampling=False),
+        "random": lambda: s.RandomSampler(seed=seed),
+        # Scrambled, else Sobol points ignore the seed and every seed repeats one sequence.
+        "qmc": lambda: s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
+    }
+
+
+HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
+    "hypera": {},
+    "hypera-independent": {"strategy": "independent"},
+    "hypera-sequential": {"strategy": "sequential"},
+    "hypera-cooperative": {"strategy": "cooperative"},
+}
+"""Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
+
+SAMPLER_NAMES: tuple[str, ...] = (*HYPERA_STRATEGIES, *_builtin(0))
+
+
+def hypera_import_error() -> str | None:
+    """``None`` when ``optuna_hypera.HyperaSampler`` imports, else the error as text."""
+    try:
+        from optuna_hypera import HyperaSampler  # noqa: F401
+    except Exception as error:  # any failure of a package under construction counts
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def check_samplers(names: Sequence[str]) -> None:
+    """``ValueError`` for unknown names, :class:`SamplerUnavailableError` for missing ones."""
+    unknown = [n for n in names if n not in SAMPLER_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown sampler(s) {unknown}; choose from {list(SAMPLER_NAMES)}.")
+    if any(n in HYPERA_STRATEGIES for n in names):
+        error = hypera_import_error()
+        if error is not None:
+            raise SamplerUnavailableError(
+                f"The hypera samplers need optuna_hypera.HyperaSampler, which does not import "
+                f"({error}). Drop them with --samplers, e.g. --samplers tpe,gp,random."
+            )
+
+
+def make_sampler(name: str, seed: int) -> BaseSampler:
+    """The sampler called ``name`` seeded with ``seed``."""
+    if name in HYPERA_STRATEGIES:
+        check_samplers([name])
+        from optuna_hypera import HyperaSampler
+
+        sampler: BaseSampler = HyperaSampler(seed=seed, **HYPERA_STRATEGIES[name])
+        return sampler
+    builtin = _builtin(seed)
+    if name not in builtin:
+        raise ValueError(f"Unknown sampler {name!r}; choose from {list(SAMPLER_NAMES)}.")
+    return builtin[name]()
+
+
+class TimedSampler(BaseSampler):
+    """Delegates to ``sampler`` and adds the seconds of every call to the trial's total.
+
+    ``seconds[trial_number]`` sums ``before_trial``, ``infer_relative_search_space``,
+    ``sample_relative``, every ``sample_independent`` and ``after_trial`` of that trial.
+    """
+
+    def __init__(self, sampler: BaseSampler) -> None:
+        self.sampler = sampler
+        self.seconds: defaultdict[int, float] = defaultdict(float)
+
+    def __str__(self) -> str:
+        return str(self.sampler)
+
+    def _timed(self, trial_number: int, call: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.seconds[trial_number] += time.perf_counter() - start
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._timed(trial.number, lambda: self.sampler.before_trial(study, trial))
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        space: dict[str, BaseDistribution] = self._timed(
+            trial.number, lambda: self.sampler.infer_relative_search_space(study, trial)
+        )
+        return space
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = self._timed(
+            trial.number, lambda: self.sampler.sample_relative(study, trial, search_space)
+        )
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._timed(
+            trial.number,
+            lambda: self.sampler.sample_independent(study, trial, param_name, param_distribution),
+        )
+
+    def after_trial(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._timed(trial.number, lambda: self.sampler.after_trial(study, trial, state, values))
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
+
+    def seconds_per_trial(self, n_trials: int) -> list[float]:
+        """Seconds spent in the sampler for trials ``0 .. n_trials-1``."""
+        return [self.seconds.get(i, 0.0) for i in range(n_trials)]

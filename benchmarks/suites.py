@@ -1,0 +1,116 @@
+"""Every benchmark suite in one table: tasks, trial budgets, samplers and seeds.
+
+A *task* is an objective family with fixed size options and a trial budget. A *run* is one
+(task, sampler, seed) triple; the seed fixes both the sampler's seed and the objective's
+randomness (BBOB instance, data split, weight init), so samplers are compared on paired seeds.
+
+| suite    | use                                   | size (2 CPU cores, ``--jobs 2``)     |
+|----------|---------------------------------------|--------------------------------------|
+| tiny     | the smoke test                        | seconds                              |
+| quick    | README demo                           | under 5 minutes                      |
+| standard | the README results table              | about 30-40 minutes                  |
+| full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """One objective at one size with its trial budget."""
+
+    name: str
+    """Unique within a suite; first part of the study name ``<task>/<sampler>/seed<k>``."""
+    family: str
+    """Objective family: ``bbob``, ``digits`` or ``monai`` (see ``benchmarks.objectives``)."""
+    n_trials: int
+    """Trials per run."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the family's factory (size, epochs, BBOB fid and dimension)."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Tasks x samplers x seeds."""
+
+    name: str
+    description: str
+    tasks: tuple[Task, ...]
+    samplers: tuple[str, ...]
+    seeds: int
+    """Runs use seeds ``0 .. seeds-1``."""
+
+
+def bbob(fid: int, dim: int, n_trials: int) -> Task:
+    return Task(f"bbob-f{fid}-d{dim}", "bbob", n_trials, {"fid": fid, "dim": dim})
+
+
+# The three coordination strategies by name rather than `hypera` (the defaults, which equal one
+# of them), so the tables say which strategy each row is whatever the default becomes.
+ALL_SAMPLERS = (
+    "hypera-independent", "hypera-sequential", "hypera-cooperative",
+    "tpe", "cmaes", "gp", "random", "qmc",
+)
+SMALL_DIGITS = {"epochs": 15}
+SMALL_MONAI = {"n_train": 32, "n_val": 16, "size": 32, "epochs": 8, "noise": 1.0}
+MONAI_3D = {"spatial_dims": 3, "n_train": 32, "n_val": 8, "size": 32, "epochs": 15, "noise": 1.5}
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite(
+            "tiny", "Smoke test: two cheap tasks, six trials.",
+            tasks=(
+                bbob(1, 2, 6),
+                Task("digits-mlp-tiny", "digits", 5, {"epochs": 2, "n_samples": 300}),
+            ),
+            samplers=("random", "tpe"), seeds=2,
+        ),
+        Suite(
+            "quick", "README demo: BBOB in 5-D and 10-D, small digits MLP, small 2-D MONAI UNet.",
+            tasks=(
+                bbob(8, 5, 60),
+                bbob(21, 10, 60),
+                Task("digits-mlp-small", "digits", 20, SMALL_DIGITS),
+                Task("monai-seg-2d-small", "monai", 12, SMALL_MONAI),
+            ),
+            samplers=("hypera", "tpe", "gp", "random"), seeds=3,
+        ),
+        Suite(
+            "standard", "README table: BBOB in 2..20-D, digits MLP, 64x64 2-D MONAI UNet.",
+            tasks=(
+                bbob(8, 2, 100),
+                bbob(8, 5, 100),
+                bbob(8, 10, 100),
+                bbob(8, 20, 100),
+                bbob(15, 5, 100),
+                bbob(21, 10, 100),
+                Task("digits-mlp", "digits", 40),
+                Task("monai-seg-2d", "monai", 20),
+            ),
+            samplers=ALL_SAMPLERS, seeds=5,
+        ),
+        Suite(
+            "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",
+            tasks=(
+                *(bbob(f, d, 200) for f in (1, 8, 10, 15, 21, 24) for d in (2, 5, 10, 20)),
+                Task("digits-mlp", "digits", 100),
+                Task("monai-seg-2d", "monai", 60),
+                Task("monai-seg-3d", "monai", 30, MONAI_3D),
+            ),
+            samplers=ALL_SAMPLERS, seeds=10,
+        ),
+    )
+}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called ``name``; ``ValueError`` listing the choices otherwise."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(f"Unknown suite {name!r}; choose one of {sorted(SUITES)}.") from None
