@@ -3,9 +3,17 @@
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
+from optuna_hypera._dashboard import publish_dashboard
 from optuna_hypera._report import report_stats
 from optuna_hypera._sampler import HyperaSampler
 
 
-__all__ = ["DEFAULT_AGENTS", "AgentConfig", "HyperaSampler", "SACConfig", "report_stats"]
+__all__ = [
+    "DEFAULT_AGENTS",
+    "AgentConfig",
+    "HyperaSampler",
+    "SACConfig",
+    "publish_dashboard",
+    "report_stats",
+]
 __version__ = "0.1.0"

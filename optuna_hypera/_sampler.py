@@ -53,7 +53,7 @@ from optuna_hypera._storage import write_proposal
 from optuna_hypera._table import TrialTable
 
 
-_logger = optuna.logging.get_logger(__name__)
+_logger = optuna.logging.get_logger("optuna.hypera")
 USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
 _ELITE_FRACTION = 0.2
@@ -203,6 +203,9 @@ class HyperaSampler(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._raise_error_if_multi_objective(study)
         self._startup_sampler.before_trial(study, trial)
+        # Here rather than in after_trial: Optuna's heartbeat has stopped by then, so a slow
+        # refresh there could get a healthy trial failed as stale.
+        self._maybe_refresh_dashboard(study, trial.number)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -265,18 +268,6 @@ class HyperaSampler(BaseSampler):
     ) -> None:
         if self._startup.pop(trial._trial_id, False):
             self._startup_sampler.after_trial(study, trial, state, values)
-        if self._dashboard_every:
-            # At most every `dashboard_every` trials, and only once the time since the last
-            # refresh is 20x what that refresh took: the O(n) refresh stays under ~5% of the
-            # study's time, yet a study of real training refreshes every `dashboard_every`.
-            key = self._key(study)
-            n = trial.number + 1
-            last_n, last_end, last_cost = self._refreshes.get(key, (0, -math.inf, 0.0))
-            now = time.monotonic()
-            if n - last_n >= self._dashboard_every and now - last_end >= 20 * last_cost:
-                self._publish_dashboard(study)
-                end = time.monotonic()
-                self._refreshes[key] = (n, end, end - now)
 
     # -- weights ------------------------------------------------------------------------------
     def save_weights(self, path: str | os.PathLike[str], study: Study | None = None) -> None:
@@ -480,7 +471,8 @@ class HyperaSampler(BaseSampler):
         agents_user: dict[str, Any] = {}
         for a, agent in enumerate(self._agents):
             move = decision.moves.get(a)
-            if move is None:
+            if move is None:  # owns no parameter of this search space
+                agents_user[agent.name] = {"value": None, "params": {}}
                 continue
             agents_sys[agent.name] = {
                 "i": move.params,
@@ -515,17 +507,32 @@ class HyperaSampler(BaseSampler):
             "agents": agents_user,
         })
 
-    def _publish_dashboard(self, study: Study) -> None:
-        try:
-            from optuna_hypera._dashboard import publish_dashboard
-        except ImportError:
+    def _maybe_refresh_dashboard(self, study: Study, n: int) -> None:
+        """Refresh at most every `dashboard_every` trials, and only once the time since the
+        last refresh is 20x what that refresh took: the O(n) refresh stays under ~5% of the
+        study's time, yet a study of real training refreshes every `dashboard_every` trials."""
+        if not self._dashboard_every or n == 0:
             return
-        try:
-            publish_dashboard(study)
+        key = self._key(study)
+        last_n, last_end, last_cost = self._refreshes.get(key, (0, -math.inf, 0.0))
+        now = time.monotonic()
+        if n - last_n < self._dashboard_every or now - last_end < 20 * last_cost:
+            return
+        try:  # imported before the clock starts: a one-off cost must not throttle refreshes
+            from optuna_hypera._dashboard import publish_dashboard
+            from optuna_hypera._dashboard import warm_imports
+
+            warm_imports()
         except ImportError:
             self._dashboard_every = 0  # the dashboard extra is not installed
+            return
+        start = time.monotonic()
+        try:
+            publish_dashboard(study)
         except Exception as e:  # never let a report break the study
             _logger.warning(f"HyperaSampler could not refresh the dashboard note: {e!r}")
+        end = time.monotonic()
+        self._refreshes[key] = (n, end, end - start)
 
 
 def _row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:

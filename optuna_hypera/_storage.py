@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 PROPOSAL_KEY = "hypera:proposal"
 FORMAT_VERSION = 1
 _CHUNK = 1000
-_logger = optuna.logging.get_logger(__name__)
+_logger = optuna.logging.get_logger("optuna.hypera")
 
 
 def write_proposal(storage: optuna.storages.BaseStorage, trial_id: int,

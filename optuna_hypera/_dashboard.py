@@ -1,0 +1,283 @@
+"""Per-agent credit for optuna-dashboard: a Markdown note and a cumulative-credit figure.
+
+Everything is read back from the ``hypera`` trial user attribute that the sampler writes (see
+``docs/INTERFACE.md``). A proposed trial counts for every agent that changed at least one of its
+parameters. A trial's rank is its quantile among the finished trials (0 = best, 1 = worst);
+its rank improvement is ``rank(base trial) - rank(trial)``, positive when it beat its base.
+
+Credit is the part of the study an agent helped climb: a trial's positive rank improvement is
+shared among the agents that moved, in proportion to how far each moved (sum of ``|delta|`` of
+its parameters in [0, 1] coordinates). It only grows, so the cumulative curves show which agent
+the gains came from and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import json
+import math
+from typing import TYPE_CHECKING
+from typing import Any
+
+import optuna
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+
+GRAPH_OBJECT_ID = "hypera-agent-credit"
+# The figure is stored as 2045-character study attributes; a cap on points per curve keeps a
+# publish to a handful of storage writes however long the study runs.
+_MAX_POINTS = 200
+
+_logger = optuna.logging.get_logger("optuna.hypera")
+
+
+@dataclass
+class _AgentTally:
+    proposals: int = 0
+    params_changed: int = 0
+    compared: int = 0
+    improvements: int = 0
+    new_bests: int = 0
+    rank_gain: float = 0.0
+    credit: float = 0.0
+    # Cumulative credit after each of this agent's compared proposals.
+    curve_x: list[int] = field(default_factory=list)
+    curve_y: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "proposals": self.proposals,
+            "params_changed": self.params_changed,
+            "improvements": self.improvements,
+            "improvement_rate": self.improvements / self.compared if self.compared else 0.0,
+            "new_bests": self.new_bests,
+            "mean_rank_improvement": self.rank_gain / self.compared if self.compared else 0.0,
+            "credit": self.credit,
+        }
+
+
+def _parse_record(raw: object) -> tuple[int | None, dict[str, tuple[int, float]]] | None:
+    """``(base trial, {agent: (parameters changed, sum of |delta|)})`` or ``None`` if malformed."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if not isinstance(raw, Mapping):
+        return None
+    agents = raw.get("agents")
+    if not isinstance(agents, Mapping):
+        return None
+    base = raw.get("base_trial")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool)):
+        return None
+    moves: dict[str, tuple[int, float]] = {}
+    for name, entry in agents.items():
+        if not isinstance(name, str) or not isinstance(entry, Mapping):
+            return None
+        params = entry.get("params", {})
+        if not isinstance(params, Mapping):
+            return None
+        if not all(isinstance(move, Mapping) for move in params.values()):
+            return None
+        size = 0.0
+        for move in params.values():
+            delta = move.get("delta", 0.0)
+            if isinstance(delta, (int, float)) and math.isfinite(delta):
+                size += abs(delta)
+        moves[name] = (len(params), size)
+    return base, moves
+
+
+def _tally(
+    trials: Iterable[FrozenTrial], direction: StudyDirection | str
+) -> tuple[dict[str, _AgentTally], int, int]:
+    """One pass over the trials (plus a sort for ranks): tallies, finished and proposed counts."""
+    if isinstance(direction, str):
+        direction = StudyDirection[direction.upper()]
+    sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
+    scores: dict[int, float] = {}
+    records: list[tuple[int, tuple[int | None, dict[str, tuple[int, float]]]]] = []
+    malformed = 0
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE or trial.values is None or len(trial.values) != 1:
+            continue
+        value = trial.values[0]
+        if not math.isfinite(value):
+            continue
+        scores[trial.number] = sign * value
+        if "hypera" not in trial.user_attrs:
+            continue
+        record = _parse_record(trial.user_attrs["hypera"])
+        if record is None:
+            malformed += 1
+        else:
+            records.append((trial.number, record))
+    if malformed:
+        _logger.warning(f"Skipped {malformed} trial(s) with a malformed 'hypera' attribute.")
+
+    # Quantile rank, ties sharing the best rank of their group.
+    ordered = sorted(scores.items(), key=lambda item: item[1])
+    denominator = max(len(ordered) - 1, 1)
+    rank: dict[int, float] = {}
+    for position, (number, score) in enumerate(ordered):
+        tied = position > 0 and score == ordered[position - 1][1]
+        rank[number] = rank[ordered[position - 1][0]] if tied else position / denominator
+
+    new_best: set[int] = set()
+    best = math.inf
+    for number in sorted(scores):
+        if scores[number] < best:
+            best = scores[number]
+            new_best.add(number)
+
+    tallies: dict[str, _AgentTally] = {}
+    for number, (base, moves) in sorted(records, key=lambda record: record[0]):
+        movers = {name: size for name, (n, size) in moves.items() if n > 0}
+        total = sum(movers.values())
+        known = base is not None and base in scores
+        gain = rank[base] - rank[number] if base is not None and known else 0.0
+        for name, (n_changed, size) in moves.items():
+            tally = tallies.setdefault(name, _AgentTally())
+            if n_changed == 0:
+                continue
+            tally.proposals += 1
+            tally.params_changed += n_changed
+            tally.new_bests += int(number in new_best)
+            if not known:
+                continue
+            tally.compared += 1
+            tally.improvements += int(gain > 0)  # equal scores share a rank
+            tally.rank_gain += gain
+            # Climbs are shared among the movers in proportion to how far each moved.
+            share = size / total if total > 0 else 1.0 / len(movers)
+            tally.credit += max(gain, 0.0) * share
+            tally.curve_x.append(number)
+            tally.curve_y.append(tally.credit)
+    return tallies, len(scores), len(records)
+
+
+def agent_credit(
+    trials: Sequence[FrozenTrial], direction: StudyDirection | str
+) -> dict[str, dict[str, float]]:
+    """Credit per agent over the finished trials.
+
+    For each agent: ``proposals`` (finished proposed trials where it changed a parameter),
+    ``params_changed`` (parameters it changed in them), ``improvements`` (of those, trials that
+    beat their base trial), ``improvement_rate`` (improvements over proposals whose base trial is
+    finished), ``new_bests`` (trials that beat every earlier-numbered finished trial),
+    ``mean_rank_improvement`` (mean of rank(base) - rank(trial) over those proposals) and
+    ``credit`` (its share of the positive rank improvements, see the module docstring).
+    Agents that appear but never changed anything are listed with zeros.
+    """
+    tallies, _, _ = _tally(trials, direction)
+    return {name: tally.as_dict() for name, tally in tallies.items()}
+
+
+def _agent_order(tallies: Mapping[str, _AgentTally], groups: object) -> list[str]:
+    names = list(groups) if isinstance(groups, Mapping) else []
+    return [str(n) for n in names] + [n for n in tallies if n not in names]
+
+
+def _note(
+    tallies: Mapping[str, _AgentTally], groups: object, n_finished: int, n_proposed: int
+) -> str:
+    lines = [
+        "## HYPERA agent credit",
+        "",
+        f"{n_finished} finished trials, {n_proposed} proposed by the agents. A trial counts for "
+        "every agent that changed one of its parameters. Rank is a trial's quantile among "
+        "finished trials (0 = best); rank improvement is rank(base trial) - rank(trial). "
+        "Credit shares each trial's positive rank improvement among the agents that moved, "
+        "in proportion to how far each moved.",
+        "",
+        "| agent | parameters | proposals | params changed | improved on base | new bests "
+        "| mean rank improvement | credit |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in _agent_order(tallies, groups):
+        credit = tallies.get(name, _AgentTally()).as_dict()
+        params = groups.get(name) if isinstance(groups, Mapping) else None
+        param_text = ", ".join(map(str, params)) if isinstance(params, list) and params else "-"
+        lines.append(
+            f"| {name} | {param_text} | {credit['proposals']} | {credit['params_changed']} "
+            f"| {credit['improvements']} ({credit['improvement_rate']:.0%}) "
+            f"| {credit['new_bests']} | {credit['mean_rank_improvement']:+.3f} "
+            f"| {credit['credit']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _downsample(xs: list[int], ys: list[float]) -> tuple[list[int], list[float]]:
+    if len(xs) <= _MAX_POINTS:
+        return xs, ys
+    step = (len(xs) - 1) / (_MAX_POINTS - 1)
+    keep = sorted({round(i * step) for i in range(_MAX_POINTS)})
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def _figure(tallies: Mapping[str, _AgentTally], groups: object, last: int) -> go.Figure:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name in _agent_order(tallies, groups):
+        tally = tallies.get(name, _AgentTally())
+        xs, ys = _downsample(tally.curve_x, tally.curve_y)
+        if xs and xs[-1] < last:  # carry the flat tail to the newest trial
+            xs, ys = [*xs, last], [*ys, ys[-1]]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=[round(y, 4) for y in ys],
+                name=name,
+                mode="lines+markers" if len(xs) < 30 else "lines",
+                line_shape="hv",
+            )
+        )
+    fig.update_layout(
+        # The default template alone is ~10 kB of JSON; "none" keeps the stored figure small.
+        template="none",
+        title="HYPERA: cumulative agent credit",
+        xaxis_title="trial number",
+        yaxis_title="cumulative credit (share of rank climbed)",
+        legend_title="agent",
+    )
+    return fig
+
+
+def warm_imports() -> None:
+    """Import optuna_dashboard and plotly (``ImportError`` without the dashboard extra)."""
+    import optuna_dashboard  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
+
+
+def publish_dashboard(study: optuna.Study) -> None:
+    """Write the per-agent note and the credit figure to ``study`` for optuna-dashboard.
+
+    Reads the trials once; the figure has at most ``_MAX_POINTS`` + 1 points per agent.
+    """
+    from optuna_dashboard import save_note
+    from optuna_dashboard import save_plotly_graph_object
+
+    trials = study.get_trials(deepcopy=False)
+    tallies, n_finished, n_proposed = _tally(trials, study.direction)
+    groups: Any = study.user_attrs.get("hypera_groups")
+    if isinstance(groups, str):
+        try:
+            groups = json.loads(groups)
+        except ValueError:
+            groups = None
+    save_note(study, _note(tallies, groups, n_finished, n_proposed))
+    last = max((t.number for t in trials), default=0)
+    figure = _figure(tallies, groups, last)
+    save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
