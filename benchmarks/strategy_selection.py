@@ -20,6 +20,7 @@ from optuna_hypera import HyperaSampler
 
 
 def mixed(t: optuna.Trial) -> float:
+    """A shifted quadratic whose names cover the five groups, with a log lr and a choice."""
     lr = t.suggest_float("lr", 1e-5, 1e-1, log=True)
     layers = t.suggest_int("n_layers", 1, 8)
     dropout = t.suggest_float("dropout", 0.0, 0.5)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import pickle
 from typing import Any
 
@@ -13,6 +12,7 @@ from optuna.trial import TrialState
 import pytest
 import torch
 
+from benchmarks.strategy_selection import mixed as six_param
 from optuna_hypera import HyperaSampler
 from optuna_hypera import report_stats
 from optuna_hypera._sampler import GROUPS_ATTR
@@ -22,18 +22,6 @@ from optuna_hypera._storage import read_proposal
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def six_param(trial: optuna.Trial) -> float:
-    """A shifted quadratic whose names cover the five groups, with a log lr and a choice."""
-    lr = trial.suggest_float("lr", 1e-5, 1e-1, log=True)
-    layers = trial.suggest_int("n_layers", 1, 8)
-    dropout = trial.suggest_float("dropout", 0.0, 0.5)
-    aug = trial.suggest_float("aug_prob", 0.0, 1.0)
-    gamma = trial.suggest_float("focal_gamma", 0.0, 5.0)
-    act = trial.suggest_categorical("activation", ["relu", "gelu", "tanh"])
-    return ((math.log10(lr) + 3) ** 2 + (layers - 5) ** 2 / 10 + (dropout - 0.2) ** 2 * 10
-            + (aug - 0.7) ** 2 + (gamma - 2) ** 2 / 5 + (act != "gelu") * 0.5)
 
 
 def params_of(study: optuna.Study) -> list[dict[str, Any]]:
