@@ -29,8 +29,10 @@ import torch
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._features import MOVED
 from optuna_hypera._features import N_TOKEN
 from optuna_hypera._features import Evidence
+from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
@@ -79,6 +81,7 @@ class AgentMove:
     tokens: np.ndarray  # [P, T] state the agent acted on
     action: np.ndarray  # [P] executed action in [-1, 1]
     value: float
+    moved: float = 0.0  # study-feature MOVED the agent saw (sequential strategy)
 
 
 @dataclass
@@ -248,14 +251,18 @@ class Coordinator:
             params = ctx.assignment.params_of(a)
             if not params:
                 continue
-            tok, mask, glob = self._states(ctx, [x], [base.glob], [a])
+            # Earlier agents' changes reach this agent's state through the MOVED feature
+            # (its tokens describe only its own parameters).
+            g = base.glob.copy()
+            g[MOVED] = moved_feature(x, base.x)
+            tok, mask, glob = self._states(ctx, [x], [g], [a])
             one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
             actions, values = sac.act(tok[one].to(dev), mask[one].to(dev), glob[one].to(dev),
                                       gen, one)
             act = actions[0, 0, : len(params)].cpu().numpy().astype(np.float64)
             q = float(values[0, 0])
             moves[a] = AgentMove(params, tok[a, 0, : len(params)].numpy().astype(np.float64),
-                                 act, q)
+                                 act, q, moved=float(g[MOVED]))
             for j, aj in zip(params, act, strict=True):
                 x[j] = float(np.clip(x[j] + self._step[a] * aj, 0.0, 1.0))
                 claims.setdefault(j, []).append(_Claim(a, x[j], q))

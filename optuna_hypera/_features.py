@@ -27,7 +27,9 @@ from optuna.trial import TrialState
 PENALTY = -1.0
 STATS_KEY = "hypera_stats"
 STAT_NAMES = ("grad_norm", "train_loss", "val_loss", "gpu_mem")
-N_GLOBAL = 17
+N_GLOBAL = 18
+MOVED = 17
+"""Study-feature slot: how far earlier agents moved this decision's configuration."""
 N_TOKEN = 10
 _ELITE_FRACTION = 0.2
 _RECENT = 10
@@ -172,6 +174,11 @@ def trust_radius(history: History, proposed: set[int], n_params: int) -> float:
         if improved:
             best = loss
     return r
+
+
+def moved_feature(x: np.ndarray, base: np.ndarray) -> float:
+    """tanh(RMS(x - base) / 0.1): what the agents before this one changed (sequential)."""
+    return math.tanh(math.sqrt(float(np.mean((x - base) ** 2))) / 0.1) if len(x) else 0.0
 
 
 def study_features(history: History, radius: float) -> np.ndarray:

@@ -35,6 +35,7 @@ from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import Decision
 from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._features import MOVED
 from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import N_TOKEN
 from optuna_hypera._features import Evidence
@@ -479,6 +480,7 @@ class HyperaSampler(BaseSampler):
                 "a": _round(move.action),
                 "f": [_round(row) for row in move.tokens],
                 "q": round(move.value, 5),
+                "m": round(move.moved, 5),
             }
             changed = {}
             for j in move.params:
@@ -562,9 +564,10 @@ def _round(values: Any) -> list[float]:
 def _step(rec: dict[str, Any], glob: list[float]) -> Step:
     tokens = np.asarray(rec["f"], dtype=np.float32)
     action = np.asarray(rec["a"], dtype=np.float32)
-    g = np.asarray(glob, dtype=np.float32)
+    g = np.array(glob, dtype=np.float32)
     if tokens.ndim != 2 or len(tokens) != len(action) or g.ndim != 1:
         raise ValueError("inconsistent shapes")
     if tokens.shape[1] != N_TOKEN or len(g) != N_GLOBAL:
         raise ValueError("state written by another version")
+    g[MOVED] = float(rec.get("m", 0.0))
     return Step(tokens=tokens, glob=g, action=action)

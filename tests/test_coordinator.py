@@ -173,3 +173,16 @@ def test_unknown_strategy_or_conflict_is_rejected() -> None:
         Coordinator(DEFAULT_AGENTS, "greedy", "value")
     with pytest.raises(ValueError, match="conflict"):
         Coordinator(DEFAULT_AGENTS, "sequential", "vote")
+
+
+def test_sequential_agents_see_earlier_moves_independent_agents_do_not() -> None:
+    ctx = context()  # disjoint groups: tokens alone could not tell the strategies apart
+    fake = FakeSAC([0.0] * 5)
+    seq = Coordinator(DEFAULT_AGENTS, "sequential", "value").decide(
+        fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    ind = Coordinator(DEFAULT_AGENTS, "independent", "value").decide(
+        fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    assert seq.moves[0].moved == 0.0  # the first agent acts on the base itself
+    moved = [seq.moves[a].moved for a in range(5)]
+    assert all(b > a for a, b in zip(moved, moved[1:], strict=False))  # grows agent by agent
+    assert all(m.moved == 0.0 for m in ind.moves.values())

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
+from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import PENALTY
 from optuna_hypera._features import RADIUS_INIT
 from optuna_hypera._features import RADIUS_MIN
@@ -79,7 +80,7 @@ def test_rewards_are_rank_improvements_and_penalties(direction: StudyDirection) 
     ]
     h = History.build(trials, direction)
     rep = AgentReplay(capacity=100)
-    step = Step(np.zeros((1, 10), np.float32), np.zeros(17, np.float32),
+    step = Step(np.zeros((1, 10), np.float32), np.zeros(N_GLOBAL, np.float32),
                 np.zeros(1, np.float32))
     for n in range(1, 7):
         rep.add(step, None, trial=n, base=0)
