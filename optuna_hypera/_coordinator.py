@@ -4,8 +4,8 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
 
 - ``independent``: every agent acts on the same base, x = {x_1, ..., x_n};
 - ``sequential``: x = A_n(A_{n-1}(... A_1(x_base))): each agent sees what the previous produced;
-- ``cooperative``: several joint candidates (from the incumbent and sampled elites) are scored
-  by the critics, x = argmax_c sum_i w_i Q_i(s_i, a_i^c).
+- ``cooperative``: several joint candidates (from one base) are scored by the critics,
+  x = argmax_c sum_i w_i Q_i(s_i, a_i^c).
 
 Conflict rules, used where two agents claim one parameter (``groups=`` overlap) and, in
 cooperative mode, as the weights w_i that make candidates compete:
@@ -270,7 +270,9 @@ class Coordinator:
 
     def _cooperative(self, sac: MultiAgentSAC, ctx: Context, rng: np.random.RandomState,
                      gen: torch.Generator, theta: np.ndarray) -> Decision | None:
-        bases = [ctx.incumbent] + [self._draw_base(ctx, rng) for _ in range(N_CANDIDATES - 1)]
+        # All candidates share one base: rewards are relative to the base, so critics would
+        # otherwise (rightly) value poor bases higher and steer the study towards them.
+        bases = [self._draw_base(ctx, rng)] * N_CANDIDATES
         candidates = self._joint(sac, ctx, bases, gen, theta)
         w = self.agent_weights(ctx, theta)
         best: Decision | None = None
