@@ -129,7 +129,7 @@ class HyperaSampler(BaseSampler):
         self,
         *,
         seed: int | None = None,
-        strategy: str = "sequential",
+        strategy: str = "independent",
         conflict: str = "value",
         n_startup_trials: int = 10,
         groups: Mapping[str, Sequence[str]] | None = None,
