@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p results
 .venv/bin/python examples/quickstart.py --storage sqlite:///results/quickstart.db
-.venv/bin/python -m benchmarks run --suite quick --out results/quick
+.venv/bin/python -m benchmarks run --suite quick --out results/quick --jobs 2
