@@ -87,7 +87,8 @@ class _StudyCache:
     def __init__(self, sac: MultiAgentSAC, n_agents: int, capacity: int, minimize: bool) -> None:
         self.sac = sac
         self.replays = [AgentReplay(capacity) for _ in range(n_agents)]
-        self.new = np.zeros(n_agents, dtype=np.int64)
+        self.new = np.zeros(n_agents, dtype=np.int64)  # transitions since each agent's update
+        self.since_tick = 0  # trials replayed since the last update tick
         self.table = TrialTable(minimize)
         self.proposals: dict[int, dict[str, Any]] = {}
         self.proposal_numbers: list[int] = []  # sorted
@@ -343,6 +344,7 @@ class HyperaSampler(BaseSampler):
             if k == len(cache.proposal_numbers):
                 continue
             cache.pending.discard(number)
+            cache.since_tick += 1
             p = cache.proposals[number]
             nxt = cache.proposals[cache.proposal_numbers[k]]
             for name, rec in p["agents"].items():
@@ -361,24 +363,29 @@ class HyperaSampler(BaseSampler):
 
     def _train(self, cache: _StudyCache, quantile_of: dict[int, float],
                penalized: set[int]) -> None:
+        """Each agent takes one gradient step per `update_frequency` new transitions (the
+        write-up's schedule, exact on average). Updates run on a common clock that ticks every
+        min(update_frequency) trials, so the agents that are due share one batched step instead
+        of each paying for its own; a process catching up runs the steps it missed, capped."""
         cfg = self._sac_config
         freq = np.array([a.update_frequency for a in self._agents])
-        due = [bool(cache.new[a] >= freq[a] and len(cache.replays[a]) > 0)
-               for a in range(len(self._agents))]
-        if not any(due) or cfg.gradient_steps == 0:
+        if cfg.gradient_steps == 0 or cache.since_tick < int(freq.min()):
             return
-        # One step per update event; a process catching up runs the events it missed, capped.
-        events = max(int(cache.new[a] // freq[a]) for a in range(len(due)) if due[a])
-        n_steps = min(max(cfg.max_catchup_steps, cfg.gradient_steps), events * cfg.gradient_steps)
+        cache.since_tick = 0
+        events = cache.new // freq
+        cache.new -= events * freq
+        cap = max(cfg.max_catchup_steps, cfg.gradient_steps)
+        steps = np.minimum(events * cfg.gradient_steps, cap)
+        steps[[len(r) == 0 for r in cache.replays]] = 0
+        if not steps.any():
+            return
         rng = self._rng.rng
         gen = torch.Generator(device=cache.sac.device).manual_seed(int(rng.randint(2**31 - 1)))
-        for _ in range(n_steps):
+        for k in range(int(steps.max())):
+            due = (steps > k).tolist()
             batch, mask = draw_batch(cache.replays, due, cfg.batch_size, rng, quantile_of,
                                      penalized, cache.sac.device)
             cache.sac.update(batch, mask, gen)
-        for a, d in enumerate(due):
-            if d:
-                cache.new[a] = 0
 
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
