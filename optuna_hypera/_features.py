@@ -13,6 +13,7 @@ Pruned trials count with their last intermediate value.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from collections.abc import Sequence
 from dataclasses import dataclass
 import math
@@ -157,7 +158,7 @@ RADIUS_MAX = 8.0
 _SUCCESS_TOL = 3
 
 
-def trust_radius(history: History, proposed: set[int], n_params: int) -> float:
+def trust_radius(history: History, proposed: Container[int], n_params: int) -> float:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
     max(4, d) in a row did not. Recomputed from the history, so every worker agrees."""

@@ -17,7 +17,6 @@ Shapes: tokens ``[A, B, P, T]``, mask ``[A, B, P]``, study features ``[A, B, G]`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from collections.abc import Sequence
 import math
 import os
@@ -165,12 +164,6 @@ class MaskedAdam:
             step = (m / bc1.view(shape)) / ((v / bc2.view(shape)).sqrt() + self.eps)
             p.sub_(self.lr * mk * step)
 
-    def state_tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
-        yield "t", self.t
-        for i, (m, v) in enumerate(zip(self.m, self.v, strict=True)):
-            yield f"m{i}", m
-            yield f"v{i}", v
-
 
 class MultiAgentSAC:
     """Actors, twin critics, target critics and temperatures of all agents."""
@@ -212,12 +205,6 @@ class MultiAgentSAC:
         with ``agents``, only that slice of agents (and of the inputs' first axis)."""
         action, _ = self.actor.sample(tokens, mask, glob, gen, agents)
         return action, self.critic(tokens, mask, glob, action, agents).min(dim=1).values
-
-    @torch.no_grad()
-    def value(
-        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor
-    ) -> torch.Tensor:
-        return self.critic(tokens, mask, glob, action).min(dim=1).values
 
     def update(self, batch: dict[str, torch.Tensor], agent_mask: torch.Tensor,
                gen: torch.Generator | None) -> dict[str, torch.Tensor]:

@@ -395,11 +395,13 @@ class HyperaSampler(BaseSampler):
         enc = self._encoder_for(study, cache, search_space)
         table = cache.table
         new_finished = table.update(trials)
-        running = [t for t in trials
-                   if t.state == TrialState.RUNNING and t.number != trial.number]
+        unfinished = [t for t in trials  # one pass: other workers' running and waiting trials
+                      if t.state in (TrialState.RUNNING, TrialState.WAITING)
+                      and t.number != trial.number]
+        running = [t for t in unfinished if t.state == TrialState.RUNNING]
         for t in new_finished:
             self._proposal(cache, t)
-            row = _row(enc, t)
+            row = table.row(t.number)  # encoded once, by the table
             if row is not None:
                 cache.keys.add(tuple(row.round(12)))
         history, x_all, order = table.view()
@@ -418,7 +420,7 @@ class HyperaSampler(BaseSampler):
         evidence = Evidence.build(x_valid, losses)
         rank = np.argsort(losses, kind="stable")
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(rank)))
-        radius = trust_radius(history, set(cache.proposals), len(enc))
+        radius = trust_radius(history, cache.proposals, len(enc))
         g_study = study_features(history, radius)
         medians = table.stats_medians()
         durations = history.durations[np.isfinite(history.durations)]
@@ -433,7 +435,7 @@ class HyperaSampler(BaseSampler):
 
         taken = set(cache.keys)
         points: list[np.ndarray] = []
-        for t in running + [t for t in trials if t.state == TrialState.WAITING]:
+        for t in unfinished:
             row = _row(enc, t)
             if row is None and t.number in cache.proposals:
                 p = cache.proposals[t.number]

@@ -74,6 +74,11 @@ class TrialTable:
             self._put_row(i, t)
         self._cached = None
 
+    def row(self, number: int) -> np.ndarray | None:
+        """Coordinates of finished trial ``number``, ``None`` if it does not cover the space."""
+        r = self._x[self.index[number]]
+        return None if np.isnan(r[0]) else r
+
     def stats_medians(self) -> dict[str, float]:
         return {k: float(np.median(v)) for k, v in self._stats.items() if v}
 
