@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import metrics  # noqa: E402
-from benchmarks.report import TaskResults  # noqa: E402
+from benchmarks.summary import TaskResults  # noqa: E402
 
 
 def _colors(samplers: Sequence[str]) -> dict[str, Any]:

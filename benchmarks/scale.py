@@ -9,9 +9,9 @@ Measures in one run:
    ``--batch`` proposals in a fresh process (the first one trains the agents), then the next
    ``--batch`` in the same process (the per-process cache should keep these cheap).
 
-Usage::
+Usage, from the repository root (the workload is ``examples.distributed``'s)::
 
-    python benchmarks/scale.py --storage postgresql://postgres@127.0.0.1:5432/test
+    python -m benchmarks.scale --storage postgresql://postgres@127.0.0.1:5432/test
 
 The objective is a cheap quadratic plus ``--objective-seconds`` of sleep standing in for training
 (default: 0, which leaves the sampler's and the storage's overhead alone, and 0.25 s).
@@ -28,7 +28,6 @@ import math
 import multiprocessing
 from multiprocessing.queues import Queue
 import os
-from pathlib import Path
 import shlex
 import sys
 import time
@@ -41,11 +40,8 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-
-from _storage import make_storage  # noqa: E402
-import distributed  # noqa: E402
+from examples import distributed
+from optuna_hypera.storages import make_storage
 
 
 _TIMED = (
@@ -255,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    command = shlex.join(["python", "benchmarks/scale.py", *sys.argv[1:]])
+    command = shlex.join(["python", "-m", "benchmarks.scale", *sys.argv[1:]])
     load = os.getloadavg()[0]
     print(f"Command: `{command}` ({os.cpu_count()} CPU cores, load average {load:.1f})\n")
     print(

@@ -1,4 +1,4 @@
-"""Renders the summary (from :func:`benchmarks.report.summarize`) as Markdown."""
+"""Renders the summary (from :func:`benchmarks.summary.summarize`) as Markdown."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from collections.abc import Sequence
 import math
 from typing import Any
 
-from benchmarks.report import CLAIMS
+
+CLAIMS = {
+    "efficiency": (3.5, "3.5x faster convergence than Bayesian optimization"),
+    "performance": (0.12, "12% higher final model accuracy than random search"),
+    "robustness": (0.6, "40% reduction in performance variance across random seeds"),
+    "scalability": (1.0, "linear scaling with hyperparameter space dimensionality"),
+}
+"""The write-up's claims (targets to compare with, not results)."""
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

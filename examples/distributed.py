@@ -9,7 +9,11 @@ script with the same ``--storage`` URL and ``--study-name``::
 
 ``--storage`` accepts ``postgresql://`` / ``mysql://`` / ``sqlite:///`` (RDBStorage with
 heartbeat and retry of dead workers' trials), ``redis://host:port[?prefix=name]`` (Redis journal)
-and a ``*.log`` path (journal file, e.g. on a shared filesystem). ``--trials`` is per worker.
+and a ``*.log`` path (journal file, e.g. on a shared filesystem), through
+:func:`optuna_hypera.storages.make_storage`. ``--trials`` is per worker.
+
+The tests and ``benchmarks/scale.py`` import this module as ``examples.distributed`` for its
+workload (search space, objective, worker) and its distance measures.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections.abc import Sequence
 import itertools
 import math
 import multiprocessing
-import os
 import sys
 
 import numpy as np
@@ -33,10 +36,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _storage import make_storage  # noqa: E402
+from optuna_hypera.storages import make_storage
 
 
 ACTIVATION_PENALTY = {"relu": 0.0, "tanh": 0.5, "gelu": 1.0}

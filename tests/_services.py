@@ -1,8 +1,9 @@
 """Helpers for the tests that use real servers and worker processes.
 
-Also runnable as a worker that blocks mid-trial (used by the kill -9 test)::
+Also runnable from the repository root as a worker that blocks mid-trial (used by the kill -9
+test)::
 
-    python tests/_services.py blocking-worker --storage URL --study-name NAME \\
+    python -m tests._services blocking-worker --storage URL --study-name NAME \\
         --block-at 6 --sentinel /tmp/ready
 """
 
@@ -24,15 +25,13 @@ import uuid
 import optuna
 import pytest
 
+from examples import distributed
+from optuna_hypera.storages import make_storage
+from optuna_hypera.storages import split_redis_prefix
+
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-from _storage import make_storage  # noqa: E402
-from _storage import split_redis_prefix  # noqa: E402
-import distributed  # noqa: E402
-
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -96,7 +95,8 @@ def spawn_blocking_worker(
     return subprocess.Popen(
         [
             sys.executable,
-            str(Path(__file__).resolve()),
+            "-m",
+            "tests._services",  # run as a module so that the root, and `examples`, import
             "blocking-worker",
             "--storage",
             storage_url,
@@ -164,5 +164,5 @@ def _blocking_worker(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["blocking-worker"]:
-        raise SystemExit("usage: python tests/_services.py blocking-worker ...")
+        raise SystemExit("usage: python -m tests._services blocking-worker ...")
     _blocking_worker(sys.argv[2:])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import metrics
-from benchmarks.report import summarize
+from benchmarks.summary import summarize
 
 
 def test_best_so_far_skips_failed_trials_and_starts_at_inf() -> None:

@@ -18,7 +18,8 @@ from benchmarks.samplers import hypera_import_error
 from benchmarks.suites import SUITES
 
 
-SAMPLERS = ["random", "tpe"] + (["hypera"] if hypera_import_error() is None else [])
+# Always with hypera: a package that does not import fails the run (and so these tests).
+SAMPLERS = ["random", "tpe", "hypera"]
 TINY = SUITES["tiny"]
 
 
@@ -100,13 +101,23 @@ def test_bad_names_are_refused(tmp_path: Path) -> None:
     assert main(["report", "--out", str(tmp_path)]) == 2  # no results there
 
 
-def test_hypera_samplers_say_why_they_are_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hypera_package_imports() -> None:
+    # The CLI turns an import failure into a friendly error; a test must not.
+    assert hypera_import_error() is None
+
+
+def test_hypera_samplers_say_why_they_are_unavailable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     import benchmarks.samplers as samplers
 
     monkeypatch.setattr(samplers, "hypera_import_error", lambda: "ImportError: not yet")
     with pytest.raises(SamplerUnavailableError, match="not yet"):
         samplers.check_samplers(["tpe", "hypera-cooperative"])
     samplers.check_samplers(["tpe", "gp"])  # built-ins are unaffected
+    # Users of the CLI get the reason and a way out, not a traceback.
+    assert main(["run", "--suite", "tiny", "--samplers", "hypera", "--out", str(tmp_path)]) == 2
+    assert "not yet" in capsys.readouterr().err
 
 
 def test_timed_sampler_delegates_and_times_every_trial() -> None:

@@ -1,19 +1,19 @@
-"""Turn one storage URL into an Optuna storage, the same way on every machine.
+"""One storage URL to an Optuna storage, the same way on every worker and every machine.
 
 ``redis://`` and ``rediss://``
     ``JournalStorage(JournalRedisBackend(url))``. An optional ``?prefix=NAME`` query keeps one
     journal per prefix (Optuna replays the whole journal on start, so separate prefixes keep
-    unrelated studies from slowing each other down).
-``*.log`` (a path)
+    unrelated studies from slowing each other down). Needs the ``redis`` package.
+``*.log`` (a path, or ``file://`` and a path)
     ``JournalStorage(JournalFileBackend(path))``; the file may live on a shared filesystem.
-``sqlite:///``, ``postgresql://``, ``mysql://``
+``sqlite:///``, ``postgresql://``, ``mysql://`` (with or without ``+driver``)
     ``RDBStorage`` with heartbeat: a trial whose process dies is failed after ``grace_period``
-    seconds and retried up to ``max_retry`` times.
+    seconds and retried up to ``max_retry`` times. The URL goes to SQLAlchemy unchanged, so a
+    bare ``postgresql://`` needs psycopg 3 (``pip install "optuna-hypera[postgresql]"``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from urllib.parse import parse_qsl
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
@@ -29,29 +29,21 @@ from optuna.storages.journal import JournalRedisBackend
 from optuna.storages.journal import JournalStorage
 
 
-RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+__all__ = ["make_storage", "split_redis_prefix"]
+
+_RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 
 
 def split_redis_prefix(url: str) -> tuple[str, str]:
-    """Return ``(url without the prefix query, prefix)`` for a ``redis://`` URL."""
+    """Return ``(url without the prefix query, prefix)`` for a ``redis://`` URL.
+
+    The prefix is ``""`` (Optuna's default journal) when the URL has none.
+    """
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     prefix = "".join(value for key, value in query if key == "prefix")
     rest = urlencode([(key, value) for key, value in query if key != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
-
-
-def rdb_url(url: str) -> str:
-    """Pin ``postgresql://`` to psycopg2 when psycopg 3 is missing.
-
-    SQLAlchemy 2.1 resolves a bare ``postgresql://`` to psycopg 3; many installs (this project's
-    dev extra included) only have ``psycopg2-binary``.
-    """
-    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
-        return url
-    if importlib.util.find_spec("psycopg2") is None:
-        return url
-    return "postgresql+psycopg2://" + url[len("postgresql://") :]
 
 
 def make_storage(
@@ -61,9 +53,11 @@ def make_storage(
     grace_period: int | None = 120,
     max_retry: int | None = 3,
 ) -> BaseStorage:
-    """Build the storage for ``url``; heartbeat settings apply to RDB URLs only.
+    """Build the storage for ``url`` (see the module docstring for the accepted forms).
 
-    ``heartbeat_interval=None`` turns the heartbeat (and therefore the retry) off.
+    ``heartbeat_interval``, ``grace_period`` (seconds) and ``max_retry`` apply to RDB URLs only;
+    ``heartbeat_interval=None`` turns the heartbeat, and with it the retry, off. Raises
+    ``ValueError`` for any other URL.
     """
     scheme = urlsplit(url).scheme.split("+")[0]
     if scheme in ("redis", "rediss"):
@@ -72,7 +66,8 @@ def make_storage(
     if url.endswith(".log") and scheme in ("", "file"):
         path = url[len("file://") :] if scheme == "file" else url
         return JournalStorage(JournalFileBackend(path))
-    if scheme in RDB_SCHEMES:
+    if scheme in _RDB_SCHEMES:
+        # Workers writing at once wait for SQLite's file lock instead of failing after 5 s.
         engine_kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
         with warnings.catch_warnings():
             # The heartbeat and its retry callback are marked experimental; they work.
@@ -81,7 +76,7 @@ def make_storage(
             if heartbeat_interval is not None:
                 callback = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
             return RDBStorage(
-                rdb_url(url),
+                url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period if heartbeat_interval is not None else None,
