@@ -13,8 +13,12 @@ cooperative mode, as the weights w_i that make candidates compete:
 - ``value``: the claim whose critic value Q_i is higher wins (w_i = 1);
 - ``specialization``: claims are averaged with each agent's specialization weight on the
   parameter (1 in its domain, 0.5 for spread-out parameters); w_i = its mean weight;
-- ``thompson``: theta_i ~ Beta(1 + improvements_i, 1 + non-improvements_i) per call; the claim of
-  the agent with the highest theta wins; w_i = theta_i.
+- ``thompson``: theta_i ~ Beta(1 + successes_i, 1 + other outcomes_i) per decision; the claim
+  of the agent with the highest theta wins; w_i = theta_i.
+
+Pure: ``Coordinator`` holds only its settings; everything a decision depends on (the step size
+included) is in the ``Context``. ``decide`` takes a batch of contexts (one per study), so the
+simulator decides for many studies in one forward pass of the networks.
 """
 
 from __future__ import annotations
@@ -28,14 +32,15 @@ import numpy as np
 import torch
 
 from optuna_hypera._config import AgentConfig
-from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._features import MOVED
-from optuna_hypera._features import N_TOKEN
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import G
+from optuna_hypera._schema import T
+from optuna_hypera._space import Space
 
 
 STRATEGIES = ("independent", "sequential", "cooperative")
@@ -44,7 +49,8 @@ N_CANDIDATES = 8
 """Joint candidates scored per cooperative decision."""
 _MAX_RETRIES = 8
 _MIN_DISTANCE = 0.01
-"""Proposals closer than this RMS normalized distance to a running trial are redrawn."""
+"""Proposals closer than this RMS normalized distance to an unfinished trial are redrawn."""
+_SAME_POINT = 1e-9
 
 
 @dataclass
@@ -56,23 +62,23 @@ class Base:
 
 @dataclass
 class Context:
-    """Everything a decision needs, assembled by the sampler from the study."""
+    """Everything one decision needs, assembled from one study's history."""
 
-    encoder: SpaceEncoder
+    space: Space
     evidence: Evidence
     assignment: GroupAssignment
     incumbent: Base
     elites: list[int]
-    """Indices of the elite trials, turned into bases by ``make_base`` when drawn."""
+    """Rows of the elite trials, turned into bases by ``make_base`` when drawn."""
     make_base: Callable[[int], Base]
-    taken: set[tuple[float, ...]] = field(default_factory=set)
-    """Snapped coordinates of every existing trial, running ones included."""
-    running: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    """Coordinates of the running trials of every worker ``[R, d]``."""
+    step: np.ndarray
+    """``[A]`` coordinate change per unit action: action scale x trust radius, at most 1."""
+    taken: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Snapped coordinates ``[m, d]`` of every existing trial."""
+    pending: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Coordinates ``[R, d]`` of the unfinished trials of every worker."""
     successes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     failures: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    radius: float = 1.0
-    """Trust radius multiplying every agent's action scale."""
 
 
 @dataclass
@@ -81,7 +87,7 @@ class AgentMove:
     tokens: np.ndarray  # [P, T] state the agent acted on
     action: np.ndarray  # [P] executed action in [-1, 1]
     value: float
-    moved: float = 0.0  # study-feature MOVED the agent saw (sequential strategy)
+    moved: float = 0.0  # study feature "moved" the agent saw (sequential strategy)
 
 
 @dataclass
@@ -90,6 +96,8 @@ class Decision:
     base: Base
     moves: dict[int, AgentMove]
     value: float
+    step: np.ndarray
+    """``[A]`` the context's step sizes, stored with each agent's record."""
     retries: int = 0
 
 
@@ -110,7 +118,6 @@ class Coordinator:
         self.strategy = strategy
         self.conflict = conflict
         self.scales = np.array([a.action_scale for a in self.agents])
-        self._step = self.scales.copy()
 
     # -- conflict rules -------------------------------------------------------------------
     def agent_weights(self, ctx: Context, theta: np.ndarray) -> np.ndarray:
@@ -138,93 +145,80 @@ class Coordinator:
         return float(np.dot(w, [c.value for c in claims]) / w.sum())
 
     # -- decisions ------------------------------------------------------------------------
-    def decide(
-        self, sac: MultiAgentSAC, ctx: Context, rng: np.random.RandomState,
-        gen: torch.Generator,
-    ) -> Decision:
-        theta = rng.beta(1.0 + ctx.successes, 1.0 + ctx.failures)
-        self._step = np.minimum(self.scales * ctx.radius, 1.0)
-        decision: Decision | None = None
+    def decide(self, sac: MultiAgentSAC, ctxs: Sequence[Context], rng: np.random.RandomState,
+               gen: torch.Generator | None) -> list[Decision]:
+        """One decision per context; proposals that repeat an existing trial or come close to
+        an unfinished one are redrawn (all contexts that need it in one batch)."""
+        thetas = [rng.beta(1.0 + c.successes, 1.0 + c.failures) for c in ctxs]
+        out: list[Decision | None] = [None] * len(ctxs)
+        todo = list(range(len(ctxs)))
+        last: dict[int, Decision] = {}
         for attempt in range(_MAX_RETRIES):
+            sub = [ctxs[i] for i in todo]
+            th = [thetas[i] for i in todo]
             if self.strategy == "cooperative":
-                decision = self._cooperative(sac, ctx, rng, gen, theta)
+                got = self._cooperative(sac, sub, rng, gen, th)
             else:
-                base = self._draw_base(ctx, rng)
+                bases = [self._draw_base(c, rng) for c in sub]
                 if self.strategy == "sequential":
-                    decision = self._sequential(sac, ctx, base, gen, theta)
+                    got = self._sequential(sac, sub, bases, gen, th)
                 else:
-                    decision = self._joint(sac, ctx, [base], gen, theta)[0]
-            if decision is not None and self._acceptable(decision.x, ctx):
-                decision.retries = attempt
-                return decision
-        # Every draw collided with an existing trial: widen the step until one does not.
-        assert decision is not None
-        x = decision.x
-        for k in range(1, 40):
-            x = np.clip(decision.x + rng.uniform(-1, 1, len(x)) * min(1.0, 0.05 * 2 ** (k / 4)),
-                        0, 1)
-            if self._acceptable(x, ctx):
+                    got = self._joint(sac, list(zip(sub, bases, th, strict=True)), gen)
+            still = []
+            for i, d in zip(todo, got, strict=True):
+                last[i] = d
+                if _acceptable(d.x, ctxs[i]):
+                    d.retries = attempt
+                    out[i] = d
+                else:
+                    still.append(i)
+            todo = still
+            if not todo:
                 break
-        decision.x = x
-        decision.retries = _MAX_RETRIES + k
-        for a, move in decision.moves.items():
-            move.action = self._executed(move, x, float(self._step[a]))
-        return decision
-
-    @staticmethod
-    def _executed(move: AgentMove, x: np.ndarray, move_scale: float) -> np.ndarray:
-        """The action that takes the agent's state to the final ``x`` (clipped to (-1, 1))."""
-        start = move.tokens[:, 0]
-        return np.clip((x[move.params] - start) / move_scale, -0.999, 0.999)
-
-    def _acceptable(self, x: np.ndarray, ctx: Context) -> bool:
-        if tuple(ctx.encoder.snap(x).round(12)) in ctx.taken:
-            return False
-        if len(ctx.running):
-            d = np.sqrt(((ctx.running - ctx.encoder.snap(x)) ** 2).mean(axis=1))
-            if d.min() < _MIN_DISTANCE:
-                return False
-        return True
+        for i in todo:  # every draw collided with an existing trial: widen until one does not
+            out[i] = _widen(last[i], ctxs[i], rng)
+        return [d for d in out if d is not None]
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
         if not ctx.elites or rng.rand() < 0.5:
             return ctx.incumbent
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 
-    def _states(self, ctx: Context, xs: list[np.ndarray], globs: list[np.ndarray],
+    def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
                 agents: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Batched state ``[A, B, P, T]`` for B configurations, only ``agents`` filled."""
-        n_agents, b = len(self.agents), len(xs)
-        p = max(1, max(len(ctx.assignment.params_of(a)) for a in range(n_agents)))
+        """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
+        filled."""
+        n_agents, b = len(self.agents), len(items)
+        p = max(1, max(len(c.assignment.params_of(a)) for c, _, _ in items
+                       for a in range(n_agents)))
         tok = np.zeros((n_agents, b, p, N_TOKEN), np.float32)
         mask = np.zeros((n_agents, b, p), np.float32)
-        glob = np.zeros((n_agents, b, len(globs[0])), np.float32)
-        enc = ctx.encoder
-        for a in agents:
-            params = ctx.assignment.params_of(a)
-            if not params:
-                continue
-            dom = [ctx.assignment.weight(a, j) for j in params]
-            for k, x in enumerate(xs):
+        glob = np.zeros((n_agents, b, len(items[0][2])), np.float32)
+        for k, (ctx, x, g) in enumerate(items):
+            flags = ctx.space.flags
+            for a in agents:
+                params = ctx.assignment.params_of(a)
+                if not params:
+                    continue
+                dom = [ctx.assignment.weight(a, j) for j in params]
                 tok[a, k, : len(params)] = token_features(
-                    x, params, ctx.evidence, enc.is_log, enc.is_categorical, enc.granularity,
-                    dom, float(self.scales[a]),
-                )
+                    x, params, ctx.evidence, flags, dom, float(self.scales[a]))
                 mask[a, k, : len(params)] = 1.0
-                glob[a, k] = globs[k]
+                glob[a, k] = g
         return torch.from_numpy(tok), torch.from_numpy(mask), torch.from_numpy(glob)
 
-    def _joint(self, sac: MultiAgentSAC, ctx: Context, bases: list[Base],
-               gen: torch.Generator, theta: np.ndarray) -> list[Decision]:
-        """All agents act on each base at once; overlaps settled by the conflict rule."""
+    def _joint(self, sac: MultiAgentSAC,
+               items: Sequence[tuple[Context, Base, np.ndarray]],
+               gen: torch.Generator | None) -> list[Decision]:
+        """All agents act on each (context, base) at once; overlaps settled by the conflict
+        rule."""
         n_agents = len(self.agents)
-        tok, mask, glob = self._states(ctx, [b.x for b in bases], [b.glob for b in bases],
-                                       range(n_agents))
+        tok, mask, glob = self._states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
         dev = sac.device
         actions, values = sac.act(tok.to(dev), mask.to(dev), glob.to(dev), gen)
         actions_np, values_np = actions.cpu().numpy(), values.cpu().numpy()
         decisions = []
-        for k, base in enumerate(bases):
+        for k, (ctx, base, theta) in enumerate(items):
             claims: dict[int, list[_Claim]] = {}
             moves: dict[int, AgentMove] = {}
             for a in range(n_agents):
@@ -232,55 +226,73 @@ class Coordinator:
                 if not params:
                     continue
                 act = actions_np[a, k, : len(params)].astype(np.float64)
+                q = float(values_np[a, k])
                 moves[a] = AgentMove(params, tok[a, k, : len(params)].numpy().astype(np.float64),
-                                     act, float(values_np[a, k]))
-                for j, aj in zip(params, act, strict=True):
-                    value = float(np.clip(base.x[j] + self._step[a] * aj, 0.0, 1.0))
-                    claims.setdefault(j, []).append(_Claim(a, value, float(values_np[a, k])))
+                                     act, q)
+                step = float(ctx.step[a])
+                for j, aj in zip(params, act.tolist(), strict=True):
+                    value = min(max(float(base.x[j]) + step * aj, 0.0), 1.0)
+                    claims.setdefault(j, []).append(_Claim(a, value, q))
             decisions.append(self._finish(ctx, base, claims, moves, theta))
         return decisions
 
-    def _sequential(self, sac: MultiAgentSAC, ctx: Context, base: Base,
-                    gen: torch.Generator, theta: np.ndarray) -> Decision:
+    def _sequential(self, sac: MultiAgentSAC, ctxs: Sequence[Context], bases: Sequence[Base],
+                    gen: torch.Generator | None, thetas: Sequence[np.ndarray]) -> list[Decision]:
         """Agents act in order, each on the configuration the previous one produced."""
-        x = base.x.copy()
-        claims: dict[int, list[_Claim]] = {}
-        moves: dict[int, AgentMove] = {}
+        xs = [b.x.copy() for b in bases]
+        claims: list[dict[int, list[_Claim]]] = [{} for _ in ctxs]
+        moves: list[dict[int, AgentMove]] = [{} for _ in ctxs]
         dev = sac.device
         for a in range(len(self.agents)):
-            params = ctx.assignment.params_of(a)
-            if not params:
+            active = [k for k, c in enumerate(ctxs) if c.assignment.params_of(a)]
+            if not active:
                 continue
-            # Earlier agents' changes reach this agent's state through the MOVED feature
+            # Earlier agents' changes reach this agent's state through the "moved" feature
             # (its tokens describe only its own parameters).
-            g = base.glob.copy()
-            g[MOVED] = moved_feature(x, base.x)
-            tok, mask, glob = self._states(ctx, [x], [g], [a])
+            items = []
+            for k in active:
+                g = bases[k].glob.copy()
+                g[G["moved"]] = moved_feature(xs[k], bases[k].x)
+                items.append((ctxs[k], xs[k], g))
+            tok, mask, glob = self._states(items, [a])
             one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
             actions, values = sac.act(tok[one].to(dev), mask[one].to(dev), glob[one].to(dev),
                                       gen, one)
-            act = actions[0, 0, : len(params)].cpu().numpy().astype(np.float64)
-            q = float(values[0, 0])
-            moves[a] = AgentMove(params, tok[a, 0, : len(params)].numpy().astype(np.float64),
-                                 act, q, moved=float(g[MOVED]))
-            for j, aj in zip(params, act, strict=True):
-                x[j] = float(np.clip(x[j] + self._step[a] * aj, 0.0, 1.0))
-                claims.setdefault(j, []).append(_Claim(a, x[j], q))
-        return self._finish(ctx, base, claims, moves, theta)
+            for i, k in enumerate(active):
+                params = ctxs[k].assignment.params_of(a)
+                act = actions[0, i, : len(params)].cpu().numpy().astype(np.float64)
+                q = float(values[0, i])
+                moves[k][a] = AgentMove(params,
+                                        tok[a, i, : len(params)].numpy().astype(np.float64),
+                                        act, q, moved=float(items[i][2][G["moved"]]))
+                step = float(ctxs[k].step[a])
+                for j, aj in zip(params, act.tolist(), strict=True):
+                    xs[k][j] = min(max(float(xs[k][j]) + step * aj, 0.0), 1.0)
+                    claims[k].setdefault(j, []).append(_Claim(a, xs[k][j], q))
+        return [self._finish(c, b, cl, mv, th)
+                for c, b, cl, mv, th in zip(ctxs, bases, claims, moves, thetas, strict=True)]
 
-    def _cooperative(self, sac: MultiAgentSAC, ctx: Context, rng: np.random.RandomState,
-                     gen: torch.Generator, theta: np.ndarray) -> Decision | None:
+    def _cooperative(self, sac: MultiAgentSAC, ctxs: Sequence[Context],
+                     rng: np.random.RandomState, gen: torch.Generator | None,
+                     thetas: Sequence[np.ndarray]) -> list[Decision]:
         # All candidates share one base: rewards are relative to the base, so critics would
         # otherwise (rightly) value poor bases higher and steer the study towards them.
-        bases = [self._draw_base(ctx, rng)] * N_CANDIDATES
-        candidates = self._joint(sac, ctx, bases, gen, theta)
-        w = self.agent_weights(ctx, theta)
-        best: Decision | None = None
-        for c in candidates:
-            c.value = float(sum(w[a] * m.value for a, m in c.moves.items()))
-            if self._acceptable(c.x, ctx) and (best is None or c.value > best.value):
-                best = c
-        return best if best is not None else candidates[0]
+        items = []
+        for c, th in zip(ctxs, thetas, strict=True):
+            base = self._draw_base(c, rng)
+            items.extend([(c, base, th)] * N_CANDIDATES)
+        candidates = self._joint(sac, items, gen)
+        out = []
+        for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
+            w = self.agent_weights(c, th)
+            best: Decision | None = None
+            group = candidates[k * N_CANDIDATES : (k + 1) * N_CANDIDATES]
+            for d in group:
+                d.value = float(sum(w[a] * m.value for a, m in d.moves.items()))
+                if _acceptable(d.x, c) and (best is None or d.value > best.value):
+                    best = d
+            out.append(best if best is not None else group[0])
+        return out
 
     def _finish(self, ctx: Context, base: Base, claims: dict[int, list[_Claim]],
                 moves: dict[int, AgentMove], theta: np.ndarray) -> Decision:
@@ -288,6 +300,38 @@ class Coordinator:
         for j, cl in claims.items():
             x[j] = self.resolve(j, cl, ctx, theta)
         for a, move in moves.items():
-            move.action = self._executed(move, x, float(self._step[a]))
+            move.action = _executed(move, x, float(ctx.step[a]))
         value = float(sum(m.value for m in moves.values()))
-        return Decision(x=x, base=base, moves=moves, value=value)
+        return Decision(x=x, base=base, moves=moves, value=value, step=ctx.step)
+
+
+def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
+    """The action that takes the agent's state to the final ``x`` (clipped to (-1, 1))."""
+    start = move.tokens[:, T["x"]]
+    return np.clip((x[move.params] - start) / step, -0.999, 0.999)
+
+
+def _acceptable(x: np.ndarray, ctx: Context) -> bool:
+    s = ctx.space.snap(x)
+    if len(ctx.taken) and np.any(np.all(np.abs(ctx.taken - s) < _SAME_POINT, axis=1)):
+        return False
+    if len(ctx.pending):
+        d = np.sqrt(((ctx.pending - s) ** 2).mean(axis=1))
+        if d.min() < _MIN_DISTANCE:
+            return False
+    return True
+
+
+def _widen(decision: Decision, ctx: Context, rng: np.random.RandomState) -> Decision:
+    x = decision.x
+    k = 0
+    for k in range(1, 40):
+        x = np.clip(decision.x + rng.uniform(-1, 1, len(x)) * min(1.0, 0.05 * 2 ** (k / 4)),
+                    0, 1)
+        if _acceptable(x, ctx):
+            break
+    decision.x = x
+    decision.retries = _MAX_RETRIES + k
+    for a, move in decision.moves.items():
+        move.action = _executed(move, x, float(ctx.step[a]))
+    return decision

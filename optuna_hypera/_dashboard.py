@@ -2,8 +2,9 @@
 
 Everything is read back from the ``hypera`` trial user attribute that the sampler writes (see
 ``docs/INTERFACE.md``). A proposed trial counts for every agent that changed at least one of its
-parameters. A trial's rank is its quantile among the finished trials (0 = best, 1 = worst);
-its rank improvement is ``rank(base trial) - rank(trial)``, positive when it beat its base.
+parameters. Its rank improvement is the reward the agents are paid for it (``_features``):
+``q(base trial) - q(trial)`` with q the rank quantile among the finished trials (0 = best;
+completed before pruned, ties share), -1 for a failed or infeasible trial.
 
 Credit is the part of the study an agent helped climb: a trial's positive rank improvement is
 shared among the agents that moved, in proportion to how far each moved (sum of ``|delta|`` of
@@ -13,7 +14,6 @@ the gains came from and when.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +23,13 @@ import math
 from typing import TYPE_CHECKING
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
+
+from optuna_hypera._features import rewards
+from optuna_hypera._table import build_history
 
 
 if TYPE_CHECKING:
@@ -100,23 +103,18 @@ def _parse_record(raw: object) -> tuple[int | None, dict[str, tuple[int, float]]
 
 
 def _tally(
-    trials: Iterable[FrozenTrial], direction: StudyDirection | str
+    trials: Sequence[FrozenTrial], direction: StudyDirection | str
 ) -> tuple[dict[str, _AgentTally], int, int]:
-    """One pass over the trials (plus a sort for ranks): tallies, finished and proposed counts."""
+    """One pass over the trials: tallies, finished and proposed counts. Ranks and rewards are
+    the agents' own (``_features``): what the dashboard credits is what the agents are paid."""
     if isinstance(direction, str):
         direction = StudyDirection[direction.upper()]
-    sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
-    scores: dict[int, float] = {}
+    history = build_history(trials, direction == StudyDirection.MINIMIZE, lambda t: None, 0)
+    row_of = {int(n): i for i, n in enumerate(history.numbers.tolist())}
     records: list[tuple[int, tuple[int | None, dict[str, tuple[int, float]]]]] = []
     malformed = 0
     for trial in trials:
-        if trial.state != TrialState.COMPLETE or trial.values is None or len(trial.values) != 1:
-            continue
-        value = trial.values[0]
-        if not math.isfinite(value):
-            continue
-        scores[trial.number] = sign * value
-        if "hypera" not in trial.user_attrs:
+        if trial.number not in row_of or "hypera" not in trial.user_attrs:
             continue
         record = _parse_record(trial.user_attrs["hypera"])
         if record is None:
@@ -126,27 +124,23 @@ def _tally(
     if malformed:
         _logger.warning(f"Skipped {malformed} trial(s) with a malformed 'hypera' attribute.")
 
-    # Quantile rank, ties sharing the best rank of their group.
-    ordered = sorted(scores.items(), key=lambda item: item[1])
-    denominator = max(len(ordered) - 1, 1)
-    rank: dict[int, float] = {}
-    for position, (number, score) in enumerate(ordered):
-        tied = position > 0 and score == ordered[position - 1][1]
-        rank[number] = rank[ordered[position - 1][0]] if tied else position / denominator
-
     new_best: set[int] = set()
     best = math.inf
-    for number in sorted(scores):
-        if scores[number] < best:
-            best = scores[number]
+    for number, loss, complete in zip(history.numbers.tolist(), history.loss.tolist(),
+                                      history.complete.tolist(), strict=True):
+        if complete and loss < best:
+            best = loss
             new_best.add(number)
 
     tallies: dict[str, _AgentTally] = {}
     for number, (base, moves) in sorted(records, key=lambda record: record[0]):
         movers = {name: size for name, (n, size) in moves.items() if n > 0}
         total = sum(movers.values())
-        known = base is not None and base in scores
-        gain = rank[base] - rank[number] if base is not None and known else 0.0
+        known = base is not None and base in row_of
+        gain = 0.0
+        if base is not None and known:
+            gain = float(rewards(history.quantiles, history.valid,
+                                 np.array([row_of[number]]), np.array([row_of[base]]))[0])
         for name, (n_changed, size) in moves.items():
             tally = tallies.setdefault(name, _AgentTally())
             if n_changed == 0:
@@ -157,14 +151,14 @@ def _tally(
             if not known:
                 continue
             tally.compared += 1
-            tally.improvements += int(gain > 0)  # equal scores share a rank
+            tally.improvements += int(gain > 0)  # the agents' "success"
             tally.rank_gain += gain
             # Climbs are shared among the movers in proportion to how far each moved.
             share = size / total if total > 0 else 1.0 / len(movers)
             tally.credit += max(gain, 0.0) * share
             tally.curve_x.append(number)
             tally.curve_y.append(tally.credit)
-    return tallies, len(scores), len(records)
+    return tallies, len(history), len(records)
 
 
 def agent_credit(
@@ -197,7 +191,8 @@ def _note(
         "",
         f"{n_finished} finished trials, {n_proposed} proposed by the agents. A trial counts for "
         "every agent that changed one of its parameters. Rank is a trial's quantile among "
-        "finished trials (0 = best); rank improvement is rank(base trial) - rank(trial). "
+        "finished trials (0 = best; completed before pruned); rank improvement is "
+        "rank(base trial) - rank(trial), -1 for a failed trial: the agents' reward. "
         "Credit shares each trial's positive rank improvement among the agents that moved, "
         "in proportion to how far each moved.",
         "",

@@ -22,8 +22,14 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 
+from optuna_hypera._space import BINNED
+from optuna_hypera._space import CONTINUOUS
+from optuna_hypera._space import LOG
+from optuna_hypera._space import LOG_INT
+from optuna_hypera._space import Space
 
-_CONTINUOUS, _LOG, _BINNED, _LOG_INT = range(4)
+
+_CONTINUOUS, _LOG, _BINNED, _LOG_INT = CONTINUOUS, LOG, BINNED, LOG_INT
 
 
 @dataclass(frozen=True)
@@ -60,25 +66,17 @@ class SpaceEncoder:
         self.names: tuple[str, ...] = tuple(search_space)
         self.distributions: tuple[BaseDistribution, ...] = tuple(search_space.values())
         self._params = tuple(_param(d) for d in self.distributions)
-        self.is_log = np.array(
-            [p.kind in (_LOG, _LOG_INT) for p in self._params], dtype=np.float64
-        )
-        self.is_categorical = np.array(
+        self.space = Space.build(
+            self.names,
+            [p.kind for p in self._params],
+            [p.n_bins for p in self._params],
+            [_int_bound(d, "low") for d in self.distributions],
+            [_int_bound(d, "high") for d in self.distributions],
             [isinstance(d, CategoricalDistribution) for d in self.distributions],
-            dtype=np.float64,
+            [p.kind in (_CONTINUOUS, _LOG) and p.high <= p.low for p in self._params],
         )
-        # 1 / number of distinct values for discrete parameters, 0 for continuous ones.
-        self.granularity = np.array(
-            [self._granularity(p) for p in self._params], dtype=np.float64
-        )
-
-    @staticmethod
-    def _granularity(p: _Param) -> float:
-        if p.kind == _BINNED:
-            return 1.0 / p.n_bins
-        if p.kind == _LOG_INT:
-            return 1.0 / max(1.0, math.exp(p.high) - math.exp(p.low))
-        return 0.0
+        flags = self.space.flags
+        self.is_log, self.is_categorical, self.granularity = flags[:, 0], flags[:, 1], flags[:, 2]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -137,6 +135,10 @@ class SpaceEncoder:
 
     def snap(self, x: np.ndarray) -> np.ndarray:
         """Coordinates of the values that ``x`` decodes to (bin centres for discrete ones)."""
-        return np.array(
-            [self.encode_internal(j, self.decode_internal(j, float(u))) for j, u in enumerate(x)]
-        )
+        return self.space.snap(x)
+
+
+def _int_bound(dist: BaseDistribution, which: str) -> int:
+    if isinstance(dist, IntDistribution) and dist.log:
+        return int(getattr(dist, which))
+    return 0

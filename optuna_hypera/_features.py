@@ -1,122 +1,175 @@
-"""What the agents see (state) and what they are paid (reward), built from finished trials.
+"""What the agents see (state) and what they are paid (reward), on plain arrays.
 
-Everything is scale-free and direction-aware: objective values enter only through their ranks
-among the study's valid finished trials, so the same weights serve any objective.
+Everything is scale-free and direction-aware: objective values enter only through their ranks,
+so the same weights serve any objective. One definition of rank and reward serves learning,
+the Thompson statistics and the dashboard (README, "Reward"):
 
-Reward of a trial proposed from a base trial (README, "Reward"):
+    rank order   completed trials by value; then pruned trials, further-trained first
+                 (the last reported step), ties by the last reported value (as TPE does)
+    q(t)         mid-rank quantile of t in that order, in [0, 1], 0 = best, ties share
+    r(t)         q(base) - q(t)
+    r(t) = -1    failed, NaN/inf value, infeasible, or pruned without a report
+    success      r(t) > 0
 
-    r = q(base) - q(trial)        q = rank quantile in [0, 1], 0 = best
-    r = -1                        failed, NaN/inf value, infeasible, pruned without a report
-
-Pruned trials count with their last intermediate value.
+No Optuna import: the sampler encodes its trials into a ``History``, the simulator builds one
+directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 import math
-from typing import Any
 
 import numpy as np
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial
-from optuna.trial import TrialState
+
+from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import G
+from optuna_hypera._schema import T
 
 
 PENALTY = -1.0
-STATS_KEY = "hypera_stats"
 STAT_NAMES = ("grad_norm", "train_loss", "val_loss", "gpu_mem")
-N_GLOBAL = 18
-MOVED = 17
-"""Study-feature slot: how far earlier agents moved this decision's configuration."""
-N_TOKEN = 10
 _ELITE_FRACTION = 0.2
 _RECENT = 10
 _MIN_DURATION = 1.0
 
 
-def trial_loss(trial: FrozenTrial, minimize: bool) -> float | None:
-    """Direction-adjusted value to rank (lower is better), or ``None`` when penalized."""
-    if trial.state == TrialState.COMPLETE:
-        value = trial.values[0] if trial.values else None
-    elif trial.state == TrialState.PRUNED and trial.intermediate_values:
-        value = trial.intermediate_values[max(trial.intermediate_values)]
-    else:
-        return None
-    if value is None or not math.isfinite(value):
-        return None
-    if any(c > 0.0 for c in trial.constraints.values()):
-        return None
-    return float(value) if minimize else -float(value)
-
-
 @dataclass
 class History:
-    """Finished trials of the study in trial-number order, with ranks."""
+    """A study's finished trials in trial-number order, encoded."""
 
     numbers: np.ndarray
-    """Trial numbers of the finished trials."""
-    losses: np.ndarray
-    """Direction-adjusted values; NaN where penalized."""
-    quantiles: np.ndarray
-    """Rank quantile in [0, 1] (0 = best); 1 where penalized."""
+    """Trial numbers, ascending."""
+    x: np.ndarray
+    """Coordinates ``[n, d]``; NaN rows where a trial does not cover the search space."""
+    loss: np.ndarray
+    """Direction-adjusted (lower is better) final value, or a pruned trial's last reported
+    value; NaN where penalized."""
     pruned: np.ndarray
-    durations: np.ndarray
-    """Seconds, NaN when unknown."""
-
-    valid: np.ndarray
-    """Not penalized."""
+    """Pruned (with or without a report)."""
+    step: np.ndarray
+    """Last reported step of a pruned trial; NaN otherwise."""
+    trend: np.ndarray
+    """Learning-curve trend, > 0 when improving (``curve_trend``); NaN without a curve."""
+    duration: np.ndarray
+    """Seconds; NaN when unknown."""
+    stats: np.ndarray
+    """``[n, len(STAT_NAMES)]`` ``report_stats`` values; NaN where absent."""
+    has_stats: np.ndarray
 
     @classmethod
-    def build(cls, trials: Sequence[FrozenTrial], direction: StudyDirection) -> History:
-        """From scratch; the sampler keeps an incremental ``TrialTable`` instead."""
-        minimize = direction == StudyDirection.MINIMIZE
-        finished = sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number)
-        losses = np.array([math.nan if (v := trial_loss(t, minimize)) is None else v
-                           for t in finished], dtype=np.float64)
-        durations = np.array([
-            (t.datetime_complete - t.datetime_start).total_seconds()
-            if t.datetime_start is not None and t.datetime_complete is not None else math.nan
-            for t in finished
-        ], dtype=np.float64)
+    def from_values(cls, x: np.ndarray, loss: np.ndarray,
+                    numbers: np.ndarray | None = None) -> History:
+        """Completed trials only (NaN loss: failed), no curves or statistics."""
+        n = len(loss)
+        nan = np.full(n, np.nan)
         return cls(
-            numbers=np.array([t.number for t in finished], dtype=np.int64),
-            losses=losses,
-            quantiles=rank_quantiles(losses),
-            pruned=np.array([t.state == TrialState.PRUNED for t in finished], dtype=bool),
-            durations=durations,
-            valid=~np.isnan(losses),
+            numbers=np.arange(n) if numbers is None else np.asarray(numbers, dtype=np.int64),
+            x=np.asarray(x, dtype=np.float64).reshape(n, -1), loss=np.asarray(loss, np.float64),
+            pruned=np.zeros(n, bool), step=nan, trend=nan, duration=nan,
+            stats=np.full((n, len(STAT_NAMES)), np.nan), has_stats=np.zeros(n, bool),
         )
 
-    def quantile_of(self) -> dict[int, float]:
-        return dict(zip(self.numbers.tolist(), self.quantiles.tolist(), strict=True))
+    def __len__(self) -> int:
+        return len(self.numbers)
 
-    def penalized(self) -> set[int]:
-        return set(self.numbers[~self.valid].tolist())
+    @cached_property
+    def valid(self) -> np.ndarray:
+        return ~np.isnan(self.loss)
+
+    @cached_property
+    def complete(self) -> np.ndarray:
+        """Valid and not pruned: the only trials that can be a base."""
+        return self.valid & ~self.pruned
+
+    @cached_property
+    def covers(self) -> np.ndarray:
+        return ~np.isnan(self.x[:, 0]) if self.x.shape[1] else np.ones(len(self), bool)
+
+    @cached_property
+    def quantiles(self) -> np.ndarray:
+        return rank_quantiles(self.loss, self.step)
+
+    def index_of(self, numbers: np.ndarray) -> np.ndarray:
+        """Row of each trial number; -1 where not finished."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        if len(self) == 0:
+            return np.full(numbers.shape, -1, dtype=np.int64)
+        k = np.clip(np.searchsorted(self.numbers, numbers), 0, len(self) - 1)
+        return np.where(self.numbers[k] == numbers, k, -1)
 
 
-def rank_quantiles(losses: np.ndarray) -> np.ndarray:
-    """Mid-rank quantile of each valid loss among the valid ones (ties share), 1 for NaN."""
-    q = np.ones(len(losses))
-    valid = ~np.isnan(losses)
-    v = losses[valid]
-    if len(v) == 0:
+def midranks(*keys: np.ndarray) -> np.ndarray:
+    """0-based rank of each row in the lexicographic order of ``keys`` (the last key is the
+    primary one, as in ``np.lexsort``), tied rows sharing their mean rank."""
+    order = np.lexsort(keys)
+    n = len(order)
+    if n == 0:
+        return np.zeros(0)
+    change = np.zeros(n, bool)
+    change[0] = True
+    for k in keys:
+        sk = k[order]
+        change[1:] |= sk[1:] != sk[:-1]
+    group = np.cumsum(change) - 1
+    first = np.flatnonzero(change)
+    last = np.r_[first[1:], n] - 1
+    ranks = np.empty(n)
+    ranks[order] = ((first + last) / 2.0)[group]
+    return ranks
+
+
+def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+    """Mid-rank quantile in the rank order of the module docstring; 1 where NaN (penalized).
+
+    ``step`` is NaN for completed trials and the last reported step for pruned ones."""
+    loss = np.asarray(loss, dtype=np.float64)
+    q = np.ones(len(loss))
+    valid = ~np.isnan(loss)
+    n = int(valid.sum())
+    if n == 0:
         return q
-    s = np.sort(v)
-    below = np.searchsorted(s, v, side="left")
-    upto = np.searchsorted(s, v, side="right")
-    q[valid] = (below + upto - 1) / 2.0 / max(len(v) - 1, 1)
+    v = loss[valid]
+    if step is None or np.isnan(step[valid]).all():
+        ranks = midranks(v)
+    else:
+        s = np.asarray(step, dtype=np.float64)[valid]
+        pruned = ~np.isnan(s)
+        # (pruned?, -step, value): completed first, then pruned trials that got further.
+        ranks = midranks(v, -np.where(pruned, s, 0.0), pruned.astype(np.float64))
+    q[valid] = ranks / max(n - 1, 1)
     return q
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rank correlation of every column of ``x`` with ``y`` (0 where undefined)."""
+def rewards(quantiles: np.ndarray, valid: np.ndarray, trial: np.ndarray,
+            base: np.ndarray) -> np.ndarray:
+    """r = q(base) - q(trial), or ``PENALTY`` where the trial is penalized (rows of a
+    ``History``; ``base`` rows of -1 are unknown and read as the worst rank)."""
+    qb = np.where(base >= 0, quantiles[np.maximum(base, 0)], 1.0)
+    r = qb - quantiles[trial]
+    return np.where(valid[trial], r, PENALTY)
+
+
+def curve_trend(curve: Sequence[float]) -> float:
+    """tanh((first - last) / (|first| + |last|)) of a direction-adjusted learning curve (lower
+    is better), > 0 when it improved; NaN with fewer than two finite values."""
+    c = [v for v in curve if math.isfinite(v)]
+    if len(c) < 2:
+        return math.nan
+    first, last = c[0], c[-1]
+    return math.tanh((first - last) / (abs(first) + abs(last) + 1e-12))
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rank correlation of every column of ``x`` with ``y``, ties given their mean rank (so
+    binned and categorical columns do not pick up the trials' order); 0 where undefined."""
     if len(y) < 4:
         return np.zeros(x.shape[1])
-    rx = np.argsort(np.argsort(x, axis=0, kind="stable"), axis=0).astype(np.float64)
-    ry = np.argsort(np.argsort(y, kind="stable")).astype(np.float64)
+    rx = np.stack([midranks(col) for col in x.T], axis=1)
+    ry = midranks(y)
     rx -= rx.mean(axis=0)
     ry -= ry.mean()
     den = np.sqrt((rx**2).sum(axis=0) * (ry**2).sum())
@@ -127,7 +180,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Evidence:
-    """Per-parameter summary of the trials that cover the whole search space."""
+    """Per-parameter summary of the valid trials that cover the whole search space."""
 
     best_x: np.ndarray
     elite_mean: np.ndarray
@@ -136,19 +189,19 @@ class Evidence:
     """Rank correlation of the coordinate with goodness (> 0: larger is better)."""
 
     @classmethod
-    def build(cls, x: np.ndarray, losses: np.ndarray) -> Evidence:
+    def build(cls, x: np.ndarray, quantiles: np.ndarray) -> Evidence:
         d = x.shape[1]
-        if len(losses) == 0:
+        if len(quantiles) == 0:
             half = np.full(d, 0.5)
             return cls(half, half, np.full(d, 0.5), np.zeros(d))
-        order = np.argsort(losses, kind="stable")
-        n_elite = max(3, int(math.ceil(_ELITE_FRACTION * len(losses))))
+        order = np.argsort(quantiles, kind="stable")
+        n_elite = max(3, int(math.ceil(_ELITE_FRACTION * len(quantiles))))
         elite = x[order[:n_elite]]
         return cls(
             best_x=x[order[0]],
             elite_mean=elite.mean(axis=0),
             elite_std=elite.std(axis=0),
-            correlation=_spearman(x, -losses),
+            correlation=spearman(x, -quantiles),
         )
 
 
@@ -158,15 +211,17 @@ RADIUS_MAX = 8.0
 _SUCCESS_TOL = 3
 
 
-def trust_radius(history: History, proposed: Container[int], n_params: int) -> float:
+def trust_radius(history: History, proposed: np.ndarray, n_params: int) -> float:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
-    max(4, d) in a row did not. Recomputed from the history, so every worker agrees."""
+    max(4, d) in a row did not. ``proposed[i]``: row i was proposed by the agents.
+    Recomputed from the history, so every worker agrees."""
     r, succ, fail, best = RADIUS_INIT, 0, 0, math.inf
     fail_tol = max(4, n_params)
-    for number, loss in zip(history.numbers.tolist(), history.losses.tolist(), strict=True):
-        improved = loss == loss and loss < best  # NaN-safe
-        if number in proposed:
+    losses = np.where(history.complete, history.loss, np.inf).tolist()
+    for loss, agent in zip(losses, proposed.tolist(), strict=True):
+        improved = loss < best
+        if agent:
             succ, fail = (succ + 1, 0) if improved else (0, fail + 1)
             if succ >= _SUCCESS_TOL:
                 r, succ = min(2 * r, RADIUS_MAX), 0
@@ -183,92 +238,97 @@ def moved_feature(x: np.ndarray, base: np.ndarray) -> float:
 
 
 def study_features(history: History, radius: float) -> np.ndarray:
-    """Study-level part of the state: progress, recent improvement, spread, failures and the
-    trust radius."""
+    """Study part of the state: progress, recent improvement, spread, failures, the radius."""
     g = np.zeros(N_GLOBAL)
-    g[16] = math.log2(radius) / 3.0
-    valid = history.valid
-    n_valid = int(valid.sum())
-    n = len(history.losses)
-    g[0] = n_valid / (n_valid + 50.0)
-    if n_valid:
-        running_best = np.fmin.accumulate(np.where(valid, history.losses, np.inf))
-        improved = np.r_[valid[:1], running_best[1:] < running_best[:-1]]
-        g[1] = improved[-_RECENT:].mean()
+    g[G["radius"]] = math.log2(radius) / 3.0
+    n, n_valid = len(history), int(history.valid.sum())
+    g[G["progress"]] = n_valid / (n_valid + 50.0)
+    complete = history.complete
+    if complete.any():
+        running_best = np.fmin.accumulate(np.where(complete, history.loss, np.inf))
+        improved = np.r_[complete[:1], running_best[1:] < running_best[:-1]]
+        g[G["recent_improvement"]] = improved[-_RECENT:].mean()
         last_improvement = int(np.flatnonzero(improved)[-1])
-        g[2] = (n - 1 - last_improvement) / (n + 1.0)
-        v = history.losses[valid]
+        g[G["since_best"]] = (n - 1 - last_improvement) / (n + 1.0)
+        v = history.loss[complete]
         q25, q50, q75 = np.percentile(v, [25, 50, 75])
-        g[3] = math.tanh((q75 - q25) / (abs(q50) + abs(v.min()) + 1e-12))
+        g[G["spread"]] = math.tanh((q75 - q25) / (abs(q50) + abs(v.min()) + 1e-12))
     if n:
-        g[4] = 1.0 - n_valid / n
-        g[5] = history.pruned.mean()
+        g[G["failed_share"]] = 1.0 - n_valid / n
+        g[G["pruned_share"]] = history.pruned.mean()
     return g
 
 
-def base_features(
-    study_part: np.ndarray,
-    quantile: float,
-    duration: float,
-    base: FrozenTrial,
-    stats_medians: dict[str, float],
-    duration_median: float,
-) -> np.ndarray:
-    """The full state vector: study part plus the base trial's rank, learning curve,
-    duration and reported training statistics (each relative to the study's median)."""
+@dataclass
+class Medians:
+    """Study-wide medians that base features are relative to."""
+
+    stats: np.ndarray
+    duration: float
+
+    @classmethod
+    def of(cls, history: History) -> Medians:
+        s = np.where(history.stats > 0, history.stats, np.nan)
+        med = np.full(s.shape[1], np.nan)
+        for k in range(s.shape[1]):  # nanmedian warns on all-NaN columns
+            col = s[:, k][~np.isnan(s[:, k])]
+            if len(col):
+                med[k] = np.median(col)
+        d = history.duration[np.isfinite(history.duration)]
+        return cls(med, float(np.median(d)) if len(d) else 0.0)
+
+
+_STAT_SLOTS = tuple(G[f"base_{name}"] for name in STAT_NAMES)
+
+
+def base_features(study_part: np.ndarray, history: History, i: int,
+                  medians: Medians) -> np.ndarray:
+    """The full state vector for base row ``i``: study part plus the base's rank, learning
+    curve, duration and reported training statistics (each relative to the study's median)."""
     g = study_part.copy()
-    g[6] = quantile
+    g[G["base_quantile"]] = history.quantiles[i]
     # Duration matters for real training only; below a second it is timer noise, and rounding
     # to powers of two keeps a seeded study reproducible despite small timing jitter.
-    if math.isfinite(duration) and duration_median >= _MIN_DURATION and duration > 0:
-        g[9] = math.tanh(round(math.log2(duration / duration_median)) / 2.0)
-    curve = [base.intermediate_values[k] for k in sorted(base.intermediate_values)]
-    curve = [c for c in curve if math.isfinite(c)]
-    if len(curve) >= 2:
-        first, last = curve[0], curve[-1]
-        g[7] = math.tanh((first - last) / (abs(first) + abs(last) + 1e-12))
-        g[8] = 1.0
-    stats = base.user_attrs.get(STATS_KEY)
-    if isinstance(stats, dict):
-        for k, name in enumerate(STAT_NAMES):
-            value, med = number(stats.get(name)), stats_medians.get(name)
-            if value is not None and value > 0 and med is not None and med > 0:
-                g[10 + k] = math.tanh(math.log(value / med))
-        g[14] = 1.0
-        tr, va = number(stats.get("train_loss")), number(stats.get("val_loss"))
-        if tr is not None and va is not None:
-            g[15] = math.tanh((va - tr) / (abs(tr) + 1e-12))
+    duration = float(history.duration[i])
+    if math.isfinite(duration) and medians.duration >= _MIN_DURATION and duration > 0:
+        g[G["base_duration"]] = math.tanh(round(math.log2(duration / medians.duration)) / 2.0)
+    trend = float(history.trend[i])
+    if math.isfinite(trend):
+        g[G["base_trend"]] = trend
+        g[G["base_has_curve"]] = 1.0
+    if history.has_stats[i]:
+        stats = history.stats[i]
+        for slot, value, med in zip(_STAT_SLOTS, stats.tolist(), medians.stats.tolist(),
+                                    strict=True):
+            if value > 0 and med > 0:  # NaN compares False
+                g[slot] = math.tanh(math.log(value / med))
+        g[G["base_has_stats"]] = 1.0
+        tr, va = float(stats[1]), float(stats[2])
+        if math.isfinite(tr) and math.isfinite(va):
+            g[G["base_overfit"]] = math.tanh((va - tr) / (abs(tr) + 1e-12))
     return g
-
-
-def number(v: Any) -> float | None:
-    """``v`` as a float if it is a finite number (bools excluded), else ``None``."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-        return float(v)
-    return None
 
 
 def token_features(
     x: np.ndarray,
     params: Sequence[int],
     evidence: Evidence,
-    is_log: np.ndarray,
-    is_categorical: np.ndarray,
-    granularity: np.ndarray,
+    space_flags: np.ndarray,
     domain: Sequence[float],
     action_scale: float,
 ) -> np.ndarray:
-    """One row per parameter an agent owns: where it is and what the trials say about it."""
+    """One row per parameter an agent owns: where it is and what the trials say about it.
+    ``space_flags`` is ``[d, 3]``: is_log, is_categorical, granularity."""
     p = np.asarray(params, dtype=np.int64)
     f = np.empty((len(p), N_TOKEN))
-    f[:, 0] = x[p]
-    f[:, 1] = evidence.best_x[p] - x[p]
-    f[:, 2] = evidence.correlation[p]
-    f[:, 3] = evidence.elite_mean[p] - x[p]
-    f[:, 4] = evidence.elite_std[p]
-    f[:, 5] = is_log[p]
-    f[:, 6] = is_categorical[p]
-    f[:, 7] = granularity[p]
-    f[:, 8] = np.asarray(domain, dtype=np.float64)
-    f[:, 9] = action_scale
+    f[:, T["x"]] = x[p]
+    f[:, T["best_delta"]] = evidence.best_x[p] - x[p]
+    f[:, T["correlation"]] = evidence.correlation[p]
+    f[:, T["elite_delta"]] = evidence.elite_mean[p] - x[p]
+    f[:, T["elite_std"]] = evidence.elite_std[p]
+    f[:, T["is_log"]] = space_flags[p, 0]
+    f[:, T["is_categorical"]] = space_flags[p, 1]
+    f[:, T["granularity"]] = space_flags[p, 2]
+    f[:, T["in_domain"]] = np.asarray(domain, dtype=np.float64)
+    f[:, T["action_scale"]] = action_scale
     return f

@@ -5,7 +5,9 @@ from typing import Any
 
 import optuna
 
-from optuna_hypera._features import STATS_KEY
+
+STATS_KEY = "hypera_stats"
+"""Trial user attribute that holds ``report_stats`` values."""
 
 
 def report_stats(trial: optuna.trial.BaseTrial, **stats: float) -> None:

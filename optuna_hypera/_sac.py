@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._features import N_GLOBAL
-from optuna_hypera._features import N_TOKEN
+from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._schema import N_TOKEN
 
 
 LOG_STD_MIN = -5.0
@@ -245,7 +245,8 @@ class MultiAgentSAC:
 
         self.soft_update(cfg.tau, agent_mask)
         self.updates += agent_mask.to(torch.long).cpu()
-        return {"critic": critic_loss.detach(), "actor": actor_loss.detach()}
+        return {"critic": critic_loss.detach(), "actor": actor_loss.detach(),
+                "alpha": alpha, "log_prob": logp.detach().mean(dim=1)}
 
     @torch.no_grad()
     def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:
@@ -279,4 +280,7 @@ class MultiAgentSAC:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ValueError(f"{path} does not hold HyperaSampler weights.")
-        self.load_state_dict({k: v.to(self.device) for k, v in state.items()})
+        try:
+            self.load_state_dict({k: v.to(self.device) for k, v in state.items()})
+        except (KeyError, RuntimeError) as e:
+            raise ValueError(f"{path} does not fit these agents' networks: {e}") from None

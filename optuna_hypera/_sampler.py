@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import bisect
 from collections import OrderedDict
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 import contextlib
+import logging
 import math
 import os
 import threading
@@ -30,25 +30,15 @@ import torch
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._coordinator import Base
-from optuna_hypera._coordinator import Context
-from optuna_hypera._coordinator import Coordinator
+from optuna_hypera._coordinator import CONFLICTS
+from optuna_hypera._coordinator import STRATEGIES
 from optuna_hypera._coordinator import Decision
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._core import StudyInput
 from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._features import MOVED
-from optuna_hypera._features import N_GLOBAL
-from optuna_hypera._features import N_TOKEN
-from optuna_hypera._features import Evidence
-from optuna_hypera._features import base_features
-from optuna_hypera._features import study_features
-from optuna_hypera._features import trust_radius
-from optuna_hypera._groups import GroupAssignment
-from optuna_hypera._groups import assign_groups
 from optuna_hypera._groups import validate_groups
-from optuna_hypera._replay import AgentReplay
-from optuna_hypera._replay import Step
-from optuna_hypera._replay import draw_batch
-from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import Proposal
+from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
 from optuna_hypera._table import TrialTable
@@ -57,7 +47,6 @@ from optuna_hypera._table import TrialTable
 _logger = optuna.logging.get_logger("optuna.hypera")
 USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
-_ELITE_FRACTION = 0.2
 _MAX_MODES = 10_000
 _torch_lock = threading.Lock()
 
@@ -80,22 +69,16 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 
 class _StudyCache:
-    """What one process keeps for one study: networks, replay, parsed proposals and finished
-    trials. Everything here can be rebuilt from storage, so losing it (a new process,
-    unpickling) costs only time."""
+    """What one process keeps for one study: the core (networks, learner), the encoded trial
+    table and the parsed proposals. Everything here can be rebuilt from storage, so losing it
+    (a new process, unpickling) costs only time."""
 
-    def __init__(self, sac: MultiAgentSAC, n_agents: int, capacity: int, minimize: bool) -> None:
-        self.sac = sac
-        self.replays = [AgentReplay(capacity) for _ in range(n_agents)]
-        self.new = np.zeros(n_agents, dtype=np.int64)  # transitions since each agent's update
-        self.since_tick = 0  # trials replayed since the last update tick
+    def __init__(self, core: HyperaCore, minimize: bool) -> None:
+        self.core = core
         self.table = TrialTable(minimize)
-        self.proposals: dict[int, dict[str, Any]] = {}
-        self.proposal_numbers: list[int] = []  # sorted
-        self.pending: set[int] = set()  # finished, proposed, waiting for a successor proposal
-        self.keys: set[tuple[float, ...]] = set()  # snapped coordinates of finished trials
+        self.proposals: dict[int, Proposal] = {}
+        self.unreadable: set[int] = set()
         self.encoder: SpaceEncoder | None = None
-        self.assignment: GroupAssignment | None = None
         self.groups_written: dict[str, list[str]] | None = None
 
 
@@ -156,7 +139,8 @@ class HyperaSampler(BaseSampler):
             raise ValueError("dashboard_every must be non-negative.")
         self._agents = tuple(agents)
         self._groups = validate_groups(groups, self._agents)
-        self._coordinator = Coordinator(self._agents, strategy, conflict)
+        self._strategy = _check(strategy, STRATEGIES, "strategy")
+        self._conflict = _check(conflict, CONFLICTS, "conflict")
         self._sac_config = sac or SACConfig()
         self._seed = seed
         self._rng = LazyRandomState(seed)
@@ -189,11 +173,11 @@ class HyperaSampler(BaseSampler):
 
     @property
     def strategy(self) -> str:
-        return self._coordinator.strategy
+        return self._strategy
 
     @property
     def conflict(self) -> str:
-        return self._coordinator.conflict
+        return self._conflict
 
     def reseed_rng(self) -> None:
         # Agents' torch generators are drawn from this RNG at each call, so they follow it.
@@ -284,7 +268,7 @@ class HyperaSampler(BaseSampler):
                 raise ValueError("Pass the study whose agents to save.")
             if cache is None:
                 raise ValueError("The sampler has not proposed any trial of this study yet.")
-            cache.sac.save(path)
+            cache.core.sac.save(path)
 
     # -- internals ----------------------------------------------------------------------------
     @staticmethod
@@ -295,12 +279,12 @@ class HyperaSampler(BaseSampler):
         key = self._key(study)
         cache = self._caches.get(key)
         if cache is None:
-            seed = int(self._rng.rng.randint(2**31 - 1))
-            sac = MultiAgentSAC(self._agents, self._sac_config, seed, self._device)
+            core = HyperaCore(agents=self._agents, sac=self._sac_config, strategy=self._strategy,
+                              conflict=self._conflict, groups=self._groups,
+                              seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device)
             if self._weights is not None:
-                sac.load(self._weights)
-            cache = _StudyCache(sac, len(self._agents), self._sac_config.replay_capacity,
-                                study.direction == StudyDirection.MINIMIZE)
+                core.sac.load(self._weights)
+            cache = _StudyCache(core, study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache
 
@@ -313,79 +297,24 @@ class HyperaSampler(BaseSampler):
             enc = SpaceEncoder(search_space)
             cache.encoder = enc
             cache.table.set_rows(lambda t: _row(enc, t), len(enc))
-            _, x, _ = cache.table.view()
-            cache.keys = {tuple(r.round(12)) for r in x if not np.isnan(r[0])}
-            cache.assignment = assign_groups(enc.names, self._agents, self._groups)
-            mapping = cache.assignment.as_dict(self._agents)
+            mapping = cache.core.assignment(enc.names).as_dict(self._agents)
             if mapping != cache.groups_written:
                 _logger.info(f"HyperaSampler parameter groups: {mapping}")
                 study._storage.set_study_user_attr(study._study_id, GROUPS_ATTR, mapping)
                 cache.groups_written = mapping
         return enc
 
-    def _proposal(self, cache: _StudyCache, trial: FrozenTrial) -> dict[str, Any] | None:
+    def _read(self, cache: _StudyCache, trial: FrozenTrial) -> Proposal | None:
+        """The trial's parsed proposal, read from storage until found (a malformed one warns
+        once)."""
         p = cache.proposals.get(trial.number)
-        if p is None:
+        if p is None and trial.number not in cache.unreadable:
             p = read_proposal(trial)
             if p is not None:
                 cache.proposals[trial.number] = p
-                bisect.insort(cache.proposal_numbers, trial.number)
+            elif f"{PROPOSAL_KEY}:n" in trial.system_attrs:
+                cache.unreadable.add(trial.number)
         return p
-
-    def _ingest(self, cache: _StudyCache, new_finished: Sequence[FrozenTrial]) -> None:
-        """Add transitions of finished trials whose successor proposal (the next proposal in
-        trial-number order, the state the agents moved on to) is known."""
-        index = {a.name: i for i, a in enumerate(self._agents)}
-        for t in new_finished:
-            if t.number in cache.proposals:
-                cache.pending.add(t.number)
-        for number in sorted(cache.pending):
-            k = bisect.bisect_right(cache.proposal_numbers, number)
-            if k == len(cache.proposal_numbers):
-                continue
-            cache.pending.discard(number)
-            cache.since_tick += 1
-            p = cache.proposals[number]
-            nxt = cache.proposals[cache.proposal_numbers[k]]
-            for name, rec in p["agents"].items():
-                a = index.get(name)
-                if a is None:
-                    continue
-                nrec = nxt["agents"].get(name)
-                try:
-                    step = _step(rec, p["glob"])
-                    nstep = _step(nrec, nxt["glob"]) if nrec is not None else None
-                except (TypeError, ValueError) as e:
-                    _logger.warning(f"Skipping a malformed transition of trial {number}: {e}")
-                    continue
-                cache.replays[a].add(step, nstep, trial=number, base=int(p["base"]))
-                cache.new[a] += 1
-
-    def _train(self, cache: _StudyCache, quantile_of: dict[int, float],
-               penalized: set[int]) -> None:
-        """Each agent takes one gradient step per `update_frequency` new transitions (the
-        write-up's schedule, exact on average). Updates run on a common clock that ticks every
-        min(update_frequency) trials, so the agents that are due share one batched step instead
-        of each paying for its own; a process catching up runs the steps it missed, capped."""
-        cfg = self._sac_config
-        freq = np.array([a.update_frequency for a in self._agents])
-        if cfg.gradient_steps == 0 or cache.since_tick < int(freq.min()):
-            return
-        cache.since_tick = 0
-        events = cache.new // freq
-        cache.new -= events * freq
-        cap = max(cfg.max_catchup_steps, cfg.gradient_steps)
-        steps = np.minimum(events * cfg.gradient_steps, cap)
-        steps[[len(r) == 0 for r in cache.replays]] = 0
-        if not steps.any():
-            return
-        rng = self._rng.rng
-        gen = torch.Generator(device=cache.sac.device).manual_seed(int(rng.randint(2**31 - 1)))
-        for k in range(int(steps.max())):
-            due = (steps > k).tolist()
-            batch, mask = draw_batch(cache.replays, due, cfg.batch_size, rng, quantile_of,
-                                     penalized, cache.sac.device)
-            cache.sac.update(batch, mask, gen)
 
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -393,104 +322,43 @@ class HyperaSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, use_cache=False)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
-        table = cache.table
-        new_finished = table.update(trials)
-        unfinished = [t for t in trials  # one pass: other workers' running and waiting trials
-                      if t.state in (TrialState.RUNNING, TrialState.WAITING)
-                      and t.number != trial.number]
-        running = [t for t in unfinished if t.state == TrialState.RUNNING]
-        for t in new_finished:
-            self._proposal(cache, t)
-            row = table.row(t.number)  # encoded once, by the table
-            if row is not None:
-                cache.keys.add(tuple(row.round(12)))
-        history, x_all, order = table.view()
-        quantile_of = history.quantile_of()
-        penalized = history.penalized()
-        for t in running:
-            self._proposal(cache, t)
-        self._ingest(cache, new_finished)
-        self._train(cache, quantile_of, penalized)
-
-        cover = np.flatnonzero(history.valid & ~np.isnan(x_all[:, 0]))
-        if len(cover) == 0:
-            return {}  # nothing valid to improve on yet: the independent sampler takes over
-        x_valid = x_all[cover]
-        losses = history.losses[cover]
-        evidence = Evidence.build(x_valid, losses)
-        rank = np.argsort(losses, kind="stable")
-        n_elite = max(3, math.ceil(_ELITE_FRACTION * len(rank)))
-        radius = trust_radius(history, cache.proposals, len(enc))
-        g_study = study_features(history, radius)
-        medians = table.stats_medians()
-        durations = history.durations[np.isfinite(history.durations)]
-        dur_median = float(np.median(durations)) if len(durations) else 0.0
-
-        def make_base(k: int) -> Base:
-            i = int(cover[k])
-            ft = table.trials[int(order[i])]
-            g = base_features(g_study, float(history.quantiles[i]),
-                              float(history.durations[i]), ft, medians, dur_median)
-            return Base(number=ft.number, x=x_valid[k], glob=g)
-
-        taken = set(cache.keys)
-        points: list[np.ndarray] = []
-        for t in unfinished:
+        for t in cache.table.update(trials):
+            self._read(cache, t)
+        pending: list[np.ndarray] = []
+        for t in trials:  # other workers' running and waiting trials: points to keep away from
+            if t.state not in (TrialState.RUNNING, TrialState.WAITING) or t is trial:
+                continue
+            p = self._read(cache, t)
             row = _row(enc, t)
-            if row is None and t.number in cache.proposals:
-                p = cache.proposals[t.number]
-                if p["names"] == list(enc.names):
-                    row = enc.snap(np.asarray(p["x"], dtype=np.float64))
-            if row is not None:
-                taken.add(tuple(row.round(12)))
-                if t.state == TrialState.RUNNING:
-                    points.append(row)
-
-        n_agents = len(self._agents)
-        successes, failures = np.zeros(n_agents), np.zeros(n_agents)
-        if self._coordinator.conflict == "thompson":
-            for a, rep in enumerate(cache.replays):
-                successes[a], failures[a] = rep.successes(quantile_of, penalized)
-
-        assert cache.assignment is not None
-        ctx = Context(
-            encoder=enc,
-            evidence=evidence,
-            assignment=cache.assignment,
-            incumbent=make_base(int(rank[0])),
-            elites=[int(k) for k in rank[:n_elite]],
-            make_base=make_base,
-            taken=taken,
-            running=np.array(points) if points else np.zeros((0, len(enc))),
-            successes=successes,
-            failures=failures,
-            radius=radius,
-        )
-        rng = self._rng.rng
-        gen = torch.Generator(device=cache.sac.device).manual_seed(int(rng.randint(2**31 - 1)))
-        decision = self._coordinator.decide(cache.sac, ctx, rng, gen)
+            if row is None and p is not None and p.names == enc.names:
+                row = enc.snap(p.x)
+            if row is not None and t.number != trial.number:
+                pending.append(row)
+        asked = cache.core.ask(StudyInput(
+            space=enc.space, history=cache.table.view(), proposals=cache.proposals,
+            pending=np.array(pending) if pending else None,
+        ))
+        if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
+                f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
+        decision = asked.decisions[0]
+        if decision is None:
+            return {}  # nothing valid to improve on yet: the independent sampler takes over
         params = enc.decode(decision.x)
-        self._record(study, trial, enc, decision, params)
+        self._record(study, trial, enc, cache.core.record(decision, enc.space), decision,
+                     params)
         return params
 
-    def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
-                params: dict[str, Any]) -> None:
+    def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, proposal: Proposal,
+                decision: Decision, params: dict[str, Any]) -> None:
         """The proposal for replay (system attrs) and its explanation (user attrs)."""
         base_params = enc.decode(decision.base.x)
-        agents_sys: dict[str, Any] = {}
         agents_user: dict[str, Any] = {}
         for a, agent in enumerate(self._agents):
             move = decision.moves.get(a)
             if move is None:  # owns no parameter of this search space
                 agents_user[agent.name] = {"value": None, "params": {}}
                 continue
-            agents_sys[agent.name] = {
-                "i": move.params,
-                "a": _round(move.action),
-                "f": [_round(row) for row in move.tokens],
-                "q": round(move.value, 5),
-                "m": round(move.moved, 5),
-            }
             changed = {}
             for j in move.params:
                 name = enc.names[j]
@@ -501,15 +369,7 @@ class HyperaSampler(BaseSampler):
                         "delta": round(float(decision.x[j] - decision.base.x[j]), 5),
                     }
             agents_user[agent.name] = {"value": round(move.value, 5), "params": changed}
-        write_proposal(study._storage, trial._trial_id, {
-            "names": list(enc.names),
-            "x": _round(decision.x),
-            "base": decision.base.number,
-            "strategy": self.strategy,
-            "conflict": self.conflict,
-            "glob": _round(decision.base.glob),
-            "agents": agents_sys,
-        })
+        write_proposal(study._storage, trial._trial_id, proposal)
         study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, {
             "base_trial": decision.base.number,
             "strategy": self.strategy,
@@ -566,17 +426,7 @@ def _default_startup_sampler(seed: int | None) -> BaseSampler:
         return QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
 
 
-def _round(values: Any) -> list[float]:
-    return [round(float(v), 5) for v in values]
-
-
-def _step(rec: dict[str, Any], glob: list[float]) -> Step:
-    tokens = np.asarray(rec["f"], dtype=np.float32)
-    action = np.asarray(rec["a"], dtype=np.float32)
-    g = np.array(glob, dtype=np.float32)
-    if tokens.ndim != 2 or len(tokens) != len(action) or g.ndim != 1:
-        raise ValueError("inconsistent shapes")
-    if tokens.shape[1] != N_TOKEN or len(g) != N_GLOBAL:
-        raise ValueError("state written by another version")
-    g[MOVED] = float(rec.get("m", 0.0))
-    return Step(tokens=tokens, glob=g, action=action)
+def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {allowed}, got {value!r}.")
+    return value

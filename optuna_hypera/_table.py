@@ -1,5 +1,9 @@
-"""Finished trials of one study as growing arrays, so each sampler call does Python work only
-for the trials that finished since the last call (a finished trial never changes)."""
+"""Optuna trials -> the core's ``History``, incrementally.
+
+Each finished trial is encoded once (a finished trial never changes), so a sampler call does
+Python work only for the trials that finished since the last call. ``build_history`` does the
+same from scratch, for tests and one-off use.
+"""
 
 from __future__ import annotations
 
@@ -12,48 +16,100 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_hypera._features import STAT_NAMES
-from optuna_hypera._features import STATS_KEY
 from optuna_hypera._features import History
-from optuna_hypera._features import number
-from optuna_hypera._features import rank_quantiles
-from optuna_hypera._features import trial_loss
+from optuna_hypera._features import curve_trend
+from optuna_hypera._report import STATS_KEY
 
 
 RowFn = Callable[[FrozenTrial], "np.ndarray | None"]
+_N_RECORD = 5 + len(STAT_NAMES)  # loss, pruned, step, trend, duration, stats...
+
+
+def trial_loss(trial: FrozenTrial, minimize: bool) -> float | None:
+    """Direction-adjusted value to rank (lower is better), or ``None`` when penalized: the
+    final value, or a pruned trial's last reported value."""
+    if trial.state == TrialState.COMPLETE:
+        value = trial.values[0] if trial.values else None
+    elif trial.state == TrialState.PRUNED and trial.intermediate_values:
+        value = trial.intermediate_values[max(trial.intermediate_values)]
+    else:
+        return None
+    if value is None or not math.isfinite(value):
+        return None
+    if any(c > 0.0 for c in trial.constraints.values()):
+        return None
+    return float(value) if minimize else -float(value)
+
+
+def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
+    """The trial's row of ``History`` fields other than its coordinates (NaN where unknown)."""
+    rec = np.full(_N_RECORD, np.nan)
+    loss = trial_loss(trial, minimize)
+    rec[0] = math.nan if loss is None else loss
+    pruned = trial.state == TrialState.PRUNED
+    rec[1] = float(pruned)
+    if pruned and trial.intermediate_values:
+        rec[2] = float(max(trial.intermediate_values))
+    sign = 1.0 if minimize else -1.0
+    curve = [sign * trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
+    rec[3] = curve_trend(curve)
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        rec[4] = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    stats = trial.user_attrs.get(STATS_KEY)
+    if isinstance(stats, dict):
+        for k, name in enumerate(STAT_NAMES):
+            v = stats.get(name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                rec[5 + k] = float(v)
+    return rec
+
+
+def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
+             has_stats: np.ndarray) -> History:
+    return History(
+        numbers=numbers, x=x, loss=records[:, 0], pruned=records[:, 1].astype(bool),
+        step=records[:, 2], trend=records[:, 3], duration=records[:, 4],
+        stats=records[:, 5:], has_stats=has_stats,
+    )
+
+
+def build_history(trials: Sequence[FrozenTrial], minimize: bool, row_fn: RowFn,
+                  dim: int) -> History:
+    """From scratch: the finished trials among ``trials``, in trial-number order."""
+    finished = sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number)
+    records = np.array([encode_trial(t, minimize) for t in finished]).reshape(-1, _N_RECORD)
+    x = np.full((len(finished), dim), np.nan)
+    for i, t in enumerate(finished):
+        row = row_fn(t)
+        if row is not None:
+            x[i] = row
+    return _history(np.array([t.number for t in finished], dtype=np.int64), records, x,
+                    np.array([isinstance(t.user_attrs.get(STATS_KEY), dict) for t in finished],
+                             dtype=bool))
 
 
 class TrialTable:
     def __init__(self, minimize: bool) -> None:
         self.minimize = minimize
         self.index: dict[int, int] = {}
-        self.trials: list[FrozenTrial] = []
         self._numbers: list[int] = []
-        self._records: list[tuple[float, float, float]] = []  # loss, pruned, duration
-        self._stats: dict[str, list[float]] = {name: [] for name in STAT_NAMES}
+        self._records: list[np.ndarray] = []
+        self._has_stats: list[bool] = []
+        self._trials: list[FrozenTrial] = []
         self._x = np.full((64, 0), np.nan)  # coordinates in insertion order, NaN: not covering
         self._row_fn: RowFn | None = None
-        self._cached: tuple[History, np.ndarray, np.ndarray] | None = None
+        self._cached: History | None = None
 
     def update(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         """Add the newly finished trials among ``trials``; returns them."""
         new = [t for t in trials if t.state.is_finished() and t.number not in self.index]
         for t in new:
-            self.index[t.number] = len(self.trials)
-            self.trials.append(t)
+            self.index[t.number] = len(self._numbers)
             self._numbers.append(t.number)
-            loss = trial_loss(t, self.minimize)
-            dur = math.nan
-            if t.datetime_start is not None and t.datetime_complete is not None:
-                dur = (t.datetime_complete - t.datetime_start).total_seconds()
-            self._records.append((math.nan if loss is None else loss,
-                                  float(t.state == TrialState.PRUNED), dur))
-            stats = t.user_attrs.get(STATS_KEY)
-            if isinstance(stats, dict):
-                for name in STAT_NAMES:
-                    v = number(stats.get(name))
-                    if v is not None and v > 0:
-                        self._stats[name].append(v)
-            self._put_row(len(self.trials) - 1, t)
+            self._records.append(encode_trial(t, self.minimize))
+            self._has_stats.append(isinstance(t.user_attrs.get(STATS_KEY), dict))
+            self._trials.append(t)
+            self._put_row(len(self._numbers) - 1, t)
         if new:
             self._cached = None
         return new
@@ -69,35 +125,19 @@ class TrialTable:
     def set_rows(self, row_fn: RowFn, dim: int) -> None:
         """Encode every finished trial with a new search-space encoder of ``dim`` coordinates."""
         self._row_fn = row_fn
-        self._x = np.full((max(64, 2 * len(self.trials)), dim), np.nan)
-        for i, t in enumerate(self.trials):
+        self._x = np.full((max(64, 2 * len(self._numbers)), dim), np.nan)
+        for i, t in enumerate(self._trials):
             self._put_row(i, t)
         self._cached = None
 
-    def row(self, number: int) -> np.ndarray | None:
-        """Coordinates of finished trial ``number``, ``None`` if it does not cover the space."""
-        r = self._x[self.index[number]]
-        return None if np.isnan(r[0]) else r
-
-    def stats_medians(self) -> dict[str, float]:
-        return {k: float(np.median(v)) for k, v in self._stats.items() if v}
-
-    def view(self) -> tuple[History, np.ndarray, np.ndarray]:
-        """(history in trial-number order, coordinates ``[n, d]`` in the same order with NaN
-        rows where a trial does not cover the space, and the index of each row's trial in
-        ``self.trials``)."""
+    def view(self) -> History:
+        """The finished trials so far, in trial-number order."""
         if self._cached is None:
             order = np.argsort(np.array(self._numbers, dtype=np.int64), kind="stable")
-            rec = np.array(self._records, dtype=np.float64).reshape(len(self._records), 3)
-            rec = rec[order]
-            losses = rec[:, 0]
-            history = History(
-                numbers=np.array(self._numbers, dtype=np.int64)[order],
-                losses=losses,
-                quantiles=rank_quantiles(losses),
-                pruned=rec[:, 1].astype(bool),
-                durations=rec[:, 2],
-                valid=~np.isnan(losses),
+            records = np.array(self._records).reshape(-1, _N_RECORD)[order]
+            self._cached = _history(
+                np.array(self._numbers, dtype=np.int64)[order], records,
+                self._x[: len(self._numbers)][order],
+                np.array(self._has_stats, dtype=bool)[order],
             )
-            self._cached = (history, self._x[: len(self.trials)][order], order)
         return self._cached

@@ -16,11 +16,11 @@ from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import _Claim
 from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import Evidence
 from optuna_hypera._groups import assign_groups
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_GLOBAL
 
 
 SPACE = {
@@ -33,13 +33,17 @@ SPACE = {
 }
 
 
+ENC = SpaceEncoder(SPACE)
+
+
 def context(groups: dict[str, list[str]] | None = None, radius: float = 1.0) -> Context:
     enc = SpaceEncoder(SPACE)
     rng = np.random.default_rng(0)
     xs = rng.uniform(size=(6, len(enc)))
     bases = [Base(number=i, x=enc.snap(x), glob=np.full(N_GLOBAL, 0.1)) for i, x in enumerate(xs)]
+    scales = np.array([a.action_scale for a in DEFAULT_AGENTS])
     return Context(
-        encoder=enc,
+        space=enc.space,
         evidence=Evidence.build(xs, rng.uniform(size=6)),
         assignment=assign_groups(enc.names, DEFAULT_AGENTS,
                                  validate_groups(groups, DEFAULT_AGENTS)),
@@ -48,7 +52,7 @@ def context(groups: dict[str, list[str]] | None = None, radius: float = 1.0) -> 
         make_base=lambda k: bases[k],
         successes=np.array([5.0, 0, 0, 0, 0]),
         failures=np.array([0.0, 5, 5, 5, 5]),
-        radius=radius,
+        step=np.minimum(scales * radius, 1.0),
     )
 
 
@@ -82,15 +86,15 @@ def test_every_strategy_and_conflict_gives_valid_parameters(strategy: str, confl
     coord = Coordinator(DEFAULT_AGENTS, strategy, conflict)
     rng = np.random.RandomState(0)
     for _ in range(5):
-        d = coord.decide(sac, ctx, rng, torch.Generator().manual_seed(0))
-        params = ctx.encoder.decode(d.x)
+        d = coord.decide(sac, [ctx], rng, torch.Generator().manual_seed(0))[0]
+        params = ENC.decode(d.x)
         for name, dist in SPACE.items():
             assert dist._contains(dist.to_internal_repr(params[name]))
         assert set(d.moves) == {0, 1, 2, 3, 4}
         for a, move in d.moves.items():
             assert np.all(np.abs(move.action) < 1)
             # The stored action reproduces the executed step.
-            step = min(DEFAULT_AGENTS[a].action_scale * ctx.radius, 1.0)
+            step = ctx.step[a]
             if not any(len(ctx.assignment.owners[j]) > 1 for j in move.params):
                 np.testing.assert_allclose(move.tokens[:, 0] + step * move.action,
                                            d.x[move.params], atol=1e-6)
@@ -108,12 +112,12 @@ def test_value_arbitration_picks_the_claim_with_the_higher_critic_value() -> Non
 def test_specialization_averages_with_domain_weights() -> None:
     ctx = context(groups={"loss": ["dropout"]})
     coord = Coordinator(DEFAULT_AGENTS, "independent", "specialization")
-    j = ctx.encoder.names.index("lr")
+    j = ENC.names.index("lr")
     # 'lr' is owned by optimization only; a claim by architecture (not an owner) weighs 0.
     claims = [_Claim(agent=1, value=0.2, q=0.0), _Claim(agent=0, value=0.8, q=9.0)]
     assert coord.resolve(j, claims, ctx, np.zeros(5)) == pytest.approx(0.2)
     # Two domain owners (weight 1 each) average evenly.
-    j = ctx.encoder.names.index("dropout")
+    j = ENC.names.index("dropout")
     ctx2 = context(groups={"loss": ["dropout"], "regularization": ["dropout"]})
     claims = [_Claim(agent=2, value=0.2, q=0.0), _Claim(agent=4, value=0.6, q=0.0)]
     assert coord.resolve(j, claims, ctx2, np.zeros(5)) == pytest.approx(0.4)
@@ -135,7 +139,7 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     ctx = context()
     fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
     coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
-    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    d = coord.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     # FakeSAC values candidate k at sum_a (values[a] + k): the last candidate wins.
     assert d.value == pytest.approx(sum(0.1 * a + 7 for a in range(5)))
 
@@ -146,14 +150,14 @@ def test_sequential_agents_act_on_what_the_previous_produced() -> None:
     ctx = context(groups={"loss": ["dropout"], "regularization": ["dropout"]})
     coord = Coordinator(DEFAULT_AGENTS, "sequential", "value")
     fake = FakeSAC([0.0, 0.0, 0.0, 0.0, 1.0])
-    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+    d = coord.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     assert fake.calls == 5  # one decision per agent, in order
-    j = ctx.encoder.names.index("dropout")
+    j = ENC.names.index("dropout")
     reg, loss = d.moves[2], d.moves[4]
     k_reg, k_loss = reg.params.index(j), loss.params.index(j)
     assert loss.tokens[k_loss, 0] > reg.tokens[k_reg, 0]
     # Value arbitration picked the loss agent's (higher-valued) result.
-    expected = min(1.0, d.base.x[j] + 0.999 * 0.2 * ctx.radius + 0.999 * 0.05 * ctx.radius)
+    expected = min(1.0, d.base.x[j] + 0.999 * ctx.step[2] + 0.999 * ctx.step[4])
     assert d.x[j] == pytest.approx(expected)
 
 
@@ -161,10 +165,10 @@ def test_proposals_avoid_existing_and_running_points() -> None:
     ctx = context()
     coord = Coordinator(DEFAULT_AGENTS, "independent", "value")
     fake = FakeSAC([0.0] * 5, sign=0.0)  # zero action: would repeat the base exactly
-    ctx.taken = {tuple(ctx.encoder.snap(b.x).round(12)) for b in [ctx.incumbent]}
-    ctx.taken |= {tuple(ctx.make_base(k).x.round(12)) for k in ctx.elites}
-    d = coord.decide(fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
-    assert tuple(ctx.encoder.snap(d.x).round(12)) not in ctx.taken
+    ctx.taken = np.array([ENC.snap(ctx.incumbent.x)]
+                         + [ENC.snap(ctx.make_base(k).x) for k in ctx.elites])
+    d = coord.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
+    assert np.abs(ctx.taken - ENC.snap(d.x)).max(axis=1).min() > 1e-9
     assert d.retries > 0
 
 
@@ -179,9 +183,9 @@ def test_sequential_agents_see_earlier_moves_independent_agents_do_not() -> None
     ctx = context()  # disjoint groups: tokens alone could not tell the strategies apart
     fake = FakeSAC([0.0] * 5)
     seq = Coordinator(DEFAULT_AGENTS, "sequential", "value").decide(
-        fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+        fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     ind = Coordinator(DEFAULT_AGENTS, "independent", "value").decide(
-        fake, ctx, np.random.RandomState(0), torch.Generator())  # type: ignore[arg-type]
+        fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     assert seq.moves[0].moved == 0.0  # the first agent acts on the base itself
     moved = [seq.moves[a].moved for a in range(5)]
     assert all(b > a for a, b in zip(moved, moved[1:], strict=False))  # grows agent by agent

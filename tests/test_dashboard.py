@@ -52,7 +52,7 @@ def _handmade_study(sign: float = 1.0) -> optuna.Study:
         (9.0, _record(1, {"optimization": 1, "regularization": 2})),  # 2: worse than 1
         (5.0, _record(1, {"optimization": 1})),  # 3: beats 1, new best
         (7.0, _record(3, {"architecture": 1})),  # 4: worse than 3
-        (None, _record(3, {"data": 4})),  # 5: FAIL, ignored
+        (None, _record(3, {"data": 4})),  # 5: FAIL: reward -1, as the agents are paid
         (4.0, _record(99, {"data": 1})),  # 6: unknown base, new best
         (6.0, "{not json"),  # 7: malformed, skipped
         (3.0, json.dumps(_record(6, {"loss": 3}))),  # 8: JSON text, beats 6, new best
@@ -100,13 +100,13 @@ EXPECTED = {
         "mean_rank_improvement": -1 / 7,
         "credit": 0.0,
     },
-    "data": {  # trial 6 only (5 failed); its base is unknown so it is never compared
-        "proposals": 1,
-        "params_changed": 1,
+    "data": {  # trial 5 failed (reward -1); trial 6's base is unknown: never compared
+        "proposals": 2,
+        "params_changed": 5,
         "improvements": 0,
         "improvement_rate": 0.0,
         "new_bests": 1,
-        "mean_rank_improvement": 0.0,
+        "mean_rank_improvement": -1.0,
         "credit": 0.0,
     },
     "loss": {  # trial 8 at rank 0 vs base 6 at 1/7
@@ -185,7 +185,7 @@ def test_publish_dashboard_writes_table_and_figure() -> None:
     assert cells == [
         "optimization", "optimization_param", "2", "2", "1 (50%)", "1", "+0.143", "0.429"
     ]
-    assert "8 finished trials, 5 proposed" in note
+    assert "9 finished trials, 6 proposed" in note  # the failed trial 5 counts (reward -1)
 
     figure = _stored_figure(study)
     traces = {trace["name"]: trace for trace in figure["data"]}
@@ -193,7 +193,7 @@ def test_publish_dashboard_writes_table_and_figure() -> None:
     # Steps at the agent's compared proposals, carried flat to the newest trial (8).
     assert traces["optimization"]["x"] == [2, 3, 8]
     assert traces["optimization"]["y"] == pytest.approx([0.0, 3 / 7, 3 / 7], abs=1e-4)
-    assert traces["data"]["x"] == []
+    assert traces["data"]["x"] == [5, 8]  # its failed trial 5 was compared (credit stays 0)
 
 
 def test_publish_dashboard_is_bounded_and_overwrites() -> None:

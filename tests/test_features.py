@@ -11,19 +11,24 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import PENALTY
 from optuna_hypera._features import RADIUS_INIT
 from optuna_hypera._features import RADIUS_MIN
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import History
+from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
 from optuna_hypera._features import rank_quantiles
+from optuna_hypera._features import rewards
 from optuna_hypera._features import study_features
-from optuna_hypera._features import trial_loss
 from optuna_hypera._features import trust_radius
-from optuna_hypera._replay import AgentReplay
-from optuna_hypera._replay import Step
+from optuna_hypera._schema import G
+from optuna_hypera._table import build_history
+from optuna_hypera._table import trial_loss
+
+
+def history(trials: list[FrozenTrial], direction: StudyDirection) -> History:
+    return build_history(trials, direction == StudyDirection.MINIMIZE, lambda t: None, 0)
 
 
 def make(number: int, state: TrialState, value: float | None = None,
@@ -78,42 +83,35 @@ def test_rewards_are_rank_improvements_and_penalties(direction: StudyDirection) 
         make(5, TrialState.COMPLETE, 0.0, constraints={"c": 1.0}),
         make(6, TrialState.PRUNED, intermediate={0: good}),
     ]
-    h = History.build(trials, direction)
-    rep = AgentReplay(capacity=100)
-    step = Step(np.zeros((1, 10), np.float32), np.zeros(N_GLOBAL, np.float32),
-                np.zeros(1, np.float32))
-    for n in range(1, 7):
-        rep.add(step, None, trial=n, base=0)
-    r = rep.rewards(np.arange(6), h.quantile_of(), set(h.numbers[~h.valid].tolist()))
-    # Valid: base (mid), two "good" trials (best, tied), one bad: quantiles 2/3, 1/6, 1, 1/6.
-    np.testing.assert_allclose(r, [2 / 3 - 1 / 6, 2 / 3 - 1.0, PENALTY, PENALTY, PENALTY,
-                                   2 / 3 - 1 / 6], rtol=1e-6)
+    h = history(trials, direction)
+    trial, base = np.arange(1, 7), np.zeros(6, dtype=np.int64)
+    r = rewards(h.quantiles, h.valid, trial, base)
+    # Completed before pruned: base (mid), good (best), bad (worst of the completed), then the
+    # pruned trial after every completed one: quantiles 1/3, 0, 2/3, 1.
+    np.testing.assert_allclose(r, [1 / 3, 1 / 3 - 2 / 3, PENALTY, PENALTY, PENALTY,
+                                   1 / 3 - 1.0], rtol=1e-6)
     # Scale-free: multiplying every value by 1000 changes no reward.
     scaled = [make(t.number, t.state, None if t.value is None else t.value * 1000,
                    {k: v * 1000 for k, v in t.intermediate_values.items()},
                    dict(t.constraints)) for t in trials]
-    h2 = History.build(scaled, direction)
-    np.testing.assert_allclose(
-        rep.rewards(np.arange(6), h2.quantile_of(), set(h2.numbers[~h2.valid].tolist())), r)
-    assert rep.successes(h.quantile_of(), set(h.numbers[~h.valid].tolist())) == (2, 4)
+    h2 = history(scaled, direction)
+    np.testing.assert_allclose(rewards(h2.quantiles, h2.valid, trial, base), r)
 
 
 def test_trust_radius_shrinks_on_failures_and_grows_on_successes() -> None:
-    def hist(values: list[float]) -> History:
-        return History.build(
-            [make(i, TrialState.COMPLETE, v) for i, v in enumerate(values)],
-            StudyDirection.MINIMIZE,
-        )
+    def radius(values: list[float], agents: bool = True) -> float:
+        h = History.from_values(np.zeros((len(values), 1)), np.array(values))
+        proposed = (np.arange(len(values)) >= 1) & agents
+        return trust_radius(h, proposed, 2)
 
-    proposed = set(range(1, 100))
-    assert trust_radius(hist([1.0]), proposed, 2) == RADIUS_INIT
+    assert radius([1.0]) == RADIUS_INIT
     # 4 failures (d=2 -> tolerance 4) halve the radius; 12 failures reach 0.5.
-    assert trust_radius(hist([0.0] + [1.0] * 4), proposed, 2) == RADIUS_INIT / 2
-    assert trust_radius(hist([0.0] + [1.0] * 40), proposed, 2) == RADIUS_MIN
+    assert radius([0.0] + [1.0] * 4) == RADIUS_INIT / 2
+    assert radius([0.0] + [1.0] * 40) == RADIUS_MIN
     # 3 consecutive new bests double it again.
-    assert trust_radius(hist([0.0] + [1.0] * 4 + [-1, -2, -3]), proposed, 2) == RADIUS_INIT
+    assert radius([0.0] + [1.0] * 4 + [-1, -2, -3]) == RADIUS_INIT
     # Trials not proposed by the agents (startup, other samplers) do not count.
-    assert trust_radius(hist([0.0] + [1.0] * 40), set(), 2) == RADIUS_INIT
+    assert radius([0.0] + [1.0] * 40, agents=False) == RADIUS_INIT
 
 
 def test_state_features_are_bounded_and_scale_free() -> None:
@@ -125,26 +123,27 @@ def test_state_features_are_bounded_and_scale_free() -> None:
     for t in trials:
         t.datetime_start = start
         t.datetime_complete = start + datetime.timedelta(seconds=2.0)
-    h = History.build(trials, StudyDirection.MINIMIZE)
+    trials[3].user_attrs = {"hypera_stats": {"grad_norm": 1.0, "train_loss": 1.0}}
+    h = history(trials, StudyDirection.MINIMIZE)
     g = study_features(h, radius=2.0)
-    full = base_features(g, float(h.quantiles[1]), float(h.durations[1]), trials[1],
-                         {"grad_norm": 1.0, "train_loss": 1.0}, 2.0)
+    full = base_features(g, h, 1, Medians.of(h))
     assert np.all(np.abs(full) <= 1.0)
-    assert full[6] == pytest.approx(0.5)  # the base is the median trial
-    assert full[7] == pytest.approx(math.tanh(6 / 12)) and full[8] == 1.0  # improving curve
-    assert full[10] == pytest.approx(math.tanh(math.log(2.0)))  # grad norm twice the median
-    assert full[15] == pytest.approx(math.tanh(0.5))  # val - train gap
-    assert g[16] == pytest.approx(1 / 3)  # log2(radius) / 3
+    assert full[G["base_quantile"]] == pytest.approx(0.5)  # the base is the median trial
+    assert full[G["base_trend"]] == pytest.approx(math.tanh(6 / 12))  # improving curve
+    assert full[G["base_has_curve"]] == 1.0
+    # grad norm 2 against a median of 1.5 (of 2 and 1)
+    assert full[G["base_grad_norm"]] == pytest.approx(math.tanh(math.log(2.0 / 1.5)))
+    assert full[G["base_overfit"]] == pytest.approx(math.tanh(0.5))  # val - train gap
+    assert g[G["radius"]] == pytest.approx(1 / 3)  # log2(radius) / 3
     scaled = [make(t.number, t.state, t.value * 1e6) for t in trials]  # type: ignore[operator]
-    np.testing.assert_allclose(study_features(History.build(scaled, StudyDirection.MINIMIZE),
-                                              2.0), g)
+    np.testing.assert_allclose(study_features(history(scaled, StudyDirection.MINIMIZE), 2.0), g)
 
 
 def test_evidence_points_at_the_better_end() -> None:
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(30, 2))
     losses = (x[:, 0] - 1.0) ** 2  # larger x0 is better, x1 irrelevant
-    ev = Evidence.build(x, losses)
+    ev = Evidence.build(x, rank_quantiles(losses))
     assert ev.correlation[0] > 0.9 and abs(ev.correlation[1]) < 0.4
     assert ev.best_x[0] == x[:, 0].max()
     assert ev.elite_mean[0] > 0.7

@@ -147,3 +147,45 @@ def test_weights_round_trip_through_a_safe_file(tmp_path: pytest.TempPathFactory
     # The file holds tensors only: it loads with weights_only=True.
     state = torch.load(path, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_masked_adam_with_a_full_mask_matches_torch_adam_step_for_step() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w0 = torch.randn(3, 4, 5, generator=gen)
+    mine = w0.clone()
+    ref = torch.nn.Parameter(w0.clone())
+    opt = MaskedAdam([mine], lr=0.01, n_agents=3)
+    torch_opt = torch.optim.Adam([ref], lr=0.01)
+    for _ in range(25):
+        g = torch.randn(3, 4, 5, generator=gen)
+        opt.step([g], torch.ones(3))
+        ref.grad = g.clone()
+        torch_opt.step()
+        torch.testing.assert_close(mine, ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_pickle_payload_is_refused_without_running_it(tmp_path: pytest.TempPathFactory) -> None:
+    import pickle
+
+    marker = tmp_path / "ran"  # type: ignore[operator]
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"  # type: ignore[operator]
+    with open(path, "wb") as f:
+        pickle.dump({"actor.enc1.weight": Evil()}, f)
+    sac = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=0)
+    with pytest.raises(Exception):  # noqa: B017 - torch's UnpicklingError, whatever its type
+        sac.load(path)
+    assert not marker.exists()
+
+
+def test_weights_of_other_networks_are_a_clear_error(tmp_path: pytest.TempPathFactory) -> None:
+    path = tmp_path / "small.pt"  # type: ignore[operator]
+    MultiAgentSAC(DEFAULT_AGENTS, SACConfig(hidden=8), seed=0).save(path)
+    with pytest.raises(ValueError, match="does not fit"):
+        MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=0).load(path)

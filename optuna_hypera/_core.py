@@ -1,0 +1,163 @@
+"""The learning core on plain arrays: agents, learner and coordinator, no Optuna.
+
+``HyperaCore.ask`` takes one study's encoded history (``History``), the proposals stored with
+its trials and the coordinates of its unfinished trials, lets the learner catch up on what
+finished since the last call, runs the gradient steps that are due and returns the agents'
+decision. There is no separate ``tell``: results reach the core through the history it is
+given, because the sampler recomputes everything from storage (so every worker agrees) and the
+simulator simply appends to its arrays. ``ask_batch`` decides for many studies in one forward
+pass; the sampler calls it with one study, the simulator with a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import math
+
+import numpy as np
+import torch
+
+from optuna_hypera._config import AgentConfig
+from optuna_hypera._config import SACConfig
+from optuna_hypera._coordinator import Base
+from optuna_hypera._coordinator import Context
+from optuna_hypera._coordinator import Coordinator
+from optuna_hypera._coordinator import Decision
+from optuna_hypera._features import Evidence
+from optuna_hypera._features import History
+from optuna_hypera._features import Medians
+from optuna_hypera._features import base_features
+from optuna_hypera._features import study_features
+from optuna_hypera._features import trust_radius
+from optuna_hypera._groups import GroupAssignment
+from optuna_hypera._groups import assign_groups
+from optuna_hypera._learner import Learner
+from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import AgentRecord
+from optuna_hypera._schema import Proposal
+from optuna_hypera._space import Space
+
+
+_ELITE_FRACTION = 0.2
+
+
+@dataclass
+class StudyInput:
+    """One study, encoded."""
+
+    space: Space
+    history: History
+    proposals: Mapping[int, Proposal] = field(default_factory=dict)
+    """Stored proposals of finished and unfinished trials, by trial number."""
+    pending: np.ndarray | None = None
+    """Coordinates ``[R, d]`` of unfinished trials (other workers' running ones)."""
+    key: Hashable = 0
+    """Which study this is (the learner keeps each study's ranks apart)."""
+
+
+@dataclass
+class Asked:
+    decisions: list[Decision | None]
+    """Per study; ``None`` where no completed trial covers the search space yet."""
+    losses: dict[str, np.ndarray] | None
+    """Mean SAC losses per agent of the gradient steps this call ran (``None``: none due)."""
+
+
+class HyperaCore:
+    """Five SAC agents that propose changes to good trials, on arrays.
+
+    Args:
+        agents: The agents' configurations.
+        sac: Soft Actor-Critic settings.
+        strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
+        conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
+        groups: Validated ``{agent: [patterns]}`` overrides (``_groups.validate_groups``).
+        seed: Seeds the core's own generators (never the global ones).
+        device: Torch device of the networks.
+    """
+
+    def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,
+                 conflict: str, groups: Mapping[str, tuple[str, ...]] | None = None,
+                 seed: int = 0, device: torch.device | str = "cpu") -> None:
+        self.agents = tuple(agents)
+        self.config = sac
+        self.coordinator = Coordinator(self.agents, strategy, conflict)
+        self.groups = groups
+        self.rng = np.random.RandomState(seed)
+        self.sac = MultiAgentSAC(self.agents, sac, int(self.rng.randint(2**31 - 1)), device)
+        self.learner = Learner(self.agents, sac, self.sac)
+        self._assignments: dict[tuple[str, ...], GroupAssignment] = {}
+
+    def assignment(self, names: tuple[str, ...]) -> GroupAssignment:
+        a = self._assignments.get(names)
+        if a is None:
+            a = assign_groups(names, self.agents, self.groups)
+            self._assignments[names] = a
+        return a
+
+    def ask(self, study: StudyInput) -> Asked:
+        return self.ask_batch([study])
+
+    def ask_batch(self, studies: Sequence[StudyInput]) -> Asked:
+        for s in studies:
+            self.learner.observe(s.key, s.history, s.proposals, s.space)
+        losses = self.learner.train(self.rng, self._generator())
+        ctxs = [self.context(s) for s in studies]
+        ready = [c for c in ctxs if c is not None]
+        made = iter(self.coordinator.decide(self.sac, ready, self.rng, self._generator())
+                    if ready else [])
+        return Asked([next(made) if c is not None else None for c in ctxs], losses)
+
+    def _generator(self) -> torch.Generator:
+        seed = int(self.rng.randint(2**31 - 1))
+        return torch.Generator(device=self.sac.device).manual_seed(seed)
+
+    def context(self, study: StudyInput) -> Context | None:
+        """What a decision needs from the study: bases, evidence, radius, points to avoid."""
+        h, space = study.history, study.space
+        covers = h.covers
+        usable = covers & h.valid
+        bases = np.flatnonzero(covers & h.complete)
+        if len(bases) == 0:
+            return None
+        evidence = Evidence.build(h.x[usable], h.quantiles[usable])
+        ranked = bases[np.argsort(h.quantiles[bases], kind="stable")]
+        n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
+        proposed = np.isin(h.numbers, np.fromiter(study.proposals.keys(), np.int64,
+                                                  len(study.proposals)))
+        radius = trust_radius(h, proposed, len(space))
+        g_study = study_features(h, radius)
+        medians = Medians.of(h)
+
+        def make_base(row: int) -> Base:
+            return Base(int(h.numbers[row]), h.x[row], base_features(g_study, h, row, medians))
+
+        pending = study.pending if study.pending is not None else np.zeros((0, len(space)))
+        scales = self.coordinator.scales
+        succ, fail = (self.learner.outcomes(study.key) if self.coordinator.conflict == "thompson"
+                      else (np.zeros(len(self.agents)), np.zeros(len(self.agents))))
+        return Context(
+            space=space, evidence=evidence, assignment=self.assignment(space.names),
+            incumbent=make_base(int(ranked[0])), elites=[int(r) for r in ranked[:n_elite]],
+            make_base=make_base, step=np.minimum(scales * radius, 1.0),
+            taken=np.concatenate([h.x[covers], pending]), pending=pending,
+            successes=succ, failures=fail,
+        )
+
+    def record(self, decision: Decision, space: Space) -> Proposal:
+        """The proposal to store with the trial the decision makes."""
+        return Proposal(
+            names=space.names, x=decision.x, base=decision.base.number,
+            strategy=self.coordinator.strategy, conflict=self.coordinator.conflict,
+            glob=decision.base.glob,
+            agents={
+                self.agents[a].name: AgentRecord(m.params, m.tokens, m.action, m.value, m.moved,
+                                                 float(decision.step[a]))
+                for a, m in decision.moves.items()
+            },
+            prediction={"value": decision.value},
+        )

@@ -1,0 +1,339 @@
+"""The agents' experience and how they learn from it: replay, transition pairing, update clock.
+
+A transition is what one agent saw and did for one proposed trial, and the trial's outcome:
+
+- state and action: as stored with the proposal; where the trial ran other values than
+  proposed (``enqueue_trial`` fixing a parameter, a user-supplied value), the executed action is
+  recomputed from the values it really ran, so the agent is paid for what happened;
+- reward: ``_features.rewards`` from the study's *current* ranks, recomputed at every draw;
+- next state: the state of the first later proposal whose base is this trial, i.e. the
+  decision the action led to (``done`` until one exists; with ``gamma = 0``, the default, it is
+  not used). Pairing depends only on the set of proposals, not on the order they arrive in.
+
+No Optuna import; one ``Learner`` serves one study in the sampler and a batch of simulated
+studies in pre-training (their transitions pooled, each rewarded by its own study's ranks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import logging
+
+import numpy as np
+import torch
+
+from optuna_hypera._config import AgentConfig
+from optuna_hypera._config import SACConfig
+from optuna_hypera._features import History
+from optuna_hypera._features import rewards
+from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import Proposal
+from optuna_hypera._schema import T
+from optuna_hypera._space import Space
+
+
+_logger = logging.getLogger("optuna.hypera")
+_ACTION_LIMIT = 0.999
+_SAME = 1e-4
+"""Coordinates closer than this count as the proposed value (proposals are rounded to 1e-5)."""
+
+
+class AgentReplay:
+    """One agent's transitions as growing arrays; the oldest are dropped past ``capacity``.
+    Each transition keeps an absolute id (``dropped + row``) so it can be found again."""
+
+    tokens: np.ndarray
+    mask: np.ndarray
+    glob: np.ndarray
+    action: np.ndarray
+    next_tokens: np.ndarray
+    next_mask: np.ndarray
+    next_glob: np.ndarray
+    done: np.ndarray
+    study: np.ndarray
+    trial: np.ndarray
+    base: np.ndarray
+    _FIELDS = ("tokens", "mask", "glob", "action", "next_tokens", "next_mask", "next_glob",
+               "done", "study", "trial", "base")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.n = 0
+        self.p = 1
+        self.dropped = 0
+        self._alloc(64)
+
+    def _alloc(self, size: int) -> None:
+        shapes = {
+            "tokens": ((size, self.p, N_TOKEN), np.float32),
+            "mask": ((size, self.p), np.float32),
+            "glob": ((size, N_GLOBAL), np.float32),
+            "action": ((size, self.p), np.float32),
+            "next_tokens": ((size, self.p, N_TOKEN), np.float32),
+            "next_mask": ((size, self.p), np.float32),
+            "next_glob": ((size, N_GLOBAL), np.float32),
+            "done": ((size,), np.float32),
+            "study": ((size,), np.int64),
+            "trial": ((size,), np.int64),
+            "base": ((size,), np.int64),
+        }
+        for name, (shape, dtype) in shapes.items():
+            grown = np.zeros(shape, dtype=dtype)
+            old = getattr(self, name, None)
+            if old is not None:
+                grown[tuple(slice(0, s) for s in old.shape)] = old
+            setattr(self, name, grown)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, tokens: np.ndarray, glob: np.ndarray, action: np.ndarray, study: int,
+            trial: int, base: int) -> int:
+        """Append a transition (``done`` until ``set_next``); returns its absolute id."""
+        k = len(action)
+        if k > self.p or self.n == len(self.done):
+            self.p = max(self.p, k)
+            self._alloc(len(self.done) * (2 if self.n == len(self.done) else 1))
+        i = self.n
+        for name in ("tokens", "mask", "action", "next_tokens", "next_mask"):
+            getattr(self, name)[i] = 0.0
+        self.tokens[i, :k] = tokens
+        self.mask[i, :k] = 1.0
+        self.glob[i] = glob
+        self.action[i, :k] = action
+        self.next_glob[i] = glob
+        self.done[i] = 1.0
+        self.study[i], self.trial[i], self.base[i] = study, trial, base
+        self.n += 1
+        if self.n > self.capacity:
+            drop = self.n - self.capacity
+            for name in self._FIELDS:
+                arr = getattr(self, name)
+                arr[: self.capacity] = arr[drop : self.n].copy()
+            self.n = self.capacity
+            self.dropped += drop
+        return self.dropped + self.n - 1
+
+    def set_next(self, uid: int, tokens: np.ndarray, glob: np.ndarray) -> None:
+        i = uid - self.dropped
+        if i < 0:
+            return  # dropped already
+        k = len(tokens)
+        if k > self.p:
+            self.p = k
+            self._alloc(len(self.done))
+        self.next_tokens[i] = 0.0
+        self.next_mask[i] = 0.0
+        self.next_tokens[i, :k] = tokens
+        self.next_mask[i, :k] = 1.0
+        self.next_glob[i] = glob
+        self.done[i] = 0.0
+
+
+@dataclass
+class _StudyLog:
+    """What the learner knows of one study."""
+
+    index: int
+    seen: set[int] = field(default_factory=set)
+    """Proposal numbers already registered as successors."""
+    observed: set[int] = field(default_factory=set)
+    """Trials whose transitions are in replay."""
+    successor: dict[int, int] = field(default_factory=dict)
+    """base trial -> the lowest-numbered later proposal made from it."""
+    slots: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    """trial -> (agent, transition id) of its transitions."""
+    quantiles: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """By trial number: rank quantile (1 where unknown)."""
+    valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+class Learner:
+    """``observe`` turns a study's proposals and results into transitions; ``train`` runs
+    the gradient steps that are due and returns the SAC losses."""
+
+    def __init__(self, agents: Sequence[AgentConfig], config: SACConfig,
+                 sac: MultiAgentSAC) -> None:
+        self.agents = tuple(agents)
+        self.config = config
+        self.sac = sac
+        self.index = {a.name: i for i, a in enumerate(self.agents)}
+        self.replays = [AgentReplay(config.replay_capacity) for _ in self.agents]
+        self.freq = np.array([a.update_frequency for a in self.agents])
+        self.new = np.zeros(len(self.agents), dtype=np.int64)  # transitions since last update
+        self.since_tick = 0  # proposed trials observed since the last update tick
+        self._studies: dict[Hashable, _StudyLog] = {}
+        self._tables: list[_StudyLog] = []
+
+    # -- experience -------------------------------------------------------------------------
+    def observe(self, key: Hashable, history: History, proposals: Mapping[int, Proposal],
+                space: Space) -> int:
+        """Register new proposals (finished or not) and add the transitions of newly finished
+        proposed trials; returns how many trials were added."""
+        log = self._studies.get(key)
+        if log is None:
+            log = _StudyLog(len(self._tables))
+            self._studies[key] = log
+            self._tables.append(log)
+        size = int(history.numbers.max()) + 1 if len(history) else 0
+        log.quantiles = np.ones(size)
+        log.valid = np.zeros(size, bool)
+        log.quantiles[history.numbers] = history.quantiles
+        log.valid[history.numbers] = history.valid
+
+        for number in sorted(proposals.keys() - log.seen):
+            log.seen.add(number)
+            base = proposals[number].base
+            if base < number and number < log.successor.get(base, 1 << 62):
+                log.successor[base] = number
+                for a, uid in log.slots.get(base, []):
+                    self._pair(a, uid, proposals, number)
+
+        finished = np.zeros(size, bool)
+        finished[history.numbers] = True
+        added = 0
+        rows = history.index_of(np.array(sorted(proposals.keys() - log.observed), np.int64))
+        for row in rows[rows >= 0].tolist():
+            number = int(history.numbers[row])
+            log.observed.add(number)
+            p = proposals[number]
+            if p.base >= number or not finished[p.base]:
+                _logger.warning(f"Skipping the proposal of trial {number}: its base trial "
+                                f"{p.base} is not an earlier finished trial.")
+                continue
+            ran = history.x[row] if p.names == space.names else None
+            proposed = space.snap(p.x) if ran is not None and not np.isnan(ran[0]) else None
+            for name, rec in p.agents.items():
+                if name not in self.index:
+                    continue
+                a = self.index[name]
+                action = rec.action
+                if proposed is not None and ran is not None:
+                    action = executed_action(rec.tokens[:, T["x"]], rec.step, rec.action,
+                                             ran[rec.params], proposed[rec.params])
+                uid = self.replays[a].add(rec.tokens, p.agent_glob(name), action, log.index,
+                                          number, p.base)
+                log.slots.setdefault(number, []).append((a, uid))
+                self.new[a] += 1
+                if number in log.successor:
+                    self._pair(a, uid, proposals, log.successor[number])
+            added += 1
+        self.since_tick += added
+        return added
+
+    def _pair(self, a: int, uid: int, proposals: Mapping[int, Proposal], nxt: int) -> None:
+        p = proposals[nxt]
+        rec = p.agents.get(self.agents[a].name)
+        if rec is not None:
+            self.replays[a].set_next(uid, rec.tokens, p.agent_glob(self.agents[a].name))
+
+    def rewards(self, a: int, idx: np.ndarray) -> np.ndarray:
+        """Rewards of agent ``a``'s transitions ``idx`` from their studies' current ranks."""
+        rep = self.replays[a]
+        out = np.empty(len(idx), dtype=np.float32)
+        studies = rep.study[idx]
+        for s in np.unique(studies).tolist():
+            sel = studies == s
+            log = self._tables[s]
+            out[sel] = rewards(log.quantiles, log.valid, rep.trial[idx][sel], rep.base[idx][sel])
+        return out
+
+    def outcomes(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
+        """Per agent: (successes, other outcomes) of its transitions in study ``key``."""
+        n = len(self.agents)
+        succ, fail = np.zeros(n), np.zeros(n)
+        log = self._studies.get(key)
+        if log is None:
+            return succ, fail
+        for a, rep in enumerate(self.replays):
+            idx = np.flatnonzero(rep.study[: rep.n] == log.index)
+            r = self.rewards(a, idx)
+            succ[a], fail[a] = (r > 0).sum(), (r <= 0).sum()
+        return succ, fail
+
+    # -- learning ---------------------------------------------------------------------------
+    def due_steps(self) -> np.ndarray:
+        """Gradient steps due per agent, advancing the clock: each agent takes
+        ``gradient_steps`` per ``update_frequency`` new transitions (the write-up's schedule,
+        exact on average), on a common clock that ticks every min(update_frequency) trials so
+        the agents that are due share one batched step; a catching-up process is capped."""
+        cfg = self.config
+        steps = np.zeros(len(self.agents), dtype=np.int64)
+        if cfg.gradient_steps == 0 or self.since_tick < int(self.freq.min()):
+            return steps
+        self.since_tick = 0
+        events = self.new // self.freq
+        self.new -= events * self.freq
+        cap = max(cfg.max_catchup_steps, cfg.gradient_steps)
+        steps = np.minimum(events * cfg.gradient_steps, cap)
+        steps[[len(r) == 0 for r in self.replays]] = 0
+        return steps
+
+    def train(self, rng: np.random.RandomState,
+              gen: torch.Generator | None) -> dict[str, np.ndarray] | None:
+        """Run the due steps; the mean SAC losses per agent (NaN where it took none), or
+        ``None`` when no step was due."""
+        steps = self.due_steps()
+        if not steps.any():
+            return None
+        totals: dict[str, np.ndarray] = {}
+        for k in range(int(steps.max())):
+            due = steps > k
+            batch, mask = self.draw(due, rng)
+            for name, value in self.sac.update(batch, mask, gen).items():
+                totals[name] = totals.get(name, 0.0) + value.cpu().numpy() * due
+        counts = np.where(steps > 0, steps, np.nan)
+        return {name: total / counts for name, total in totals.items()}
+
+    def draw(self, due: np.ndarray, rng: np.random.RandomState,
+             ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """A batch ``[A, B, ...]`` with agents that are not due (or have no data) masked."""
+        n_agents = len(self.replays)
+        p = max(r.p for r in self.replays)
+        # Early on, a full batch drawn with replacement would only repeat the few transitions.
+        b = max(1, min(self.config.batch_size,
+                       max(r.n for r, d in zip(self.replays, due, strict=True) if d)))
+        out = {
+            "tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
+            "mask": np.zeros((n_agents, b, p), np.float32),
+            "glob": np.zeros((n_agents, b, N_GLOBAL), np.float32),
+            "action": np.zeros((n_agents, b, p), np.float32),
+            "reward": np.zeros((n_agents, b), np.float32),
+            "next_tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
+            "next_mask": np.zeros((n_agents, b, p), np.float32),
+            "next_glob": np.zeros((n_agents, b, N_GLOBAL), np.float32),
+            "done": np.ones((n_agents, b), np.float32),
+        }
+        agent_mask = np.zeros(n_agents, np.float32)
+        for a, (rep, is_due) in enumerate(zip(self.replays, due, strict=True)):
+            if not is_due or rep.n == 0:
+                continue
+            agent_mask[a] = 1.0
+            idx = rng.randint(0, rep.n, size=b)
+            q = rep.p
+            for name in ("tokens", "mask", "action", "next_tokens", "next_mask"):
+                out[name][a, :, :q] = getattr(rep, name)[idx]
+            out["glob"][a] = rep.glob[idx]
+            out["next_glob"][a] = rep.next_glob[idx]
+            out["done"][a] = rep.done[idx]
+            out["reward"][a] = self.rewards(a, idx)
+        device = self.sac.device
+        tensors = {k: torch.from_numpy(v).to(device) for k, v in out.items()}
+        return tensors, torch.from_numpy(agent_mask).to(device)
+
+
+def executed_action(start: np.ndarray, step: float, stored: np.ndarray, ran: np.ndarray,
+                    proposed: np.ndarray) -> np.ndarray:
+    """The stored action, except where the trial ran another value than proposed: there, the
+    action that takes ``start`` to the value it ran."""
+    other = np.abs(ran - proposed) > _SAME
+    if not other.any():
+        return stored
+    recomputed = np.clip((ran - start) / step, -_ACTION_LIMIT, _ACTION_LIMIT)
+    return np.where(other, recomputed, stored)

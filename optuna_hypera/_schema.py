@@ -1,0 +1,277 @@
+"""What a proposal stores, and the named layout of the agents' state.
+
+A proposal is written with every trial the agents propose (trial system attributes, JSON) and
+read back by every worker to rebuild the agents' experience, so its format is a contract
+between versions:
+
+- ``FORMAT_VERSION`` versions the record; readers accept every version listed in
+  ``_READABLE``.
+- The state vectors are written in a named ``Layout`` whose version travels with the record.
+  Reading remaps by slot *name* into the current layout (slots it lacks are 0), so reordering or
+  adding a feature never feeds old numbers into the wrong network input.
+
+No Optuna import: the core and the simulator use these classes too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Named slots of a feature vector."""
+
+    version: int
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"layout {self.version} repeats a slot name")
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def remap(self, values: np.ndarray, source: Layout) -> np.ndarray:
+        """``values`` (last axis in ``source``'s order) in this layout; missing slots are 0."""
+        if source.names == self.names:
+            return values
+        out = np.zeros((*values.shape[:-1], len(self)), dtype=values.dtype)
+        for j, name in enumerate(self.names):
+            if name in source.names:
+                out[..., j] = values[..., source.index(name)]
+        return out
+
+
+STUDY_LAYOUT = Layout(1, (
+    "progress",            # n_valid / (n_valid + 50)
+    "recent_improvement",  # share of the last 10 trials that set a new best
+    "since_best",          # trials since the last new best, relative to the study length
+    "spread",              # relative interquartile range of the completed values
+    "failed_share",        # share of penalized trials
+    "pruned_share",        # share of pruned trials
+    "base_quantile",       # the base trial's rank quantile (0 = best)
+    "base_trend",          # the base's learning-curve trend (> 0: improving)
+    "base_has_curve",      # the base reported intermediate values
+    "base_duration",       # the base's duration relative to the median (log2, rounded)
+    "base_grad_norm",      # report_stats values relative to their medians (log)
+    "base_train_loss",
+    "base_val_loss",
+    "base_gpu_mem",
+    "base_has_stats",
+    "base_overfit",        # (val - train) / train
+    "radius",              # log2(trust radius) / 3
+    "moved",               # how far earlier agents moved this configuration (sequential)
+))
+"""Study features: the study part, then the base trial's part, then the decision's part."""
+
+TOKEN_LAYOUT = Layout(1, (
+    "x",             # the parameter's coordinate in [0, 1]
+    "best_delta",    # best trial's coordinate - x
+    "correlation",   # rank correlation of the coordinate with goodness
+    "elite_delta",   # elite mean - x
+    "elite_std",     # elite spread
+    "is_log",
+    "is_categorical",
+    "granularity",   # 1 / number of values (0: continuous)
+    "in_domain",     # 1 in the agent's own domain, 0.5 given by the even spread
+    "action_scale",  # the agent's action scale
+))
+"""Per-parameter features (tokens)."""
+
+N_GLOBAL = len(STUDY_LAYOUT)
+N_TOKEN = len(TOKEN_LAYOUT)
+G = {name: j for j, name in enumerate(STUDY_LAYOUT.names)}
+"""Slot index of every study feature by name."""
+T = {name: j for j, name in enumerate(TOKEN_LAYOUT.names)}
+"""Slot index of every token feature by name."""
+
+_LAYOUTS: dict[int, tuple[Layout, Layout]] = {1: (STUDY_LAYOUT, TOKEN_LAYOUT)}
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
+"""Version 1 (optuna-hypera 0.1.0) had no layout field (layout 1) and no step field."""
+
+
+@dataclass
+class AgentRecord:
+    """What one agent saw and did for one proposal."""
+
+    params: list[int]
+    """Indices (into ``Proposal.names``) of the parameters it acted on."""
+    tokens: np.ndarray
+    """``[P, N_TOKEN]`` state it acted on, in the current layout."""
+    action: np.ndarray
+    """``[P]`` executed action in (-1, 1)."""
+    value: float
+    """Its critic's value of the action."""
+    moved: float = 0.0
+    """The ``moved`` study feature it saw."""
+    step: float = 0.0
+    """Coordinate change per unit action (action scale x trust radius)."""
+
+
+@dataclass
+class Proposal:
+    """One decision of the agents, as stored with the trial it made."""
+
+    names: tuple[str, ...]
+    x: np.ndarray
+    """Proposed coordinates in [0, 1] (before snapping to discrete values)."""
+    base: int
+    """Number of the trial the agents changed."""
+    strategy: str
+    conflict: str
+    glob: np.ndarray
+    """Study features of the base (``moved`` is per agent), in the current layout."""
+    agents: dict[str, AgentRecord] = field(default_factory=dict)
+    prediction: dict[str, float] = field(default_factory=dict)
+    """What the critics predicted (for explanations; not read by learning)."""
+
+    def agent_glob(self, name: str) -> np.ndarray:
+        """The study features agent ``name`` acted on."""
+        g = self.glob.copy()
+        g[G["moved"]] = self.agents[name].moved
+        return g
+
+    def rounded(self) -> Proposal:
+        """The proposal as a reader gets it back from ``to_json`` (values rounded as stored),
+        without the JSON: what the simulator keeps."""
+        return Proposal(
+            self.names, np.array(_round(self.x)), self.base, self.strategy, self.conflict,
+            np.array(_round(self.glob)),
+            {name: AgentRecord(list(rec.params), np.array([_round(r) for r in rec.tokens]),
+                               np.array(_round(rec.action)), round(float(rec.value), 5),
+                               round(float(rec.moved), 5), round(float(rec.step), 6))
+             for name, rec in self.agents.items()},
+            {k: round(float(v), 5) for k, v in self.prediction.items()},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "v": FORMAT_VERSION,
+            "layout": STUDY_LAYOUT.version,
+            "names": list(self.names),
+            "x": _round(self.x),
+            "base": self.base,
+            "strategy": self.strategy,
+            "conflict": self.conflict,
+            "glob": _round(self.glob),
+            "agents": {
+                name: {
+                    "i": [int(j) for j in rec.params],
+                    "a": _round(rec.action),
+                    "f": [_round(row) for row in rec.tokens],
+                    "q": round(float(rec.value), 5),
+                    "m": round(float(rec.moved), 5),
+                    "s": round(float(rec.step), 6),
+                }
+                for name, rec in self.agents.items()
+            },
+            "pred": {k: round(float(v), 5) for k, v in self.prediction.items()},
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Proposal:
+        """Parse and validate; ``ValueError`` naming what is wrong."""
+        try:
+            payload = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"not JSON ({e})") from None
+        return cls.from_dict(payload)
+
+    @classmethod
+    def from_dict(cls, payload: Any) -> Proposal:
+        if not isinstance(payload, Mapping):
+            raise ValueError("not a JSON object")
+        version = payload.get("v")
+        if version not in _READABLE:
+            raise ValueError(f"unsupported format version {version!r}")
+        layout_version = payload.get("layout", 1)
+        if layout_version not in _LAYOUTS:
+            raise ValueError(f"unknown feature layout {layout_version!r}")
+        study_layout, token_layout = _LAYOUTS[layout_version]
+        names = payload.get("names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("names missing or not strings")
+        x = _floats(payload.get("x"), "x", len(names))
+        if not np.all((x >= 0.0) & (x <= 1.0)):
+            raise ValueError("x outside [0, 1]")
+        base = payload.get("base")
+        if not isinstance(base, int) or isinstance(base, bool) or base < 0:
+            raise ValueError(f"base missing or not a trial number: {base!r}")
+        strategy, conflict = payload.get("strategy"), payload.get("conflict")
+        if not isinstance(strategy, str) or not isinstance(conflict, str):
+            raise ValueError("strategy/conflict missing")
+        glob = STUDY_LAYOUT.remap(_floats(payload.get("glob"), "glob", len(study_layout)),
+                                  study_layout)
+        raw_agents = payload.get("agents")
+        if not isinstance(raw_agents, Mapping):
+            raise ValueError("agents missing")
+        agents: dict[str, AgentRecord] = {}
+        for name, rec in raw_agents.items():
+            agents[str(name)] = _agent(str(name), rec, len(names), token_layout, glob)
+        pred = payload.get("pred", {})
+        prediction = ({str(k): float(v) for k, v in pred.items() if _is_number(v)}
+                      if isinstance(pred, Mapping) else {})
+        return cls(tuple(names), x, int(base), strategy, conflict, glob, agents, prediction)
+
+
+def _agent(name: str, rec: Any, n_params: int, token_layout: Layout,
+           glob: np.ndarray) -> AgentRecord:
+    if not isinstance(rec, Mapping):
+        raise ValueError(f"agent {name!r} record is not an object")
+    idx = rec.get("i")
+    if (not isinstance(idx, list) or not idx
+            or not all(_is_int(j) and 0 <= j < n_params for j in idx)):
+        raise ValueError(f"agent {name!r} parameter indices are missing or out of range")
+    action = _floats(rec.get("a"), f"agent {name!r} action", len(idx))
+    tok = rec.get("f")
+    if not isinstance(tok, list) or len(tok) != len(idx):
+        raise ValueError(f"agent {name!r} record has inconsistent lengths")
+    tokens = np.stack([_floats(row, f"agent {name!r} tokens", len(token_layout))
+                       for row in tok])
+    tokens = TOKEN_LAYOUT.remap(tokens, token_layout)
+    value = rec.get("q", 0.0)
+    moved = rec.get("m", 0.0)
+    if not _is_number(value) or not _is_number(moved):
+        raise ValueError(f"agent {name!r} value or moved is not a number")
+    step = rec.get("s")
+    if step is None:  # format 1: action scale x trust radius, both in the state
+        radius = 2.0 ** round(3.0 * float(glob[G["radius"]]))
+        step = min(float(tokens[0, T["action_scale"]]) * radius, 1.0)
+    if not _is_number(step) or step <= 0:
+        raise ValueError(f"agent {name!r} step is not a positive number")
+    return AgentRecord([int(j) for j in idx], tokens, action, float(value), float(moved),
+                       float(step))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _floats(v: Any, what: str, n: int) -> np.ndarray:
+    if not isinstance(v, list) or len(v) != n or not all(type(u) in (int, float) for u in v):
+        raise ValueError(f"{what} must be {n} numbers")
+    out = np.asarray(v, dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what} must be finite")
+    return out
+
+
+def _round(values: Sequence[float] | np.ndarray) -> list[float]:
+    return [round(float(v), 5) for v in values]

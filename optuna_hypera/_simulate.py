@@ -1,0 +1,152 @@
+"""Whole studies without Optuna, for pre-training: a batch of synthetic objectives driven by the
+same ``HyperaCore`` (decisions, learner, update clock) that ``HyperaSampler`` uses.
+
+The objectives are the project's own random function families, generated from a seed; no named
+benchmark function is used here (those are for evaluation only):
+
+- ``gp``: a sample of a Gaussian-process prior with an RBF kernel (random Fourier features,
+  Rahimi & Recht 2007), a random lengthscale per coordinate and some coordinates unused;
+- ``quadratic``: a rotated, ill-conditioned quadratic bowl around a random optimum;
+- ``multimodal``: the same bowl plus cosine ripples of random frequency.
+
+Each may have integer-like (binned) and categorical coordinates and observation noise. Values
+are minimized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import itertools
+
+import numpy as np
+from scipy.stats import qmc
+
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._core import StudyInput
+from optuna_hypera._features import History
+from optuna_hypera._schema import Proposal
+from optuna_hypera._space import BINNED
+from optuna_hypera._space import CONTINUOUS
+from optuna_hypera._space import Space
+
+
+FAMILIES = ("gp", "quadratic", "multimodal")
+_N_FEATURES = 256
+_runs = itertools.count()
+
+
+@dataclass
+class SyntheticTask:
+    """One random objective on [0, 1]^d (vectorized: ``[n, d] -> [n]``)."""
+
+    family: str
+    space: Space
+    params: dict[str, np.ndarray]
+    noise: float
+    seed: int
+
+    @classmethod
+    def sample(cls, family: str, d: int, rng: np.random.RandomState, *,
+               discrete_share: float = 0.0, noise: float = 0.0) -> SyntheticTask:
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}.")
+        kind = np.full(d, CONTINUOUS)
+        n_bins = np.zeros(d, np.int64)
+        categorical = np.zeros(d, bool)
+        for j in np.flatnonzero(rng.rand(d) < discrete_share):
+            kind[j] = BINNED
+            n_bins[j] = rng.randint(2, 9)
+            categorical[j] = rng.rand() < 0.5
+        space = Space.build([f"x{j}" for j in range(d)], kind.tolist(), n_bins.tolist(),
+                            categorical=categorical.tolist())
+        used = rng.rand(d) < 0.8
+        used[rng.randint(d)] = True
+        p: dict[str, np.ndarray] = {"used": used.astype(np.float64)}
+        if family == "gp":
+            lengthscale = np.exp(rng.uniform(np.log(0.08), np.log(0.6), d))
+            p["omega"] = rng.randn(_N_FEATURES, d) / lengthscale * used
+            p["phase"] = rng.uniform(0, 2 * np.pi, _N_FEATURES)
+            p["w"] = rng.randn(_N_FEATURES) * np.sqrt(2.0 / _N_FEATURES)
+        else:
+            q, _ = np.linalg.qr(rng.randn(d, d))
+            cond = np.exp(rng.uniform(0, np.log(100.0)))
+            scales = cond ** (np.linspace(0, 1, d) if d > 1 else np.zeros(1))
+            p["rot"] = q * used[:, None]
+            p["scales"] = rng.permutation(scales)
+            p["opt"] = rng.uniform(0.1, 0.9, d)
+            if family == "multimodal":
+                p["freq"] = rng.uniform(2.0, 8.0, d)
+                p["amp"] = np.array([rng.uniform(0.05, 0.5)])
+        return cls(family, space, p, noise, int(rng.randint(2**31 - 1)))
+
+    def __call__(self, x: np.ndarray, rng: np.random.RandomState | None = None) -> np.ndarray:
+        x = np.atleast_2d(x)
+        p = self.params
+        if self.family == "gp":
+            y = np.cos(x @ p["omega"].T + p["phase"]) @ p["w"]
+        else:
+            z = (x - p["opt"]) @ p["rot"]
+            y = (z**2 * p["scales"]).sum(axis=1) / p["scales"].sum()
+            if self.family == "multimodal":
+                ripple = 1.0 - np.cos(2 * np.pi * p["freq"] * (x - p["opt"])) * p["used"]
+                y = y + p["amp"][0] * ripple.mean(axis=1)
+        if self.noise and rng is not None:
+            y = y + self.noise * rng.randn(len(y))
+        return np.asarray(y, dtype=np.float64)
+
+
+@dataclass
+class Simulation:
+    """Per study: coordinates ``[n_trials, d]`` and values ``[n_trials]`` in trial order."""
+
+    x: list[np.ndarray]
+    y: list[np.ndarray]
+    losses: list[dict[str, np.ndarray]]
+    """SAC losses of every learning call that ran gradient steps."""
+
+    def best_so_far(self) -> np.ndarray:
+        return np.stack([np.fmin.accumulate(y) for y in self.y])
+
+
+def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
+             n_startup: int = 10, seed: int = 0) -> Simulation:
+    """Run one study per task, all in lockstep: trial t of every study is decided by one
+    ``core.ask_batch`` call. Startup trials are scrambled Sobol points, as in the sampler.
+    Proposals are rounded as the sampler stores them (``Proposal.rounded``)."""
+    rng = np.random.RandomState(seed)
+    run = next(_runs)
+    xs = [np.full((n_trials, len(t.space)), np.nan) for t in tasks]
+    ys = [np.full(n_trials, np.nan) for _ in tasks]
+    proposals: list[dict[int, Proposal]] = [{} for _ in tasks]
+    startup = [_sobol(len(t.space), max(n_startup, 1), rng) for t in tasks]
+    losses: list[dict[str, np.ndarray]] = []
+    for i in range(n_trials):
+        if i < n_startup:
+            points = [s[i] for s in startup]
+        else:
+            inputs = [StudyInput(t.space, History.from_values(x[:i], y[:i]), props,
+                                 key=(run, b))
+                      for b, (t, x, y, props) in enumerate(zip(tasks, xs, ys, proposals,
+                                                               strict=True))]
+            asked = core.ask_batch(inputs)
+            if asked.losses is not None:
+                losses.append(asked.losses)
+            points = []
+            for t, props, decision in zip(tasks, proposals, asked.decisions, strict=True):
+                if decision is None:
+                    points.append(rng.uniform(size=len(t.space)))
+                    continue
+                props[i] = core.record(decision, t.space).rounded()
+                points.append(decision.x)
+        for t, x, y, point in zip(tasks, xs, ys, points, strict=True):
+            x[i] = t.space.snap(point)
+            y[i] = t(x[i : i + 1], rng)[0]
+    return Simulation(xs, ys, losses)
+
+
+def _sobol(d: int, n: int, rng: np.random.RandomState) -> np.ndarray:
+    """The first ``n`` points of a scrambled Sobol sequence (the balance warning for n not a
+    power of two is about the full set, which a study's first trials never are)."""
+    sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1))
+    return sobol.random_base2(int(np.ceil(np.log2(max(n, 2)))))[:n]

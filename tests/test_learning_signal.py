@@ -1,0 +1,255 @@
+"""The reward and transitions the agents learn from: one test per point of the learning-signal
+review (each asserted by a number, an ordering or a raised/absent error)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+import pytest
+
+from benchmarks.strategy_selection import mixed as six_param
+from optuna_hypera import DEFAULT_AGENTS
+from optuna_hypera import HyperaSampler
+from optuna_hypera import SACConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._core import StudyInput
+from optuna_hypera._dashboard import agent_credit
+from optuna_hypera._features import History
+from optuna_hypera._features import rank_quantiles
+from optuna_hypera._features import spearman
+from optuna_hypera._learner import Learner
+from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import AgentRecord
+from optuna_hypera._schema import G
+from optuna_hypera._schema import Proposal
+from optuna_hypera._schema import T
+from optuna_hypera._space import Space
+from optuna_hypera._storage import PROPOSAL_KEY
+from optuna_hypera._table import encode_trial
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+SPACE = Space.continuous(2)
+
+
+def proposal(number: int, base: int, x: float = 0.5, marker: float = 0.0) -> Proposal:
+    """A proposal of one agent ("architecture") on coordinate 0, its state marked by
+    ``marker`` so a test can tell whose state a transition holds."""
+    tokens = np.zeros((1, N_TOKEN))
+    tokens[0, T["x"]] = 0.5
+    tokens[0, T["elite_std"]] = marker
+    return Proposal(
+        names=SPACE.names, x=np.array([x, 0.5]), base=base, strategy="independent",
+        conflict="value", glob=np.full(N_GLOBAL, marker),
+        agents={"architecture": AgentRecord([0], tokens, np.array([(x - 0.5) / 0.4]), 0.0,
+                                            0.0, 0.4)},
+    )
+
+
+def learner() -> Learner:
+    cfg = SACConfig()
+    return Learner(DEFAULT_AGENTS, cfg, MultiAgentSAC(DEFAULT_AGENTS, cfg, seed=0))
+
+
+def finished(n: int) -> History:
+    return History.from_values(np.full((n, 2), 0.5), np.arange(n, dtype=np.float64))
+
+
+def transitions(lrn: Learner) -> dict[int, tuple[float, float]]:
+    """trial -> (done, marker of the next state) of the architecture agent's transitions."""
+    rep = lrn.replays[0]
+    return {int(rep.trial[i]): (float(rep.done[i]), float(rep.next_glob[i, 0]))
+            for i in range(rep.n)}
+
+
+def test_next_state_is_the_decision_the_action_led_to_not_the_next_proposal() -> None:
+    # 5 from base 2; 6 from base 5 (continues 5's outcome); 7 from base 3 (unrelated to 6).
+    props = {5: proposal(5, 2, marker=0.5), 6: proposal(6, 5, marker=0.6),
+             7: proposal(7, 3, marker=0.7)}
+    lrn = learner()
+    lrn.observe(0, finished(8), props, SPACE)
+    t = transitions(lrn)
+    assert t[5] == (0.0, pytest.approx(0.6))  # paired with 6, made from 5's result
+    assert t[6][0] == 1.0  # nothing was made from 6 yet: not paired with 7
+    assert t[7][0] == 1.0
+
+
+def test_pairing_does_not_depend_on_the_order_proposals_arrive_in() -> None:
+    props = {5: proposal(5, 2, marker=0.5), 6: proposal(6, 5, marker=0.6),
+             7: proposal(7, 5, marker=0.7), 9: proposal(9, 6, marker=0.9)}
+    at_once = learner()
+    at_once.observe(0, finished(10), props, SPACE)
+    late = learner()  # 7 and 9 are written last (another worker), 6 only after that
+    late.observe(0, finished(6), {5: props[5]}, SPACE)
+    late.observe(0, finished(8), {k: props[k] for k in (5, 7)}, SPACE)
+    late.observe(0, finished(10), {k: props[k] for k in (5, 7, 9)}, SPACE)
+    assert transitions(late)[5] == (0.0, pytest.approx(0.7))  # 7 is the successor so far
+    late.observe(0, finished(10), props, SPACE)
+    assert transitions(late) == transitions(at_once)
+    assert transitions(at_once)[5] == (0.0, pytest.approx(0.6))  # the first made from 5
+    assert transitions(at_once)[6] == (0.0, pytest.approx(0.9))
+
+
+def test_pruned_trials_rank_after_completed_ones_and_are_never_a_base() -> None:
+    # Trial 2 was pruned early at a far better intermediate value than any final value.
+    loss = np.array([3.0, 2.0, 0.1, 2.5, 0.2])
+    step = np.array([np.nan, np.nan, 1.0, np.nan, 5.0])
+    q = rank_quantiles(loss, step)
+    assert list(np.argsort(q)) == [1, 3, 0, 4, 2]  # completed by value, then further-trained
+    h = History.from_values(np.random.RandomState(0).uniform(size=(5, 2)), loss)
+    h.pruned = ~np.isnan(step)
+    h.step = step
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="independent",
+                      conflict="value", seed=0)
+    ctx = core.context(StudyInput(SPACE, h))
+    assert ctx is not None
+    assert ctx.incumbent.number == 1
+    assert all(int(h.numbers[r]) not in (2, 4) for r in ctx.elites)
+
+
+def test_pruned_trials_through_optuna_are_ranked_after_completed_ones() -> None:
+    study = optuna.create_study()
+    dist = {"x": FloatDistribution(0, 1)}
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.1}, distributions=dist, value=2.0))
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.2}, distributions=dist,
+                                              state=TrialState.PRUNED,
+                                              intermediate_values={0: 5.0, 1: 0.5}))
+    rows = np.array([encode_trial(t, True) for t in study.trials])
+    q = rank_quantiles(rows[:, 0], rows[:, 2])
+    assert q[0] == 0.0 and q[1] == 1.0
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_learning_curve_trend_reads_improvement_in_either_direction(direction: str) -> None:
+    study = optuna.create_study(direction=direction)
+    good = [0.9, 0.5, 0.2] if direction == "minimize" else [0.2, 0.5, 0.9]
+    study.add_trial(optuna.trial.create_trial(
+        params={"x": 0.1}, distributions={"x": FloatDistribution(0, 1)}, value=good[-1],
+        intermediate_values=dict(enumerate(good))))
+    trend = encode_trial(study.trials[0], direction == "minimize")[3]
+    assert trend == pytest.approx(math.tanh(0.7 / 1.1))  # improving, whatever the direction
+
+
+def test_rank_correlation_of_tied_values_does_not_follow_trial_order() -> None:
+    y = np.arange(12, dtype=np.float64)  # later trials better or worse: order matters to y
+    x = np.zeros((12, 2))
+    x[:, 1] = np.tile([0.25, 0.75], 6)  # a two-valued categorical, unrelated to y's trend
+    c = spearman(x, y)
+    assert c[0] == 0.0  # a constant column carries no evidence
+    # Swapping rows inside a tie group of x must not change the correlation.
+    perm = np.arange(12)
+    perm[[0, 2]] = perm[[2, 0]]
+    np.testing.assert_allclose(spearman(x[perm], y), c)
+    assert abs(c[1]) < 0.2
+
+
+def test_a_proposal_without_a_valid_base_is_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=5))
+    study.optimize(six_param, n_trials=8)
+    good = study.trials[-1]
+    n = good.system_attrs[f"{PROPOSAL_KEY}:n"]
+    payload = json.loads("".join(good.system_attrs[f"{PROPOSAL_KEY}:{i}"] for i in range(n)))
+    no_base = {k: v for k, v in payload.items() if k != "base"}
+    unknown_base = {**payload, "base": 999}
+    for p in (no_base, unknown_base):
+        study.add_trial(optuna.trial.create_trial(
+            params=good.params, distributions=good.distributions, value=1.0,
+            system_attrs={f"{PROPOSAL_KEY}:n": 1, f"{PROPOSAL_KEY}:0": json.dumps(p)}))
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            study.sampler = HyperaSampler(seed=1, n_startup_trials=5)
+            study.optimize(six_param, n_trials=2)
+    finally:
+        optuna.logging.disable_propagation()
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert "base missing" in caplog.text and "base trial 999" in caplog.text
+
+
+def test_enqueued_values_are_credited_as_the_action_that_ran() -> None:
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=5))
+    study.optimize(six_param, n_trials=8)
+    study.enqueue_trial({"lr": 0.09})  # the optimization agent will propose something else
+    study.optimize(six_param, n_trials=1)
+    fixed = study.trials[-1]
+    assert fixed.params["lr"] == 0.09
+    sampler = HyperaSampler(seed=1, n_startup_trials=5)
+    study.sampler = sampler
+    study.optimize(six_param, n_trials=1)
+    (cache,) = sampler._caches.values()
+    enc = cache.encoder
+    assert enc is not None
+    j = enc.names.index("lr")
+    rec = cache.proposals[fixed.number].agents["optimization"]
+    k = rec.params.index(j)
+    ran = enc.encode(fixed.params)[j]
+    expected = np.clip((ran - rec.tokens[k, T["x"]]) / rec.step, -0.999, 0.999)
+    assert abs(expected - rec.action[k]) > 0.05  # what it proposed is not what ran
+    rep = cache.core.learner.replays[1]
+    (i,) = np.flatnonzero(rep.trial[: rep.n] == fixed.number)
+    assert rep.action[i, k] == pytest.approx(expected, abs=1e-6)
+    # Parameters that ran as proposed keep their stored action.
+    other = cache.proposals[fixed.number].agents["regularization"]
+    (i2,) = np.flatnonzero(cache.core.learner.replays[2].trial[: cache.core.learner.replays[2].n]
+                           == fixed.number)
+    np.testing.assert_allclose(cache.core.learner.replays[2].action[i2, : len(other.action)],
+                               other.action, atol=1e-6)
+
+
+def test_dashboard_credit_is_the_reward_the_agents_are_paid() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        value = six_param(trial)
+        if trial.number % 5 == 4:  # some pruned trials, with reports
+            trial.report(value / 10, 0)
+            raise optuna.TrialPruned()
+        return round(value, 1)  # ties
+
+    sampler = HyperaSampler(seed=0, n_startup_trials=5, dashboard_every=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=30)
+    study.sampler = fresh = HyperaSampler(seed=1, n_startup_trials=5, dashboard_every=0)
+    study.optimize(objective, n_trials=1)
+    (cache,) = fresh._caches.values()
+    lrn = cache.core.learner
+    credit = agent_credit(study.trials[:-1], study.direction)
+    trials = study.trials
+    for a, agent in enumerate(DEFAULT_AGENTS):
+        rep = lrn.replays[a]
+        reward = dict(zip(rep.trial[: rep.n].tolist(),
+                          lrn.rewards(a, np.arange(rep.n)).tolist(), strict=True))
+        moved = [t.number for t in trials[:-1] if t.state.is_finished()
+                 and t.user_attrs.get("hypera", {}).get("agents", {}).get(agent.name, {})
+                 .get("params")]
+        if not moved:
+            continue
+        mean = float(np.mean([reward[n] for n in moved]))
+        assert credit[agent.name]["mean_rank_improvement"] == pytest.approx(mean, abs=1e-6)
+        succ, fail = lrn.outcomes(0)
+        assert succ[a] == sum(r > 0 for r in reward.values())
+    assert any(t.state == TrialState.PRUNED for t in trials)
+
+
+def test_study_features_are_read_by_name_from_older_layouts() -> None:
+    p = proposal(5, 2, marker=0.3)
+    text = json.loads(p.to_json())
+    assert text["layout"] == 1
+    back = Proposal.from_json(json.dumps(text))
+    np.testing.assert_allclose(back.glob, p.glob)
+    # Format 1 (no layout, no step field) still reads; its step comes from the state.
+    v1 = {**text, "v": 1}
+    v1.pop("layout")
+    v1["glob"][G["radius"]] = 1.0  # radius 8
+    v1["agents"]["architecture"].pop("s")
+    v1["agents"]["architecture"]["f"][0][T["action_scale"]] = 0.1
+    old = Proposal.from_json(json.dumps(v1))
+    assert old.agents["architecture"].step == pytest.approx(0.8)
