@@ -27,6 +27,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 
 import numpy as np
 import torch
@@ -185,27 +186,34 @@ class Coordinator:
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 
     def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
-                agents: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
-        filled."""
+        filled; items that share a group assignment are featurized together."""
         n_agents, b = len(self.agents), len(items)
-        p = max(1, max(len(c.assignment.params_of(a)) for c, _, _ in items
+        groups = _by_assignment(items)
+        p = max(1, max(len(g[0][0].assignment.params_of(a)) for g in groups.values()
                        for a in range(n_agents)))
         tok = np.zeros((n_agents, b, p, N_TOKEN), np.float32)
         mask = np.zeros((n_agents, b, p), np.float32)
         glob = np.zeros((n_agents, b, len(items[0][2])), np.float32)
-        for k, (ctx, x, g) in enumerate(items):
-            flags = ctx.space.flags
+        for ks, group in groups.items():
+            ctxs = [c for c, _, _ in group]
+            asg = ctxs[0].assignment
+            x = np.stack([x for _, x, _ in group])
+            evidence = Evidence(*(np.stack([getattr(c.evidence, f) for c in ctxs])
+                                  for f in ("best_x", "elite_mean", "elite_std", "correlation")))
+            flags = np.stack([c.space.flags for c in ctxs])
+            g = np.stack([g for _, _, g in group])
+            kk = np.array(ks)
             for a in agents:
-                params = ctx.assignment.params_of(a)
-                if not params:
+                params = asg.indices(a)
+                if not len(params):
                     continue
-                dom = [ctx.assignment.weight(a, j) for j in params]
-                tok[a, k, : len(params)] = token_features(
-                    x, params, ctx.evidence, flags, dom, float(self.scales[a]))
-                mask[a, k, : len(params)] = 1.0
-                glob[a, k] = g
-        return torch.from_numpy(tok), torch.from_numpy(mask), torch.from_numpy(glob)
+                tok[a, kk, : len(params)] = token_features(
+                    x, params, evidence, flags, asg.domain(a), float(self.scales[a]))
+                mask[a, kk, : len(params)] = 1.0
+                glob[a, kk] = g
+        return tok, mask, glob
 
     def _joint(self, sac: MultiAgentSAC,
                items: Sequence[tuple[Context, Base, np.ndarray]],
@@ -215,26 +223,52 @@ class Coordinator:
         n_agents = len(self.agents)
         tok, mask, glob = self._states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
         dev = sac.device
-        actions, values = sac.act(tok.to(dev), mask.to(dev), glob.to(dev), gen)
-        actions_np, values_np = actions.cpu().numpy(), values.cpu().numpy()
-        decisions = []
-        for k, (ctx, base, theta) in enumerate(items):
-            claims: dict[int, list[_Claim]] = {}
-            moves: dict[int, AgentMove] = {}
-            for a in range(n_agents):
-                params = ctx.assignment.params_of(a)
-                if not params:
-                    continue
-                act = actions_np[a, k, : len(params)].astype(np.float64)
-                q = float(values_np[a, k])
-                moves[a] = AgentMove(params, tok[a, k, : len(params)].numpy().astype(np.float64),
-                                     act, q)
-                step = float(ctx.step[a])
-                for j, aj in zip(params, act.tolist(), strict=True):
-                    value = min(max(float(base.x[j]) + step * aj, 0.0), 1.0)
-                    claims.setdefault(j, []).append(_Claim(a, value, q))
-            decisions.append(self._finish(ctx, base, claims, moves, theta))
-        return decisions
+        actions, values = sac.act(torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
+                                  torch.from_numpy(glob).to(dev), gen)
+        act_np = actions.cpu().numpy().astype(np.float64)
+        values_np = values.cpu().numpy().astype(np.float64)
+        tok64 = tok.astype(np.float64)
+        decisions: list[Decision | None] = [None] * len(items)
+        for ks, group in _by_assignment(items).items():
+            asg = group[0][0].assignment
+            kk = np.array(ks)
+            agents = [a for a in range(n_agents) if len(asg.indices(a))]
+            if not asg.disjoint:
+                for k, (ctx, base, theta) in zip(ks, group, strict=True):
+                    decisions[k] = self._claims(ctx, base, theta, agents, tok64[:, k],
+                                                act_np[:, k], values_np[:, k])
+                continue
+            # One owner per parameter: every agent's move lands as it is, for all items at once.
+            xb = np.stack([base.x for _, base, _ in group])
+            step = np.stack([ctx.step for ctx, _, _ in group])
+            x = xb.copy()
+            executed = {}
+            for a in agents:
+                p = asg.indices(a)
+                x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)], 0, 1)
+                start = tok64[a, kk, : len(p), T["x"]]
+                executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -0.999, 0.999)
+            for i, (k, (ctx, base, _)) in enumerate(zip(ks, group, strict=True)):
+                moves = {a: AgentMove(asg.params_of(a), tok64[a, k, : len(asg.indices(a))],
+                                      executed[a][i], float(values_np[a, k])) for a in agents}
+                decisions[k] = Decision(x=x[i], base=base, moves=moves,
+                                        value=float(sum(values_np[agents, k])), step=ctx.step)
+        return [d for d in decisions if d is not None]
+
+    def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],
+                tok: np.ndarray, act: np.ndarray, values: np.ndarray) -> Decision:
+        """One decision where agents may claim the same parameter (``groups=`` overlap)."""
+        claims: dict[int, list[_Claim]] = {}
+        moves: dict[int, AgentMove] = {}
+        for a in agents:
+            params = ctx.assignment.params_of(a)
+            q = float(values[a])
+            moves[a] = AgentMove(params, tok[a, : len(params)], act[a, : len(params)], q)
+            step = float(ctx.step[a])
+            for j, aj in zip(params, act[a, : len(params)].tolist(), strict=True):
+                value = min(max(float(base.x[j]) + step * aj, 0.0), 1.0)
+                claims.setdefault(j, []).append(_Claim(a, value, q))
+        return self._finish(ctx, base, claims, moves, theta)
 
     def _sequential(self, sac: MultiAgentSAC, ctxs: Sequence[Context], bases: Sequence[Base],
                     gen: torch.Generator | None, thetas: Sequence[np.ndarray]) -> list[Decision]:
@@ -256,14 +290,14 @@ class Coordinator:
                 items.append((ctxs[k], xs[k], g))
             tok, mask, glob = self._states(items, [a])
             one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
-            actions, values = sac.act(tok[one].to(dev), mask[one].to(dev), glob[one].to(dev),
-                                      gen, one)
+            actions, values = sac.act(torch.from_numpy(tok[one]).to(dev),
+                                      torch.from_numpy(mask[one]).to(dev),
+                                      torch.from_numpy(glob[one]).to(dev), gen, one)
             for i, k in enumerate(active):
                 params = ctxs[k].assignment.params_of(a)
                 act = actions[0, i, : len(params)].cpu().numpy().astype(np.float64)
                 q = float(values[0, i])
-                moves[k][a] = AgentMove(params,
-                                        tok[a, i, : len(params)].numpy().astype(np.float64),
+                moves[k][a] = AgentMove(params, tok[a, i, : len(params)].astype(np.float64),
                                         act, q, moved=float(items[i][2][G["moved"]]))
                 step = float(ctxs[k].step[a])
                 for j, aj in zip(params, act.tolist(), strict=True):
@@ -335,3 +369,12 @@ def _widen(decision: Decision, ctx: Context, rng: np.random.RandomState) -> Deci
     for a, move in decision.moves.items():
         move.action = _executed(move, x, float(ctx.step[a]))
     return decision
+
+
+def _by_assignment(items: Sequence[tuple[Context, Any, Any]],
+                   ) -> dict[tuple[int, ...], list[tuple[Context, Any, Any]]]:
+    """Items grouped by their context's group assignment (positions, items)."""
+    groups: dict[int, list[int]] = {}
+    for k, item in enumerate(items):
+        groups.setdefault(id(item[0].assignment), []).append(k)
+    return {tuple(ks): [items[k] for k in ks] for ks in groups.values()}

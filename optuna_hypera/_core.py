@@ -106,7 +106,7 @@ class HyperaCore:
         for s in studies:
             self.learner.observe(s.key, s.history, s.proposals, s.space)
         losses = self.learner.train(self.rng, self._generator())
-        ctxs = [self.context(s) for s in studies]
+        ctxs = self.contexts(studies)
         ready = [c for c in ctxs if c is not None]
         made = iter(self.coordinator.decide(self.sac, ready, self.rng, self._generator())
                     if ready else [])
@@ -117,35 +117,57 @@ class HyperaCore:
         return torch.Generator(device=self.sac.device).manual_seed(seed)
 
     def context(self, study: StudyInput) -> Context | None:
-        """What a decision needs from the study: bases, evidence, radius, points to avoid."""
+        return self.contexts([study])[0]
+
+    def contexts(self, studies: Sequence[StudyInput]) -> list[Context | None]:
+        """What each decision needs from its study: bases, evidence, radius, points to avoid.
+        Studies with as many finished and usable trials in as many dimensions are computed
+        as one batch (the simulator's lockstep studies are)."""
+        out: list[Context | None] = [None] * len(studies)
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        usable: list[np.ndarray] = []
+        for i, s in enumerate(studies):
+            h = s.history
+            usable.append(h.covers & h.valid)
+            if (h.covers & h.complete).any():
+                key = (len(h), int(usable[i].sum()), len(s.space))
+                groups.setdefault(key, []).append(i)
+        for (_, _, d), idx in groups.items():
+            hs = [studies[i].history for i in idx]
+            evidence = Evidence.build(np.stack([studies[i].history.x[usable[i]] for i in idx]),
+                                      np.stack([h.quantiles[u] for h, u in
+                                                zip(hs, [usable[i] for i in idx], strict=True)]))
+            proposed = np.stack([_proposed(studies[i]) for i in idx])
+            loss = np.stack([np.where(h.complete, h.loss, np.inf) for h in hs])
+            radius = trust_radius(loss, proposed, d)
+            g_study = study_features(hs, radius)
+            for b, i in enumerate(idx):
+                out[i] = self._context(studies[i], evidence.row(b), float(radius[b]),
+                                       g_study[b])
+        return out
+
+    def _context(self, study: StudyInput, evidence: Evidence, radius: float,
+                 g_study: np.ndarray) -> Context:
         h, space = study.history, study.space
         covers = h.covers
-        usable = covers & h.valid
         bases = np.flatnonzero(covers & h.complete)
-        if len(bases) == 0:
-            return None
-        evidence = Evidence.build(h.x[usable], h.quantiles[usable])
         ranked = bases[np.argsort(h.quantiles[bases], kind="stable")]
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
-        proposed = np.isin(h.numbers, np.fromiter(study.proposals.keys(), np.int64,
-                                                  len(study.proposals)))
-        radius = trust_radius(h, proposed, len(space))
-        g_study = study_features(h, radius)
         medians = Medians.of(h)
 
         def make_base(row: int) -> Base:
             return Base(int(h.numbers[row]), h.x[row], base_features(g_study, h, row, medians))
 
         pending = study.pending if study.pending is not None else np.zeros((0, len(space)))
-        scales = self.coordinator.scales
+        n = len(self.agents)
         succ, fail = (self.learner.outcomes(study.key) if self.coordinator.conflict == "thompson"
-                      else (np.zeros(len(self.agents)), np.zeros(len(self.agents))))
+                      else (np.zeros(n), np.zeros(n)))
         return Context(
             space=space, evidence=evidence, assignment=self.assignment(space.names),
             incumbent=make_base(int(ranked[0])), elites=[int(r) for r in ranked[:n_elite]],
-            make_base=make_base, step=np.minimum(scales * radius, 1.0),
-            taken=np.concatenate([h.x[covers], pending]), pending=pending,
-            successes=succ, failures=fail,
+            make_base=make_base, step=np.minimum(self.coordinator.scales * radius, 1.0),
+            taken=np.concatenate([h.x[covers], pending]) if len(pending) else h.x[covers],
+            pending=pending, successes=succ, failures=fail,
         )
 
     def record(self, decision: Decision, space: Space) -> Proposal:
@@ -161,3 +183,14 @@ class HyperaCore:
             },
             prediction={"value": decision.value},
         )
+
+
+def _proposed(study: StudyInput) -> np.ndarray:
+    """Which finished trials the agents proposed."""
+    numbers = study.history.numbers
+    if not study.proposals or not len(numbers):
+        return np.zeros(len(numbers), bool)
+    keys = np.fromiter(study.proposals.keys(), np.int64, len(study.proposals))
+    made = np.zeros(max(int(keys.max()), int(numbers.max())) + 1, bool)
+    made[keys] = True
+    return made[numbers]

@@ -105,20 +105,46 @@ class History:
 def midranks(*keys: np.ndarray) -> np.ndarray:
     """0-based rank of each row in the lexicographic order of ``keys`` (the last key is the
     primary one, as in ``np.lexsort``), tied rows sharing their mean rank."""
+    if len(keys) == 1:
+        s = np.sort(keys[0])
+        below = np.searchsorted(s, keys[0], side="left")
+        upto = np.searchsorted(s, keys[0], side="right")
+        return (below + upto - 1) / 2.0
     order = np.lexsort(keys)
     n = len(order)
-    if n == 0:
-        return np.zeros(0)
-    change = np.zeros(n, bool)
-    change[0] = True
+    change = np.ones(n, bool)
     for k in keys:
         sk = k[order]
-        change[1:] |= sk[1:] != sk[:-1]
-    group = np.cumsum(change) - 1
-    first = np.flatnonzero(change)
-    last = np.r_[first[1:], n] - 1
-    ranks = np.empty(n)
-    ranks[order] = ((first + last) / 2.0)[group]
+        change[1:] &= sk[1:] == sk[:-1]
+    return _scatter_midranks(order[:, None], ~change[:, None] | _first_row(n))[:, 0]
+
+
+def column_midranks(x: np.ndarray) -> np.ndarray:
+    """Rank of each entry within its column (axis -2 of ``[..., n, d]``), ties sharing their
+    mean rank."""
+    order = np.argsort(x, axis=-2, kind="stable")
+    s = np.take_along_axis(x, order, axis=-2)
+    new = np.ones(s.shape, bool)
+    new[..., 1:, :] = s[..., 1:, :] != s[..., :-1, :]
+    return _scatter_midranks(order, new)
+
+
+def _first_row(n: int) -> np.ndarray:
+    first = np.zeros((n, 1), bool)
+    first[:1] = True
+    return first
+
+
+def _scatter_midranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Mid-ranks from a sort ``order`` and where each tie group starts (``new``)."""
+    n = order.shape[-2]
+    idx = np.arange(n)[:, None]
+    start = np.maximum.accumulate(np.where(new, idx, 0), axis=-2)
+    ends = np.ones(new.shape, bool)
+    ends[..., :-1, :] = new[..., 1:, :]
+    end = np.flip(np.minimum.accumulate(np.flip(np.where(ends, idx, n), -2), axis=-2), -2)
+    ranks = np.empty(order.shape)
+    np.put_along_axis(ranks, order, (start + end) / 2.0, axis=-2)
     return ranks
 
 
@@ -164,17 +190,18 @@ def curve_trend(curve: Sequence[float]) -> float:
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rank correlation of every column of ``x`` with ``y``, ties given their mean rank (so
-    binned and categorical columns do not pick up the trials' order); 0 where undefined."""
-    if len(y) < 4:
-        return np.zeros(x.shape[1])
-    rx = np.stack([midranks(col) for col in x.T], axis=1)
-    ry = midranks(y)
-    rx -= rx.mean(axis=0)
-    ry -= ry.mean()
-    den = np.sqrt((rx**2).sum(axis=0) * (ry**2).sum())
+    """Rank correlation of every column of ``x`` (``[..., n, d]``) with ``y`` (``[..., n]``),
+    ties given their mean rank (so binned and categorical columns do not pick up the trials'
+    order); 0 where undefined."""
+    if y.shape[-1] < 4:
+        return np.zeros(x.shape[:-2] + x.shape[-1:])
+    rx = column_midranks(x)
+    ry = column_midranks(y[..., None])
+    rx -= rx.mean(axis=-2, keepdims=True)
+    ry -= ry.mean(axis=-2, keepdims=True)
+    den = np.sqrt((rx**2).sum(axis=-2) * (ry**2).sum(axis=-2))
     with np.errstate(invalid="ignore", divide="ignore"):
-        c = (rx * ry[:, None]).sum(axis=0) / den
+        c = (rx * ry).sum(axis=-2) / den
     return np.nan_to_num(c)
 
 
@@ -190,19 +217,25 @@ class Evidence:
 
     @classmethod
     def build(cls, x: np.ndarray, quantiles: np.ndarray) -> Evidence:
-        d = x.shape[1]
-        if len(quantiles) == 0:
-            half = np.full(d, 0.5)
-            return cls(half, half, np.full(d, 0.5), np.zeros(d))
-        order = np.argsort(quantiles, kind="stable")
-        n_elite = max(3, int(math.ceil(_ELITE_FRACTION * len(quantiles))))
-        elite = x[order[:n_elite]]
+        """From the coordinates ``[..., m, d]`` and rank quantiles ``[..., m]`` of the valid
+        trials (a leading axis builds a batch of studies at once)."""
+        d, m = x.shape[-1], x.shape[-2]
+        if m == 0:
+            half = np.full(x.shape[:-2] + (d,), 0.5)
+            return cls(half, half, half.copy(), np.zeros_like(half))
+        order = np.argsort(quantiles, axis=-1, kind="stable")
+        n_elite = max(3, int(math.ceil(_ELITE_FRACTION * m)))
+        elite = np.take_along_axis(x, order[..., :n_elite, None], axis=-2)
         return cls(
-            best_x=x[order[0]],
-            elite_mean=elite.mean(axis=0),
-            elite_std=elite.std(axis=0),
+            best_x=np.take_along_axis(x, order[..., :1, None], axis=-2)[..., 0, :],
+            elite_mean=elite.mean(axis=-2),
+            elite_std=elite.std(axis=-2),
             correlation=spearman(x, -quantiles),
         )
+
+    def row(self, b: int) -> Evidence:
+        return Evidence(self.best_x[b], self.elite_mean[b], self.elite_std[b],
+                        self.correlation[b])
 
 
 RADIUS_INIT = 4.0
@@ -211,24 +244,31 @@ RADIUS_MAX = 8.0
 _SUCCESS_TOL = 3
 
 
-def trust_radius(history: History, proposed: np.ndarray, n_params: int) -> float:
+def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int) -> np.ndarray:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
-    max(4, d) in a row did not. ``proposed[i]``: row i was proposed by the agents.
-    Recomputed from the history, so every worker agrees."""
-    r, succ, fail, best = RADIUS_INIT, 0, 0, math.inf
+    max(4, d) in a row did not. ``loss[b, i]``: trial i of study b (inf unless completed),
+    ``proposed[b, i]``: made by the agents. Recomputed from the history, so every worker
+    agrees; one value per study."""
+    n_studies, n = loss.shape
+    r = np.full(n_studies, RADIUS_INIT)
+    succ = np.zeros(n_studies, np.int64)
+    fail = np.zeros(n_studies, np.int64)
+    best = np.full(n_studies, math.inf)
     fail_tol = max(4, n_params)
-    losses = np.where(history.complete, history.loss, np.inf).tolist()
-    for loss, agent in zip(losses, proposed.tolist(), strict=True):
-        improved = loss < best
-        if agent:
-            succ, fail = (succ + 1, 0) if improved else (0, fail + 1)
-            if succ >= _SUCCESS_TOL:
-                r, succ = min(2 * r, RADIUS_MAX), 0
-            elif fail >= fail_tol:
-                r, fail = max(r / 2, RADIUS_MIN), 0
-        if improved:
-            best = loss
+    for i in range(n):
+        improved = loss[:, i] < best
+        agent = proposed[:, i]
+        succ = np.where(agent, np.where(improved, succ + 1, 0), succ)
+        fail = np.where(agent, np.where(improved, 0, fail + 1), fail)
+        grow = agent & (succ >= _SUCCESS_TOL)
+        shrink = agent & ~grow & (fail >= fail_tol)
+        r = np.where(grow, np.minimum(2 * r, RADIUS_MAX), np.where(shrink,
+                                                                    np.maximum(r / 2, RADIUS_MIN),
+                                                                    r))
+        succ = np.where(grow, 0, succ)
+        fail = np.where(shrink, 0, fail)
+        best = np.where(improved, loss[:, i], best)
     return r
 
 
@@ -237,26 +277,43 @@ def moved_feature(x: np.ndarray, base: np.ndarray) -> float:
     return math.tanh(math.sqrt(float(np.mean((x - base) ** 2))) / 0.1) if len(x) else 0.0
 
 
-def study_features(history: History, radius: float) -> np.ndarray:
-    """Study part of the state: progress, recent improvement, spread, failures, the radius."""
-    g = np.zeros(N_GLOBAL)
-    g[G["radius"]] = math.log2(radius) / 3.0
-    n, n_valid = len(history), int(history.valid.sum())
-    g[G["progress"]] = n_valid / (n_valid + 50.0)
-    complete = history.complete
-    if complete.any():
-        running_best = np.fmin.accumulate(np.where(complete, history.loss, np.inf))
-        improved = np.r_[complete[:1], running_best[1:] < running_best[:-1]]
-        g[G["recent_improvement"]] = improved[-_RECENT:].mean()
-        last_improvement = int(np.flatnonzero(improved)[-1])
-        g[G["since_best"]] = (n - 1 - last_improvement) / (n + 1.0)
-        v = history.loss[complete]
-        q25, q50, q75 = np.percentile(v, [25, 50, 75])
-        g[G["spread"]] = math.tanh((q75 - q25) / (abs(q50) + abs(v.min()) + 1e-12))
-    if n:
-        g[G["failed_share"]] = 1.0 - n_valid / n
-        g[G["pruned_share"]] = history.pruned.mean()
+def study_features(histories: Sequence[History], radius: np.ndarray) -> np.ndarray:
+    """Study part of the state ``[B, G]`` for studies with equally many finished trials:
+    progress, recent improvement, spread, failures, the trust radius."""
+    b = len(histories)
+    g = np.zeros((b, N_GLOBAL))
+    g[:, G["radius"]] = np.log2(radius) / 3.0
+    n = len(histories[0]) if b else 0
+    if n == 0:
+        return g
+    valid = np.stack([h.valid for h in histories])
+    complete = np.stack([h.complete for h in histories])
+    loss = np.where(complete, np.stack([h.loss for h in histories]), np.inf)
+    n_valid = valid.sum(axis=1)
+    g[:, G["progress"]] = n_valid / (n_valid + 50.0)
+    g[:, G["failed_share"]] = 1.0 - n_valid / n
+    g[:, G["pruned_share"]] = np.stack([h.pruned for h in histories]).mean(axis=1)
+    running_best = np.fmin.accumulate(loss, axis=1)
+    improved = np.concatenate([complete[:, :1], running_best[:, 1:] < running_best[:, :-1]], 1)
+    has = complete.any(axis=1)
+    g[:, G["recent_improvement"]] = np.where(has, improved[:, -_RECENT:].mean(axis=1), 0.0)
+    last = n - 1 - np.argmax(improved[:, ::-1], axis=1)
+    g[:, G["since_best"]] = np.where(has, (n - 1 - last) / (n + 1.0), 0.0)
+    for k in np.flatnonzero(has).tolist():
+        v = loss[k][complete[k]]
+        q25, q50, q75 = _quartiles(v)
+        g[k, G["spread"]] = math.tanh((q75 - q25) / (abs(q50) + abs(v.min()) + 1e-12))
     return g
+
+
+def _quartiles(v: np.ndarray) -> tuple[float, float, float]:
+    """25th, 50th and 75th percentiles with linear interpolation (``np.percentile``'s)."""
+    s = np.sort(v)
+    pos = np.array([0.25, 0.5, 0.75]) * (len(s) - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(s) - 1)
+    q = s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    return float(q[0]), float(q[1]), float(q[2])
 
 
 @dataclass
@@ -311,24 +368,25 @@ def base_features(study_part: np.ndarray, history: History, i: int,
 
 def token_features(
     x: np.ndarray,
-    params: Sequence[int],
+    params: np.ndarray,
     evidence: Evidence,
     space_flags: np.ndarray,
-    domain: Sequence[float],
+    domain: np.ndarray,
     action_scale: float,
 ) -> np.ndarray:
     """One row per parameter an agent owns: where it is and what the trials say about it.
-    ``space_flags`` is ``[d, 3]``: is_log, is_categorical, granularity."""
-    p = np.asarray(params, dtype=np.int64)
-    f = np.empty((len(p), N_TOKEN))
-    f[:, T["x"]] = x[p]
-    f[:, T["best_delta"]] = evidence.best_x[p] - x[p]
-    f[:, T["correlation"]] = evidence.correlation[p]
-    f[:, T["elite_delta"]] = evidence.elite_mean[p] - x[p]
-    f[:, T["elite_std"]] = evidence.elite_std[p]
-    f[:, T["is_log"]] = space_flags[p, 0]
-    f[:, T["is_categorical"]] = space_flags[p, 1]
-    f[:, T["granularity"]] = space_flags[p, 2]
-    f[:, T["in_domain"]] = np.asarray(domain, dtype=np.float64)
-    f[:, T["action_scale"]] = action_scale
+    ``x`` is ``[K, d]`` (K configurations), ``evidence`` fields ``[K, d]``, ``space_flags``
+    ``[K, d, 3]`` (is_log, is_categorical, granularity); returns ``[K, P, N_TOKEN]``."""
+    xp = x[:, params]
+    f = np.empty(xp.shape + (N_TOKEN,))
+    f[..., T["x"]] = xp
+    f[..., T["best_delta"]] = evidence.best_x[:, params] - xp
+    f[..., T["correlation"]] = evidence.correlation[:, params]
+    f[..., T["elite_delta"]] = evidence.elite_mean[:, params] - xp
+    f[..., T["elite_std"]] = evidence.elite_std[:, params]
+    f[..., T["is_log"]] = space_flags[:, params, 0]
+    f[..., T["is_categorical"]] = space_flags[:, params, 1]
+    f[..., T["granularity"]] = space_flags[:, params, 2]
+    f[..., T["in_domain"]] = domain
+    f[..., T["action_scale"]] = action_scale
     return f

@@ -19,7 +19,10 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 import fnmatch
+from functools import cached_property
 import re
+
+import numpy as np
 
 from optuna_hypera._config import AgentConfig
 
@@ -108,7 +111,34 @@ class GroupAssignment:
     """For parameter j, the specialization weight of each claiming agent (same order)."""
 
     def params_of(self, agent: int) -> list[int]:
-        return [j for j, own in enumerate(self.owners) if agent in own]
+        return self._params[agent] if agent < len(self._params) else []
+
+    @cached_property
+    def _params(self) -> tuple[list[int], ...]:
+        n_agents = 1 + max((a for own in self.owners for a in own), default=-1)
+        return tuple([j for j, own in enumerate(self.owners) if a in own]
+                     for a in range(n_agents))
+
+    def indices(self, agent: int) -> np.ndarray:
+        """``params_of(agent)`` as an index array."""
+        return self._indices[agent] if agent < len(self._indices) else np.zeros(0, np.int64)
+
+    @cached_property
+    def _indices(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.array(p, dtype=np.int64) for p in self._params)
+
+    def domain(self, agent: int) -> np.ndarray:
+        """The agent's specialization weight on each of its parameters."""
+        return self._domains[agent] if agent < len(self._domains) else np.zeros(0)
+
+    @cached_property
+    def _domains(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.array([self.weight(a, j) for j in p]) for a, p in enumerate(self._params))
+
+    @cached_property
+    def disjoint(self) -> bool:
+        """No parameter has two owners (the conflict rules have nothing to settle)."""
+        return all(len(own) == 1 for own in self.owners)
 
     def weight(self, agent: int, param: int) -> float:
         own = self.owners[param]

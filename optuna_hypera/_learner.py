@@ -209,6 +209,8 @@ class Learner:
                 continue
             ran = history.x[row] if p.names == space.names else None
             proposed = space.snap(p.x) if ran is not None and not np.isnan(ran[0]) else None
+            if proposed is not None and np.abs(ran - proposed).max() <= _SAME:
+                proposed = None  # the trial ran what was proposed
             for name, rec in p.agents.items():
                 if name not in self.index:
                     continue

@@ -17,9 +17,12 @@ Shapes: tokens ``[A, B, P, T]``, mask ``[A, B, P]``, study features ``[A, B, G]`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 import math
 import os
+import threading
 
 import torch
 from torch import nn
@@ -284,3 +287,23 @@ class MultiAgentSAC:
             self.load_state_dict({k: v.to(self.device) for k, v in state.items()})
         except (KeyError, RuntimeError) as e:
             raise ValueError(f"{path} does not fit these agents' networks: {e}") from None
+
+
+_torch_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use ``n`` intra-op threads for the sampler's small networks, then restore the user's."""
+    if n is None:
+        yield
+        return
+    with _torch_lock:
+        previous = torch.get_num_threads()
+        if previous != n:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if previous != n:
+                torch.set_num_threads(previous)

@@ -1,15 +1,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
-import contextlib
 import logging
-import math
 import os
 import threading
-import time
 from typing import Any
 import warnings
 
@@ -35,8 +31,11 @@ from optuna_hypera._coordinator import STRATEGIES
 from optuna_hypera._coordinator import Decision
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._dashboard import Refresher
+from optuna_hypera._dashboard import explain
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._groups import validate_groups
+from optuna_hypera._sac import torch_threads
 from optuna_hypera._schema import Proposal
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
@@ -48,26 +47,6 @@ _logger = optuna.logging.get_logger("optuna.hypera")
 USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
 _MAX_MODES = 10_000
-_torch_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` intra-op threads for the sampler's small networks, then restore the user's."""
-    if n is None:
-        yield
-        return
-    with _torch_lock:
-        previous = torch.get_num_threads()
-        if previous != n:
-            torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            if previous != n:
-                torch.set_num_threads(previous)
-
-
 class _StudyCache:
     """What one process keeps for one study: the core (networks, learner), the encoded trial
     table and the parsed proposals. Everything here can be rebuilt from storage, so losing it
@@ -159,11 +138,11 @@ class HyperaSampler(BaseSampler):
         self._lock = threading.Lock()
         self._caches: dict[tuple[int, int], _StudyCache] = {}
         self._startup: OrderedDict[int, bool] = OrderedDict()
-        self._refreshes: dict[tuple[int, int], tuple[int, float, float]] = {}
+        self._dashboard = Refresher(self._dashboard_every)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_caches", "_startup", "_refreshes"):
+        for key in ("_lock", "_caches", "_startup", "_dashboard"):
             del state[key]
         return state
 
@@ -191,7 +170,7 @@ class HyperaSampler(BaseSampler):
         self._startup_sampler.before_trial(study, trial)
         # Here rather than in after_trial: Optuna's heartbeat has stopped by then, so a slow
         # refresh there could get a healthy trial failed as stale.
-        self._maybe_refresh_dashboard(study, trial.number)
+        self._dashboard.maybe_refresh(study, trial.number)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -220,7 +199,7 @@ class HyperaSampler(BaseSampler):
             return self._startup_sampler.sample_relative(study, trial, search_space)
         if not search_space:
             return {}
-        with self._lock, _torch_threads(self._torch_threads):
+        with self._lock, torch_threads(self._torch_threads):
             return self._sample(study, trial, search_space)
 
     def sample_independent(
@@ -344,66 +323,18 @@ class HyperaSampler(BaseSampler):
         decision = asked.decisions[0]
         if decision is None:
             return {}  # nothing valid to improve on yet: the independent sampler takes over
-        params = enc.decode(decision.x)
-        self._record(study, trial, enc, cache.core.record(decision, enc.space), decision,
-                     params)
-        return params
+        return self._record(study, trial, enc, cache.core.record(decision, enc.space), decision)
 
     def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, proposal: Proposal,
-                decision: Decision, params: dict[str, Any]) -> None:
+                decision: Decision) -> dict[str, Any]:
         """The proposal for replay (system attrs) and its explanation (user attrs)."""
-        base_params = enc.decode(decision.base.x)
-        agents_user: dict[str, Any] = {}
-        for a, agent in enumerate(self._agents):
-            move = decision.moves.get(a)
-            if move is None:  # owns no parameter of this search space
-                agents_user[agent.name] = {"value": None, "params": {}}
-                continue
-            changed = {}
-            for j in move.params:
-                name = enc.names[j]
-                if params[name] != base_params[name]:
-                    changed[name] = {
-                        "from": base_params[name],
-                        "to": params[name],
-                        "delta": round(float(decision.x[j] - decision.base.x[j]), 5),
-                    }
-            agents_user[agent.name] = {"value": round(move.value, 5), "params": changed}
+        params = enc.decode(decision.x)
         write_proposal(study._storage, trial._trial_id, proposal)
-        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, {
-            "base_trial": decision.base.number,
-            "strategy": self.strategy,
-            "conflict": self.conflict,
-            "value_estimate": round(decision.value, 5),
-            "agents": agents_user,
-        })
+        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, explain(
+            decision, enc.names, params, enc.decode(decision.base.x),
+            [a.name for a in self._agents], self.strategy, self.conflict))
+        return params
 
-    def _maybe_refresh_dashboard(self, study: Study, n: int) -> None:
-        """Refresh at most every `dashboard_every` trials, and only once the time since the
-        last refresh is 20x what that refresh took: the O(n) refresh stays under ~5% of the
-        study's time, yet a study of real training refreshes every `dashboard_every` trials."""
-        if not self._dashboard_every or n == 0:
-            return
-        key = self._key(study)
-        last_n, last_end, last_cost = self._refreshes.get(key, (0, -math.inf, 0.0))
-        now = time.monotonic()
-        if n - last_n < self._dashboard_every or now - last_end < 20 * last_cost:
-            return
-        try:  # imported before the clock starts: a one-off cost must not throttle refreshes
-            from optuna_hypera._dashboard import publish_dashboard
-            from optuna_hypera._dashboard import warm_imports
-
-            warm_imports()
-        except ImportError:
-            self._dashboard_every = 0  # the dashboard extra is not installed
-            return
-        start = time.monotonic()
-        try:
-            publish_dashboard(study)
-        except Exception as e:  # never let a report break the study
-            _logger.warning(f"HyperaSampler could not refresh the dashboard note: {e!r}")
-        end = time.monotonic()
-        self._refreshes[key] = (n, end, end - start)
 
 
 def _row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:

@@ -144,19 +144,6 @@ class Proposal:
         g[G["moved"]] = self.agents[name].moved
         return g
 
-    def rounded(self) -> Proposal:
-        """The proposal as a reader gets it back from ``to_json`` (values rounded as stored),
-        without the JSON: what the simulator keeps."""
-        return Proposal(
-            self.names, np.array(_round(self.x)), self.base, self.strategy, self.conflict,
-            np.array(_round(self.glob)),
-            {name: AgentRecord(list(rec.params), np.array([_round(r) for r in rec.tokens]),
-                               np.array(_round(rec.action)), round(float(rec.value), 5),
-                               round(float(rec.moved), 5), round(float(rec.step), 6))
-             for name, rec in self.agents.items()},
-            {k: round(float(v), 5) for k, v in self.prediction.items()},
-        )
-
     def to_json(self) -> str:
         return json.dumps({
             "v": FORMAT_VERSION,

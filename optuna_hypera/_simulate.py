@@ -113,7 +113,8 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
              n_startup: int = 10, seed: int = 0) -> Simulation:
     """Run one study per task, all in lockstep: trial t of every study is decided by one
     ``core.ask_batch`` call. Startup trials are scrambled Sobol points, as in the sampler.
-    Proposals are rounded as the sampler stores them (``Proposal.rounded``)."""
+    The one difference from the sampler: proposals keep full precision, where storage rounds
+    them to 1e-5."""
     rng = np.random.RandomState(seed)
     run = next(_runs)
     xs = [np.full((n_trials, len(t.space)), np.nan) for t in tasks]
@@ -137,7 +138,7 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
                 if decision is None:
                     points.append(rng.uniform(size=len(t.space)))
                     continue
-                props[i] = core.record(decision, t.space).rounded()
+                props[i] = core.record(decision, t.space)
                 points.append(decision.x)
         for t, x, y, point in zip(tasks, xs, ys, points, strict=True):
             x[i] = t.space.snap(point)

@@ -100,9 +100,8 @@ def test_rewards_are_rank_improvements_and_penalties(direction: StudyDirection) 
 
 def test_trust_radius_shrinks_on_failures_and_grows_on_successes() -> None:
     def radius(values: list[float], agents: bool = True) -> float:
-        h = History.from_values(np.zeros((len(values), 1)), np.array(values))
         proposed = (np.arange(len(values)) >= 1) & agents
-        return trust_radius(h, proposed, 2)
+        return float(trust_radius(np.array([values]), proposed[None], 2)[0])
 
     assert radius([1.0]) == RADIUS_INIT
     # 4 failures (d=2 -> tolerance 4) halve the radius; 12 failures reach 0.5.
@@ -125,7 +124,7 @@ def test_state_features_are_bounded_and_scale_free() -> None:
         t.datetime_complete = start + datetime.timedelta(seconds=2.0)
     trials[3].user_attrs = {"hypera_stats": {"grad_norm": 1.0, "train_loss": 1.0}}
     h = history(trials, StudyDirection.MINIMIZE)
-    g = study_features(h, radius=2.0)
+    g = study_features([h], np.array([2.0]))[0]
     full = base_features(g, h, 1, Medians.of(h))
     assert np.all(np.abs(full) <= 1.0)
     assert full[G["base_quantile"]] == pytest.approx(0.5)  # the base is the median trial
@@ -136,7 +135,8 @@ def test_state_features_are_bounded_and_scale_free() -> None:
     assert full[G["base_overfit"]] == pytest.approx(math.tanh(0.5))  # val - train gap
     assert g[G["radius"]] == pytest.approx(1 / 3)  # log2(radius) / 3
     scaled = [make(t.number, t.state, t.value * 1e6) for t in trials]  # type: ignore[operator]
-    np.testing.assert_allclose(study_features(history(scaled, StudyDirection.MINIMIZE), 2.0), g)
+    np.testing.assert_allclose(
+        study_features([history(scaled, StudyDirection.MINIMIZE)], np.array([2.0]))[0], g)
 
 
 def test_evidence_points_at_the_better_end() -> None:
