@@ -37,8 +37,10 @@ class SACConfig:
 
     lr: float = 3e-4
     """Adam learning rate for actor, critics and temperature."""
-    gamma: float = 0.99
-    """Discount between consecutive proposals of the study."""
+    gamma: float = 0.0
+    """Discount of the successor decision's value (the first proposal made from a trial's
+    result). 0: each proposal is a contextual bandit judged by its own reward, chosen by
+    measurement over 0.99 (README, "Transitions"); the write-up's value is 0.99."""
     tau: float = 0.005
     """Polyak averaging rate of the target critics."""
     batch_size: int = 256

@@ -150,7 +150,8 @@ class Coordinator:
                gen: torch.Generator | None) -> list[Decision]:
         """One decision per context; proposals that repeat an existing trial or come close to
         an unfinished one are redrawn (all contexts that need it in one batch)."""
-        thetas = [rng.beta(1.0 + c.successes, 1.0 + c.failures) for c in ctxs]
+        thetas = ([rng.beta(1.0 + c.successes, 1.0 + c.failures) for c in ctxs]
+                  if self.conflict == "thompson" else [np.zeros(len(self.agents))] * len(ctxs))
         out: list[Decision | None] = [None] * len(ctxs)
         todo = list(range(len(ctxs)))
         last: dict[int, Decision] = {}

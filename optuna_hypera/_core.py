@@ -103,8 +103,7 @@ class HyperaCore:
         return self.ask_batch([study])
 
     def ask_batch(self, studies: Sequence[StudyInput]) -> Asked:
-        for s in studies:
-            self.learner.observe(s.key, s.history, s.proposals, s.space)
+        self.learner.observe_batch([(s.key, s.history, s.proposals, s.space) for s in studies])
         losses = self.learner.train(self.rng, self._generator())
         ctxs = self.contexts(studies)
         ready = [c for c in ctxs if c is not None]

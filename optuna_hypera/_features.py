@@ -325,6 +325,8 @@ class Medians:
 
     @classmethod
     def of(cls, history: History) -> Medians:
+        if not history.has_stats.any() and np.isnan(history.duration).all():
+            return cls(np.full(history.stats.shape[1], np.nan), 0.0)
         s = np.where(history.stats > 0, history.stats, np.nan)
         med = np.full(s.shape[1], np.nan)
         for k in range(s.shape[1]):  # nanmedian warns on all-NaN columns

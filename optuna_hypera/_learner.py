@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import logging
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from optuna_hypera._features import rewards
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import G
 from optuna_hypera._schema import Proposal
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
@@ -40,6 +42,7 @@ from optuna_hypera._space import Space
 
 _logger = logging.getLogger("optuna.hypera")
 _ACTION_LIMIT = 0.999
+_MOVED = G["moved"]
 _SAME = 1e-4
 """Coordinates closer than this count as the proposed value (proposals are rounded to 1e-5)."""
 
@@ -93,24 +96,33 @@ class AgentReplay:
     def __len__(self) -> int:
         return self.n
 
-    def add(self, tokens: np.ndarray, glob: np.ndarray, action: np.ndarray, study: int,
-            trial: int, base: int) -> int:
-        """Append a transition (``done`` until ``set_next``); returns its absolute id."""
+    def add(self, tokens: Sequence[np.ndarray], glob: Sequence[np.ndarray],
+            action: Sequence[np.ndarray], study: Sequence[int], trial: Sequence[int],
+            base: Sequence[int]) -> np.ndarray:
+        """Append transitions (each ``done`` until ``set_next``); returns their absolute ids."""
         k = len(action)
-        if k > self.p or self.n == len(self.done):
-            self.p = max(self.p, k)
-            self._alloc(len(self.done) * (2 if self.n == len(self.done) else 1))
-        i = self.n
+        width = max(len(a) for a in action)
+        while width > self.p or self.n + k > len(self.done):
+            grow = self.n + k > len(self.done)
+            self.p = max(self.p, width)
+            self._alloc(len(self.done) * (2 if grow else 1))
+        rows = slice(self.n, self.n + k)
         for name in ("tokens", "mask", "action", "next_tokens", "next_mask"):
-            getattr(self, name)[i] = 0.0
-        self.tokens[i, :k] = tokens
-        self.mask[i, :k] = 1.0
-        self.glob[i] = glob
-        self.action[i, :k] = action
-        self.next_glob[i] = glob
-        self.done[i] = 1.0
-        self.study[i], self.trial[i], self.base[i] = study, trial, base
-        self.n += 1
+            getattr(self, name)[rows] = 0.0
+        if all(len(a) == width for a in action):
+            self.tokens[rows, :width] = np.stack(tokens)
+            self.action[rows, :width] = np.stack(action)
+            self.mask[rows, :width] = 1.0
+        else:
+            for i, (t, a) in enumerate(zip(tokens, action, strict=True)):
+                self.tokens[self.n + i, : len(a)] = t
+                self.action[self.n + i, : len(a)] = a
+                self.mask[self.n + i, : len(a)] = 1.0
+        self.glob[rows] = np.stack(glob)
+        self.next_glob[rows] = self.glob[rows]
+        self.done[rows] = 1.0
+        self.study[rows], self.trial[rows], self.base[rows] = study, trial, base
+        self.n += k
         if self.n > self.capacity:
             drop = self.n - self.capacity
             for name in self._FIELDS:
@@ -118,7 +130,7 @@ class AgentReplay:
                 arr[: self.capacity] = arr[drop : self.n].copy()
             self.n = self.capacity
             self.dropped += drop
-        return self.dropped + self.n - 1
+        return np.arange(self.dropped + self.n - k, self.dropped + self.n)
 
     def set_next(self, uid: int, tokens: np.ndarray, glob: np.ndarray) -> None:
         i = uid - self.dropped
@@ -176,6 +188,32 @@ class Learner:
                 space: Space) -> int:
         """Register new proposals (finished or not) and add the transitions of newly finished
         proposed trials; returns how many trials were added."""
+        return self.observe_batch([(key, history, proposals, space)])
+
+    def observe_batch(self, studies: Sequence[tuple[Hashable, History, Mapping[int, Proposal],
+                                                    Space]]) -> int:
+        """``observe`` for many studies, their transitions appended together."""
+        staged: list[list[tuple[_StudyLog, Mapping[int, Proposal], int, np.ndarray,
+                                np.ndarray, np.ndarray, int]]] = [[] for _ in self.agents]
+        added = sum(self._collect(key, history, proposals, space, staged)
+                    for key, history, proposals, space in studies)
+        for a, entries in enumerate(staged):
+            if not entries:
+                continue
+            uids = self.replays[a].add(
+                [e[3] for e in entries], [e[4] for e in entries], [e[5] for e in entries],
+                [e[0].index for e in entries], [e[2] for e in entries],
+                [e[6] for e in entries])
+            self.new[a] += len(entries)
+            for (log, proposals, number, *_), uid in zip(entries, uids.tolist(), strict=True):
+                log.slots.setdefault(number, []).append((a, uid))
+                if number in log.successor:
+                    self._pair(a, uid, proposals, log.successor[number])
+        self.since_tick += added
+        return added
+
+    def _collect(self, key: Hashable, history: History, proposals: Mapping[int, Proposal],
+                 space: Space, staged: list[list[Any]]) -> int:
         log = self._studies.get(key)
         if log is None:
             log = _StudyLog(len(self._tables))
@@ -198,10 +236,11 @@ class Learner:
         finished = np.zeros(size, bool)
         finished[history.numbers] = True
         added = 0
-        rows = history.index_of(np.array(sorted(proposals.keys() - log.observed), np.int64))
-        for row in rows[rows >= 0].tolist():
-            number = int(history.numbers[row])
+        for number in sorted(proposals.keys() - log.observed):
+            if number >= size or not finished[number]:
+                continue
             log.observed.add(number)
+            row = int(history.index_of(np.array([number]))[0])
             p = proposals[number]
             if p.base >= number or not finished[p.base]:
                 _logger.warning(f"Skipping the proposal of trial {number}: its base trial "
@@ -211,22 +250,19 @@ class Learner:
             proposed = space.snap(p.x) if ran is not None and not np.isnan(ran[0]) else None
             if proposed is not None and np.abs(ran - proposed).max() <= _SAME:
                 proposed = None  # the trial ran what was proposed
+            glob = p.glob
             for name, rec in p.agents.items():
                 if name not in self.index:
                     continue
-                a = self.index[name]
                 action = rec.action
                 if proposed is not None and ran is not None:
                     action = executed_action(rec.tokens[:, T["x"]], rec.step, rec.action,
                                              ran[rec.params], proposed[rec.params])
-                uid = self.replays[a].add(rec.tokens, p.agent_glob(name), action, log.index,
-                                          number, p.base)
-                log.slots.setdefault(number, []).append((a, uid))
-                self.new[a] += 1
-                if number in log.successor:
-                    self._pair(a, uid, proposals, log.successor[number])
+                g = glob.copy()
+                g[_MOVED] = rec.moved
+                staged[self.index[name]].append((log, proposals, number, rec.tokens, g, action,
+                                                 p.base))
             added += 1
-        self.since_tick += added
         return added
 
     def _pair(self, a: int, uid: int, proposals: Mapping[int, Proposal], nxt: int) -> None:
