@@ -31,6 +31,7 @@ from optuna_hypera._features import Evidence
 from optuna_hypera._features import History
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
+from optuna_hypera._features import batch_quantiles
 from optuna_hypera._features import study_features
 from optuna_hypera._features import trust_radius
 from optuna_hypera._groups import GroupAssignment
@@ -120,37 +121,50 @@ class HyperaCore:
 
     def contexts(self, studies: Sequence[StudyInput]) -> list[Context | None]:
         """What each decision needs from its study: bases, evidence, radius, points to avoid.
-        Studies with as many finished and usable trials in as many dimensions are computed
-        as one batch (the simulator's lockstep studies are)."""
+        Studies with as many finished trials in as many dimensions are one batch (the
+        simulator's lockstep studies are); the sampler's single study is a batch of one."""
         out: list[Context | None] = [None] * len(studies)
-        groups: dict[tuple[int, int, int], list[int]] = {}
-        usable: list[np.ndarray] = []
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, s in enumerate(studies):
-            h = s.history
-            usable.append(h.covers & h.valid)
-            if (h.covers & h.complete).any():
-                key = (len(h), int(usable[i].sum()), len(s.space))
-                groups.setdefault(key, []).append(i)
-        for (_, _, d), idx in groups.items():
+            if len(s.history):
+                groups.setdefault((len(s.history), len(s.space)), []).append(i)
+        for (_, d), idx in groups.items():
             hs = [studies[i].history for i in idx]
-            evidence = Evidence.build(np.stack([studies[i].history.x[usable[i]] for i in idx]),
-                                      np.stack([h.quantiles[u] for h, u in
-                                                zip(hs, [usable[i] for i in idx], strict=True)]))
+            x = np.stack([h.x for h in hs])
+            loss = np.stack([h.loss for h in hs])
+            pruned = np.stack([h.pruned for h in hs])
+            q = batch_quantiles(hs, loss, pruned)
+            covers = ~np.isnan(x[..., 0]) if d else np.ones(loss.shape, bool)
+            valid = ~np.isnan(loss)
+            complete = valid & ~pruned
+            usable = covers & valid
+            base_ok = covers & complete
+            has = base_ok.any(axis=1)
+            if not has.any():
+                continue
             proposed = np.stack([_proposed(studies[i]) for i in idx])
-            loss = np.stack([np.where(h.complete, h.loss, np.inf) for h in hs])
-            radius = trust_radius(loss, proposed, d)
-            g_study = study_features(hs, radius)
-            for b, i in enumerate(idx):
-                out[i] = self._context(studies[i], evidence.row(b), float(radius[b]),
-                                       g_study[b])
+            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d)
+            g_study = study_features(loss, valid, complete, pruned, radius)
+            steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
+            ranked = np.argsort(np.where(base_ok, q, np.inf), axis=1, kind="stable")
+            n_bases = base_ok.sum(axis=1)
+            m = usable.sum(axis=1)
+            for count in np.unique(m[has]).tolist():
+                sub = np.flatnonzero(has & (m == count))
+                if usable[sub].all():
+                    evidence = Evidence.build(x[sub], q[sub])
+                else:
+                    evidence = Evidence.build(np.stack([x[b][usable[b]] for b in sub]),
+                                              np.stack([q[b][usable[b]] for b in sub]))
+                for k, b in enumerate(sub.tolist()):
+                    out[idx[b]] = self._context(
+                        studies[idx[b]], evidence.row(k), steps[b], g_study[b],
+                        ranked[b, : n_bases[b]], x[b][covers[b]])
         return out
 
-    def _context(self, study: StudyInput, evidence: Evidence, radius: float,
-                 g_study: np.ndarray) -> Context:
+    def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,
+                 g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray) -> Context:
         h, space = study.history, study.space
-        covers = h.covers
-        bases = np.flatnonzero(covers & h.complete)
-        ranked = bases[np.argsort(h.quantiles[bases], kind="stable")]
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
         medians = Medians.of(h)
 
@@ -163,9 +177,9 @@ class HyperaCore:
                       else (np.zeros(n), np.zeros(n)))
         return Context(
             space=space, evidence=evidence, assignment=self.assignment(space.names),
-            incumbent=make_base(int(ranked[0])), elites=[int(r) for r in ranked[:n_elite]],
-            make_base=make_base, step=np.minimum(self.coordinator.scales * radius, 1.0),
-            taken=np.concatenate([h.x[covers], pending]) if len(pending) else h.x[covers],
+            incumbent=make_base(int(ranked[0])), elites=ranked[:n_elite].tolist(),
+            make_base=make_base, step=step,
+            taken=np.concatenate([covering, pending]) if len(pending) else covering,
             pending=pending, successes=succ, failures=fail,
         )
 

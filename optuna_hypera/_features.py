@@ -96,8 +96,11 @@ class History:
     def index_of(self, numbers: np.ndarray) -> np.ndarray:
         """Row of each trial number; -1 where not finished."""
         numbers = np.asarray(numbers, dtype=np.int64)
-        if len(self) == 0:
+        n = len(self)
+        if n == 0:
             return np.full(numbers.shape, -1, dtype=np.int64)
+        if self.numbers[-1] == n - 1:  # trials 0..n-1, all finished: the row is the number
+            return np.where((numbers >= 0) & (numbers < n), numbers, -1)
         k = np.clip(np.searchsorted(self.numbers, numbers), 0, len(self) - 1)
         return np.where(self.numbers[k] == numbers, k, -1)
 
@@ -168,6 +171,18 @@ def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None) -> np.ndarr
         ranks = midranks(v, -np.where(pruned, s, 0.0), pruned.astype(np.float64))
     q[valid] = ranks / max(n - 1, 1)
     return q
+
+
+def batch_quantiles(histories: Sequence[History], loss: np.ndarray,
+                    pruned: np.ndarray) -> np.ndarray:
+    """``History.quantiles`` of studies with equally many trials (``loss``, ``pruned``:
+    ``[B, n]``), ranked in one call when none has a failed or pruned trial."""
+    if len(histories) > 1 and not pruned.any() and not np.isnan(loss).any():
+        ranks = column_midranks(loss[..., None])[..., 0]
+        q = ranks / max(loss.shape[1] - 1, 1)
+        for h, row in zip(histories, q, strict=True):
+            h.__dict__.setdefault("quantiles", row)  # fills the cached property
+    return np.stack([h.quantiles for h in histories])
 
 
 def rewards(quantiles: np.ndarray, valid: np.ndarray, trial: np.ndarray,
@@ -277,43 +292,48 @@ def moved_feature(x: np.ndarray, base: np.ndarray) -> float:
     return math.tanh(math.sqrt(float(np.mean((x - base) ** 2))) / 0.1) if len(x) else 0.0
 
 
-def study_features(histories: Sequence[History], radius: np.ndarray) -> np.ndarray:
-    """Study part of the state ``[B, G]`` for studies with equally many finished trials:
-    progress, recent improvement, spread, failures, the trust radius."""
-    b = len(histories)
+def study_features(loss: np.ndarray, valid: np.ndarray, complete: np.ndarray,
+                   pruned: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Study part of the state ``[B, G]`` for B studies of n finished trials (``[B, n]``
+    arrays of ``History`` fields): progress, recent improvement, spread, failures, radius."""
+    b, n = loss.shape
     g = np.zeros((b, N_GLOBAL))
     g[:, G["radius"]] = np.log2(radius) / 3.0
-    n = len(histories[0]) if b else 0
     if n == 0:
         return g
-    valid = np.stack([h.valid for h in histories])
-    complete = np.stack([h.complete for h in histories])
-    loss = np.where(complete, np.stack([h.loss for h in histories]), np.inf)
+    loss = np.where(complete, loss, np.inf)
     n_valid = valid.sum(axis=1)
     g[:, G["progress"]] = n_valid / (n_valid + 50.0)
     g[:, G["failed_share"]] = 1.0 - n_valid / n
-    g[:, G["pruned_share"]] = np.stack([h.pruned for h in histories]).mean(axis=1)
+    g[:, G["pruned_share"]] = pruned.mean(axis=1)
     running_best = np.fmin.accumulate(loss, axis=1)
     improved = np.concatenate([complete[:, :1], running_best[:, 1:] < running_best[:, :-1]], 1)
     has = complete.any(axis=1)
     g[:, G["recent_improvement"]] = np.where(has, improved[:, -_RECENT:].mean(axis=1), 0.0)
     last = n - 1 - np.argmax(improved[:, ::-1], axis=1)
     g[:, G["since_best"]] = np.where(has, (n - 1 - last) / (n + 1.0), 0.0)
+    if complete.all():
+        q25, q50, q75 = _quartiles(loss)
+        g[:, G["spread"]] = np.tanh((q75 - q25) / (np.abs(q50) + np.abs(loss.min(axis=1))
+                                                   + 1e-12))
+        return g
     for k in np.flatnonzero(has).tolist():
-        v = loss[k][complete[k]]
-        q25, q50, q75 = _quartiles(v)
-        g[k, G["spread"]] = math.tanh((q75 - q25) / (abs(q50) + abs(v.min()) + 1e-12))
+        v = loss[k][complete[k]][None]
+        lo, mid, hi = (float(q[0]) for q in _quartiles(v))
+        g[k, G["spread"]] = math.tanh((hi - lo) / (abs(mid) + abs(float(v.min())) + 1e-12))
     return g
 
 
-def _quartiles(v: np.ndarray) -> tuple[float, float, float]:
-    """25th, 50th and 75th percentiles with linear interpolation (``np.percentile``'s)."""
-    s = np.sort(v)
-    pos = np.array([0.25, 0.5, 0.75]) * (len(s) - 1)
+def _quartiles(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """25th, 50th and 75th percentiles of each row of ``[B, n]``, with linear interpolation
+    (``np.percentile``'s)."""
+    s = np.sort(v, axis=1)
+    n = s.shape[1]
+    pos = np.array([0.25, 0.5, 0.75]) * (n - 1)
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, len(s) - 1)
-    q = s[lo] + (s[hi] - s[lo]) * (pos - lo)
-    return float(q[0]), float(q[1]), float(q[2])
+    hi = np.minimum(lo + 1, n - 1)
+    q = s[:, lo] + (s[:, hi] - s[:, lo]) * (pos - lo)
+    return q[:, 0], q[:, 1], q[:, 2]
 
 
 @dataclass

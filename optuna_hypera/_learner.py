@@ -161,9 +161,8 @@ class _StudyLog:
     """base trial -> the lowest-numbered later proposal made from it."""
     slots: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     """trial -> (agent, transition id) of its transitions."""
-    quantiles: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    """By trial number: rank quantile (1 where unknown)."""
-    valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    history: History | None = None
+    """The latest history seen: rewards come from its ranks."""
 
 
 class Learner:
@@ -219,11 +218,7 @@ class Learner:
             log = _StudyLog(len(self._tables))
             self._studies[key] = log
             self._tables.append(log)
-        size = int(history.numbers.max()) + 1 if len(history) else 0
-        log.quantiles = np.ones(size)
-        log.valid = np.zeros(size, bool)
-        log.quantiles[history.numbers] = history.quantiles
-        log.valid[history.numbers] = history.valid
+        log.history = history
 
         for number in sorted(proposals.keys() - log.seen):
             log.seen.add(number)
@@ -233,16 +228,14 @@ class Learner:
                 for a, uid in log.slots.get(base, []):
                     self._pair(a, uid, proposals, number)
 
-        finished = np.zeros(size, bool)
-        finished[history.numbers] = True
         added = 0
-        for number in sorted(proposals.keys() - log.observed):
-            if number >= size or not finished[number]:
-                continue
+        new = np.array(sorted(proposals.keys() - log.observed), dtype=np.int64)
+        for number, row in zip(new.tolist(), history.index_of(new).tolist(), strict=True):
+            if row < 0:
+                continue  # not finished yet
             log.observed.add(number)
-            row = int(history.index_of(np.array([number]))[0])
             p = proposals[number]
-            if p.base >= number or not finished[p.base]:
+            if p.base >= number or history.index_of(np.array(p.base)) < 0:
                 _logger.warning(f"Skipping the proposal of trial {number}: its base trial "
                                 f"{p.base} is not an earlier finished trial.")
                 continue
@@ -278,8 +271,10 @@ class Learner:
         studies = rep.study[idx]
         for s in np.unique(studies).tolist():
             sel = studies == s
-            log = self._tables[s]
-            out[sel] = rewards(log.quantiles, log.valid, rep.trial[idx][sel], rep.base[idx][sel])
+            h = self._tables[s].history
+            assert h is not None
+            out[sel] = rewards(h.quantiles, h.valid, h.index_of(rep.trial[idx][sel]),
+                               h.index_of(rep.base[idx][sel]))
         return out
 
     def outcomes(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:

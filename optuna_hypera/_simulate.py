@@ -24,6 +24,7 @@ from scipy.stats import qmc
 
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._features import STAT_NAMES
 from optuna_hypera._features import History
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import BINNED
@@ -122,12 +123,17 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
     proposals: list[dict[int, Proposal]] = [{} for _ in tasks]
     startup = [_sobol(len(t.space), max(n_startup, 1), rng) for t in tasks]
     losses: list[dict[str, np.ndarray]] = []
+    numbers = np.arange(n_trials)
+    no = np.zeros(n_trials, bool)
+    nan = np.full(n_trials, np.nan)
+    no_stats = np.full((n_trials, len(STAT_NAMES)), np.nan)
     for i in range(n_trials):
         if i < n_startup:
             points = [s[i] for s in startup]
         else:
-            inputs = [StudyInput(t.space, History.from_values(x[:i], y[:i]), props,
-                                 key=(run, b))
+            inputs = [StudyInput(t.space, History(numbers[:i], x[:i], y[:i], no[:i], nan[:i],
+                                                  nan[:i], nan[:i], no_stats[:i], no[:i]),
+                                 props, key=(run, b))
                       for b, (t, x, y, props) in enumerate(zip(tasks, xs, ys, proposals,
                                                                strict=True))]
             asked = core.ask_batch(inputs)

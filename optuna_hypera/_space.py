@@ -71,7 +71,7 @@ class Space:
 
     def snap(self, x: np.ndarray) -> np.ndarray:
         """Coordinates of the values that ``x`` (``[..., d]``) decodes to."""
-        u = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+        u = np.minimum(np.maximum(np.asarray(x, dtype=np.float64), 0.0), 1.0)
         out = u.copy()
         binned, li, has_binned, has_li, has_single = self._masks
         if has_binned:

@@ -113,6 +113,11 @@ def test_trust_radius_shrinks_on_failures_and_grows_on_successes() -> None:
     assert radius([0.0] + [1.0] * 40, agents=False) == RADIUS_INIT
 
 
+def features_of(h: History, radius: float) -> np.ndarray:
+    return study_features(h.loss[None], h.valid[None], h.complete[None], h.pruned[None],
+                          np.array([radius]))[0]
+
+
 def test_state_features_are_bounded_and_scale_free() -> None:
     trials = [make(i, TrialState.COMPLETE, v) for i, v in enumerate([5.0, 3.0, 4.0, 1.0, 2.0])]
     trials[1].intermediate_values = {0: 9.0, 1: 6.0, 2: 3.0}
@@ -124,7 +129,7 @@ def test_state_features_are_bounded_and_scale_free() -> None:
         t.datetime_complete = start + datetime.timedelta(seconds=2.0)
     trials[3].user_attrs = {"hypera_stats": {"grad_norm": 1.0, "train_loss": 1.0}}
     h = history(trials, StudyDirection.MINIMIZE)
-    g = study_features([h], np.array([2.0]))[0]
+    g = features_of(h, 2.0)
     full = base_features(g, h, 1, Medians.of(h))
     assert np.all(np.abs(full) <= 1.0)
     assert full[G["base_quantile"]] == pytest.approx(0.5)  # the base is the median trial
@@ -135,8 +140,7 @@ def test_state_features_are_bounded_and_scale_free() -> None:
     assert full[G["base_overfit"]] == pytest.approx(math.tanh(0.5))  # val - train gap
     assert g[G["radius"]] == pytest.approx(1 / 3)  # log2(radius) / 3
     scaled = [make(t.number, t.state, t.value * 1e6) for t in trials]  # type: ignore[operator]
-    np.testing.assert_allclose(
-        study_features([history(scaled, StudyDirection.MINIMIZE)], np.array([2.0]))[0], g)
+    np.testing.assert_allclose(features_of(history(scaled, StudyDirection.MINIMIZE), 2.0), g)
 
 
 def test_evidence_points_at_the_better_end() -> None:
