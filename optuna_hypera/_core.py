@@ -44,6 +44,7 @@ from optuna_hypera._space import Space
 
 
 _ELITE_FRACTION = 0.2
+_NONE_PENDING = np.zeros((0, 0))
 
 
 @dataclass
@@ -92,6 +93,8 @@ class HyperaCore:
         self.sac = MultiAgentSAC(self.agents, sac, int(self.rng.randint(2**31 - 1)), device)
         self.learner = Learner(self.agents, sac, self.sac)
         self._assignments: dict[tuple[str, ...], GroupAssignment] = {}
+        self._no_outcomes = np.zeros(len(self.agents))
+        self._no_outcomes.flags.writeable = False
 
     def assignment(self, names: tuple[str, ...]) -> GroupAssignment:
         a = self._assignments.get(names)
@@ -149,6 +152,7 @@ class HyperaCore:
             ranked = np.argsort(np.where(base_ok, q, np.inf), axis=1, kind="stable")
             n_bases = base_ok.sum(axis=1)
             m = usable.sum(axis=1)
+            all_cover = bool(covers.all())
             for count in np.unique(m[has]).tolist():
                 sub = np.flatnonzero(has & (m == count))
                 if usable[sub].all():
@@ -159,7 +163,7 @@ class HyperaCore:
                 for k, b in enumerate(sub.tolist()):
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
-                        ranked[b, : n_bases[b]], x[b][covers[b]])
+                        ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]])
         return out
 
     def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,
@@ -171,10 +175,9 @@ class HyperaCore:
         def make_base(row: int) -> Base:
             return Base(int(h.numbers[row]), h.x[row], base_features(g_study, h, row, medians))
 
-        pending = study.pending if study.pending is not None else np.zeros((0, len(space)))
-        n = len(self.agents)
+        pending = study.pending if study.pending is not None else _NONE_PENDING
         succ, fail = (self.learner.outcomes(study.key) if self.coordinator.conflict == "thompson"
-                      else (np.zeros(n), np.zeros(n)))
+                      else (self._no_outcomes, self._no_outcomes))
         return Context(
             space=space, evidence=evidence, assignment=self.assignment(space.names),
             incumbent=make_base(int(ranked[0])), elites=ranked[:n_elite].tolist(),

@@ -115,39 +115,36 @@ def midranks(*keys: np.ndarray) -> np.ndarray:
         return (below + upto - 1) / 2.0
     order = np.lexsort(keys)
     n = len(order)
-    change = np.ones(n, bool)
+    same = np.zeros(n, bool)
+    same[1:] = True
     for k in keys:
         sk = k[order]
-        change[1:] &= sk[1:] == sk[:-1]
-    return _scatter_midranks(order[:, None], ~change[:, None] | _first_row(n))[:, 0]
+        same[1:] &= sk[1:] == sk[:-1]
+    return _scatter_midranks(order, ~same)
 
 
 def column_midranks(x: np.ndarray) -> np.ndarray:
     """Rank of each entry within its column (axis -2 of ``[..., n, d]``), ties sharing their
     mean rank."""
-    order = np.argsort(x, axis=-2, kind="stable")
-    s = np.take_along_axis(x, order, axis=-2)
+    rows = np.ascontiguousarray(np.swapaxes(x, -1, -2))  # sorting along the last axis is fast
+    order = np.argsort(rows, axis=-1)  # any order within ties gives the same mid-ranks
+    s = np.take_along_axis(rows, order, axis=-1)
     new = np.ones(s.shape, bool)
-    new[..., 1:, :] = s[..., 1:, :] != s[..., :-1, :]
-    return _scatter_midranks(order, new)
-
-
-def _first_row(n: int) -> np.ndarray:
-    first = np.zeros((n, 1), bool)
-    first[:1] = True
-    return first
+    new[..., 1:] = s[..., 1:] != s[..., :-1]
+    return np.swapaxes(_scatter_midranks(order, new), -1, -2)
 
 
 def _scatter_midranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Mid-ranks from a sort ``order`` and where each tie group starts (``new``)."""
-    n = order.shape[-2]
-    idx = np.arange(n)[:, None]
-    start = np.maximum.accumulate(np.where(new, idx, 0), axis=-2)
+    """Mid-ranks (along the last axis) from a sort ``order`` and where each tie group starts
+    in it (``new``)."""
+    n = order.shape[-1]
+    idx = np.arange(n)
+    start = np.maximum.accumulate(np.where(new, idx, 0), axis=-1)
     ends = np.ones(new.shape, bool)
-    ends[..., :-1, :] = new[..., 1:, :]
-    end = np.flip(np.minimum.accumulate(np.flip(np.where(ends, idx, n), -2), axis=-2), -2)
+    ends[..., :-1] = new[..., 1:]
+    end = np.minimum.accumulate(np.where(ends, idx, n)[..., ::-1], axis=-1)[..., ::-1]
     ranks = np.empty(order.shape)
-    np.put_along_axis(ranks, order, (start + end) / 2.0, axis=-2)
+    np.put_along_axis(ranks, order, (start + end) / 2.0, axis=-1)
     return ranks
 
 
@@ -269,21 +266,21 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int) -> np.nd
     r = np.full(n_studies, RADIUS_INIT)
     succ = np.zeros(n_studies, np.int64)
     fail = np.zeros(n_studies, np.int64)
-    best = np.full(n_studies, math.inf)
     fail_tol = max(4, n_params)
+    before = np.concatenate([np.full((n_studies, 1), math.inf),
+                             np.fmin.accumulate(loss, axis=1)[:, :-1]], axis=1)
+    improved = (loss < before) & proposed
+    missed = ~(loss < before) & proposed
     for i in range(n):
-        improved = loss[:, i] < best
-        agent = proposed[:, i]
-        succ = np.where(agent, np.where(improved, succ + 1, 0), succ)
-        fail = np.where(agent, np.where(improved, 0, fail + 1), fail)
-        grow = agent & (succ >= _SUCCESS_TOL)
-        shrink = agent & ~grow & (fail >= fail_tol)
-        r = np.where(grow, np.minimum(2 * r, RADIUS_MAX), np.where(shrink,
-                                                                    np.maximum(r / 2, RADIUS_MIN),
-                                                                    r))
-        succ = np.where(grow, 0, succ)
-        fail = np.where(shrink, 0, fail)
-        best = np.where(improved, loss[:, i], best)
+        succ = np.where(improved[:, i], succ + 1, np.where(missed[:, i], 0, succ))
+        fail = np.where(missed[:, i], fail + 1, np.where(improved[:, i], 0, fail))
+        grow = succ >= _SUCCESS_TOL
+        shrink = fail >= fail_tol
+        if grow.any() or shrink.any():
+            r = np.where(grow, np.minimum(2 * r, RADIUS_MAX),
+                         np.where(shrink, np.maximum(r / 2, RADIUS_MIN), r))
+            succ[grow] = 0
+            fail[shrink] = 0
     return r
 
 

@@ -7,8 +7,9 @@ A transition is what one agent saw and did for one proposed trial, and the trial
   recomputed from the values it really ran, so the agent is paid for what happened;
 - reward: ``_features.rewards`` from the study's *current* ranks, recomputed at every draw;
 - next state: the state of the first later proposal whose base is this trial, i.e. the
-  decision the action led to (``done`` until one exists; with ``gamma = 0``, the default, it is
-  not used). Pairing depends only on the set of proposals, not on the order they arrive in.
+  decision the action led to (``done`` until one exists). Pairing depends only on the set of
+  proposals, not on the order they arrive in. With ``gamma = 0``, the default, the next state
+  is never read, so transitions stay terminal and pairing costs nothing.
 
 No Optuna import; one ``Learner`` serves one study in the sampler and a batch of simulated
 studies in pre-training (their transitions pooled, each rewarded by its own study's ranks).
@@ -96,7 +97,7 @@ class AgentReplay:
     def __len__(self) -> int:
         return self.n
 
-    def add(self, tokens: Sequence[np.ndarray], glob: Sequence[np.ndarray],
+    def add(self, tokens: Sequence[np.ndarray], glob: np.ndarray,
             action: Sequence[np.ndarray], study: Sequence[int], trial: Sequence[int],
             base: Sequence[int]) -> np.ndarray:
         """Append transitions (each ``done`` until ``set_next``); returns their absolute ids."""
@@ -118,7 +119,7 @@ class AgentReplay:
                 self.tokens[self.n + i, : len(a)] = t
                 self.action[self.n + i, : len(a)] = a
                 self.mask[self.n + i, : len(a)] = 1.0
-        self.glob[rows] = np.stack(glob)
+        self.glob[rows] = glob
         self.next_glob[rows] = self.glob[rows]
         self.done[rows] = 1.0
         self.study[rows], self.trial[rows], self.base[rows] = study, trial, base
@@ -193,14 +194,16 @@ class Learner:
                                                     Space]]) -> int:
         """``observe`` for many studies, their transitions appended together."""
         staged: list[list[tuple[_StudyLog, Mapping[int, Proposal], int, np.ndarray,
-                                np.ndarray, np.ndarray, int]]] = [[] for _ in self.agents]
+                                np.ndarray, np.ndarray, int, float]]] = [[] for _ in self.agents]
         added = sum(self._collect(key, history, proposals, space, staged)
                     for key, history, proposals, space in studies)
         for a, entries in enumerate(staged):
             if not entries:
                 continue
+            globs = np.stack([e[4] for e in entries])
+            globs[:, _MOVED] = [e[7] for e in entries]  # each agent's own "moved"
             uids = self.replays[a].add(
-                [e[3] for e in entries], [e[4] for e in entries], [e[5] for e in entries],
+                [e[3] for e in entries], globs, [e[5] for e in entries],
                 [e[0].index for e in entries], [e[2] for e in entries],
                 [e[6] for e in entries])
             self.new[a] += len(entries)
@@ -228,22 +231,24 @@ class Learner:
                 for a, uid in log.slots.get(base, []):
                     self._pair(a, uid, proposals, number)
 
-        added = 0
         new = np.array(sorted(proposals.keys() - log.observed), dtype=np.int64)
-        for number, row in zip(new.tolist(), history.index_of(new).tolist(), strict=True):
-            if row < 0:
-                continue  # not finished yet
-            log.observed.add(number)
-            p = proposals[number]
-            if p.base >= number or history.index_of(np.array(p.base)) < 0:
+        rows = history.index_of(new)
+        done = rows >= 0
+        new, rows = new[done].tolist(), rows[done].tolist()
+        log.observed.update(new)
+        bases = [proposals[number].base for number in new]
+        base_rows = history.index_of(np.array(bases, dtype=np.int64)).tolist()
+        added = 0
+        for number, row, base, base_row in zip(new, rows, bases, base_rows, strict=True):
+            if base >= number or base_row < 0:
                 _logger.warning(f"Skipping the proposal of trial {number}: its base trial "
-                                f"{p.base} is not an earlier finished trial.")
+                                f"{base} is not an earlier finished trial.")
                 continue
+            p = proposals[number]
             ran = history.x[row] if p.names == space.names else None
             proposed = space.snap(p.x) if ran is not None and not np.isnan(ran[0]) else None
             if proposed is not None and np.abs(ran - proposed).max() <= _SAME:
                 proposed = None  # the trial ran what was proposed
-            glob = p.glob
             for name, rec in p.agents.items():
                 if name not in self.index:
                     continue
@@ -251,14 +256,14 @@ class Learner:
                 if proposed is not None and ran is not None:
                     action = executed_action(rec.tokens[:, T["x"]], rec.step, rec.action,
                                              ran[rec.params], proposed[rec.params])
-                g = glob.copy()
-                g[_MOVED] = rec.moved
-                staged[self.index[name]].append((log, proposals, number, rec.tokens, g, action,
-                                                 p.base))
+                staged[self.index[name]].append((log, proposals, number, rec.tokens, p.glob,
+                                                 action, base, rec.moved))
             added += 1
         return added
 
     def _pair(self, a: int, uid: int, proposals: Mapping[int, Proposal], nxt: int) -> None:
+        if self.config.gamma == 0.0:
+            return  # a bandit never reads the next state: keep the transition terminal
         p = proposals[nxt]
         rec = p.agents.get(self.agents[a].name)
         if rec is not None:

@@ -97,6 +97,40 @@ class SyntheticTask:
         return np.asarray(y, dtype=np.float64)
 
 
+class _Objectives:
+    """Every task's objective at one point each, tasks of one family and size at once."""
+
+    def __init__(self, tasks: Sequence[SyntheticTask]) -> None:
+        self.tasks = tasks
+        groups: dict[tuple[str, int], list[int]] = {}
+        for k, t in enumerate(tasks):
+            groups.setdefault((t.family, len(t.space)), []).append(k)
+        self.groups = [(family, np.array(idx), {name: np.stack([tasks[k].params[name]
+                                                                 for k in idx])
+                                                for name in tasks[idx[0]].params})
+                       for (family, _), idx in groups.items()]
+        self.noise = np.array([t.noise for t in tasks])
+
+    def __call__(self, x: Sequence[np.ndarray], rng: np.random.RandomState) -> np.ndarray:
+        """One point per task (``[d]`` each); returns the ``[K]`` values."""
+        y = np.empty(len(self.tasks))
+        for family, idx, p in self.groups:
+            xs = np.stack([x[k] for k in idx])
+            if family == "gp":
+                inner = np.einsum("kd,kfd->kf", xs, p["omega"]) + p["phase"]
+                y[idx] = np.einsum("kf,kf->k", np.cos(inner), p["w"])
+            else:
+                z = np.einsum("kd,kde->ke", xs - p["opt"], p["rot"])
+                y[idx] = (z**2 * p["scales"]).sum(axis=1) / p["scales"].sum(axis=1)
+                if family == "multimodal":
+                    ripple = 1.0 - np.cos(2 * np.pi * p["freq"] * (xs - p["opt"])) * p["used"]
+                    y[idx] += p["amp"][:, 0] * ripple.mean(axis=1)
+        noisy = np.flatnonzero(self.noise)
+        if len(noisy):
+            y[noisy] += self.noise[noisy] * rng.randn(len(noisy))
+        return y
+
+
 @dataclass
 class Simulation:
     """Per study: coordinates ``[n_trials, d]`` and values ``[n_trials]`` in trial order."""
@@ -127,6 +161,7 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
     no = np.zeros(n_trials, bool)
     nan = np.full(n_trials, np.nan)
     no_stats = np.full((n_trials, len(STAT_NAMES)), np.nan)
+    objectives = _Objectives(tasks)
     for i in range(n_trials):
         if i < n_startup:
             points = [s[i] for s in startup]
@@ -146,9 +181,10 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
                     continue
                 props[i] = core.record(decision, t.space)
                 points.append(decision.x)
-        for t, x, y, point in zip(tasks, xs, ys, points, strict=True):
+        for t, x, point in zip(tasks, xs, points, strict=True):
             x[i] = t.space.snap(point)
-            y[i] = t(x[i : i + 1], rng)[0]
+        for y, value in zip(ys, objectives([x[i] for x in xs], rng).tolist(), strict=True):
+            y[i] = value
     return Simulation(xs, ys, losses)
 
 

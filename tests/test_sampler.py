@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import pickle
 from typing import Any
 
+from _studies import warnings_while_optimizing
 import numpy as np
 import optuna
 from optuna.trial import TrialState
@@ -109,16 +109,10 @@ def test_malformed_and_foreign_attributes_are_skipped_with_a_warning(
     ):
         study.add_trial(optuna.trial.create_trial(
             params=study.trials[0].params, distributions=dists, value=1.0, system_attrs=attrs))
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level(logging.WARNING):
-            study.sampler = HyperaSampler(seed=1, n_startup_trials=5)
-            study.optimize(six_param, n_trials=3)
-    finally:
-        optuna.logging.disable_propagation()
+    text = warnings_while_optimizing(study, HyperaSampler(seed=1, n_startup_trials=5), 3, caplog)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
-    assert "trial 10" in caplog.text and "unsupported format version 99" in caplog.text
-    assert "trial 12" in caplog.text
+    assert "trial 10" in text and "unsupported format version 99" in text
+    assert "trial 12" in text
 
 
 def test_failed_nan_pruned_and_infeasible_trials_are_handled() -> None:
