@@ -1,7 +1,7 @@
 """Time per simulated trial: the core's simulator against the same decisions made through
 ``optuna.create_study`` with ``HyperaSampler``, in one run.
 
-    .venv/bin/python -m benchmarks.simulator_speed [--studies 32] [--trials 60] [--dim 6]
+    .venv/bin/python -m benchmarks.simulator_speed [--studies 128] [--trials 60] [--dim 6]
 
 Both sides run the same ``HyperaCore`` code on the same synthetic tasks (the project's own GP
 prior samples, quadratic and multimodal families; ``optuna_hypera._simulate``). Two settings:
@@ -60,7 +60,7 @@ def simulated(tasks: list[SyntheticTask], n_trials: int, n_startup: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--studies", type=int, default=32)
+    parser.add_argument("--studies", type=int, default=128)
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--startup", type=int, default=10)
     parser.add_argument("--dim", type=int, default=6)

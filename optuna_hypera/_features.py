@@ -263,14 +263,16 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int) -> np.nd
     ``proposed[b, i]``: made by the agents. Recomputed from the history, so every worker
     agrees; one value per study."""
     n_studies, n = loss.shape
-    r = np.full(n_studies, RADIUS_INIT)
-    succ = np.zeros(n_studies, np.int64)
-    fail = np.zeros(n_studies, np.int64)
     fail_tol = max(4, n_params)
     before = np.concatenate([np.full((n_studies, 1), math.inf),
                              np.fmin.accumulate(loss, axis=1)[:, :-1]], axis=1)
     improved = (loss < before) & proposed
     missed = ~(loss < before) & proposed
+    if n_studies == 1:  # one study (the sampler's case): a scalar loop is far cheaper
+        return np.array([_radius_of(improved[0].tolist(), missed[0].tolist(), fail_tol)])
+    r = np.full(n_studies, RADIUS_INIT)
+    succ = np.zeros(n_studies, np.int64)
+    fail = np.zeros(n_studies, np.int64)
     for i in range(n):
         succ = np.where(improved[:, i], succ + 1, np.where(missed[:, i], 0, succ))
         fail = np.where(missed[:, i], fail + 1, np.where(improved[:, i], 0, fail))
@@ -281,6 +283,20 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int) -> np.nd
                          np.where(shrink, np.maximum(r / 2, RADIUS_MIN), r))
             succ[grow] = 0
             fail[shrink] = 0
+    return r
+
+
+def _radius_of(improved: list[bool], missed: list[bool], fail_tol: int) -> float:
+    r, succ, fail = RADIUS_INIT, 0, 0
+    for up, down in zip(improved, missed, strict=True):
+        if up:
+            succ, fail = succ + 1, 0
+            if succ >= _SUCCESS_TOL:
+                r, succ = min(2 * r, RADIUS_MAX), 0
+        elif down:
+            succ, fail = 0, fail + 1
+            if fail >= fail_tol:
+                r, fail = max(r / 2, RADIUS_MIN), 0
     return r
 
 

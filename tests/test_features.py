@@ -151,3 +151,19 @@ def test_evidence_points_at_the_better_end() -> None:
     assert ev.correlation[0] > 0.9 and abs(ev.correlation[1]) < 0.4
     assert ev.best_x[0] == x[:, 0].max()
     assert ev.elite_mean[0] > 0.7
+
+
+def test_trust_radius_of_one_study_equals_its_row_in_a_batch() -> None:
+    rng = np.random.default_rng(0)
+    slope = rng.uniform(0, 30, size=(40, 1))  # some studies keep improving, some stall
+    loss = rng.normal(size=(40, 80)) - slope * np.linspace(0, 1, 80)
+    loss[rng.uniform(size=loss.shape) < 0.1] = np.inf  # failed or pruned
+    proposed = rng.uniform(size=(40, 80)) < 0.85
+    seen = set()
+    for n in range(5, 81, 5):
+        batch = trust_radius(loss[:, :n], proposed[:, :n], 3)
+        single = [trust_radius(loss[b : b + 1, :n], proposed[b : b + 1, :n], 3)[0]
+                  for b in range(40)]
+        np.testing.assert_array_equal(batch, single)
+        seen |= set(batch.tolist())
+    assert len(seen) >= 4  # the comparison covered growing and shrinking radii
