@@ -82,6 +82,14 @@ def test_next_state_is_the_decision_the_action_led_to_not_the_next_proposal() ->
     assert t[7][0] == 1.0
 
 
+def test_with_gamma_zero_every_transition_is_terminal() -> None:
+    cfg = SACConfig()  # the default: each proposal a contextual bandit
+    assert cfg.gamma == 0.0
+    lrn = Learner(DEFAULT_AGENTS, cfg, MultiAgentSAC(DEFAULT_AGENTS, cfg, seed=0))
+    lrn.observe(0, finished(8), {5: proposal(5, 2), 6: proposal(6, 5)}, SPACE)
+    assert all(done == 1.0 for done, _ in transitions(lrn).values())
+
+
 def test_pairing_does_not_depend_on_the_order_proposals_arrive_in() -> None:
     props = {5: proposal(5, 2, marker=0.5), 6: proposal(6, 5, marker=0.6),
              7: proposal(7, 5, marker=0.7), 9: proposal(9, 6, marker=0.9)}
