@@ -39,6 +39,7 @@ from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import G
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
@@ -82,13 +83,8 @@ class Context:
     failures: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-@dataclass
-class AgentMove:
-    params: list[int]
-    tokens: np.ndarray  # [P, T] state the agent acted on
-    action: np.ndarray  # [P] executed action in [-1, 1]
-    value: float
-    moved: float = 0.0  # study feature "moved" the agent saw (sequential strategy)
+AgentMove = AgentRecord
+"""What one agent saw and did in a decision: the record that is stored with the proposal."""
 
 
 @dataclass
@@ -97,8 +93,6 @@ class Decision:
     base: Base
     moves: dict[int, AgentMove]
     value: float
-    step: np.ndarray
-    """``[A]`` the context's step sizes, stored with each agent's record."""
     retries: int = 0
 
 
@@ -249,11 +243,12 @@ class Coordinator:
                 x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)], 0, 1)
                 start = tok64[a, kk, : len(p), T["x"]]
                 executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -0.999, 0.999)
-            for i, (k, (ctx, base, _)) in enumerate(zip(ks, group, strict=True)):
+            for i, (k, (_, base, _)) in enumerate(zip(ks, group, strict=True)):
                 moves = {a: AgentMove(asg.params_of(a), tok64[a, k, : len(asg.indices(a))],
-                                      executed[a][i], float(values_np[a, k])) for a in agents}
+                                      executed[a][i], float(values_np[a, k]), 0.0,
+                                      float(step[i, a])) for a in agents}
                 decisions[k] = Decision(x=x[i], base=base, moves=moves,
-                                        value=float(sum(values_np[agents, k])), step=ctx.step)
+                                        value=float(sum(values_np[agents, k])))
         return [d for d in decisions if d is not None]
 
     def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],
@@ -264,7 +259,8 @@ class Coordinator:
         for a in agents:
             params = ctx.assignment.params_of(a)
             q = float(values[a])
-            moves[a] = AgentMove(params, tok[a, : len(params)], act[a, : len(params)], q)
+            moves[a] = AgentMove(params, tok[a, : len(params)], act[a, : len(params)], q, 0.0,
+                                 float(ctx.step[a]))
             step = float(ctx.step[a])
             for j, aj in zip(params, act[a, : len(params)].tolist(), strict=True):
                 value = min(max(float(base.x[j]) + step * aj, 0.0), 1.0)
@@ -298,9 +294,9 @@ class Coordinator:
                 params = ctxs[k].assignment.params_of(a)
                 act = actions[0, i, : len(params)].cpu().numpy().astype(np.float64)
                 q = float(values[0, i])
-                moves[k][a] = AgentMove(params, tok[a, i, : len(params)].astype(np.float64),
-                                        act, q, moved=float(items[i][2][G["moved"]]))
                 step = float(ctxs[k].step[a])
+                moves[k][a] = AgentMove(params, tok[a, i, : len(params)].astype(np.float64),
+                                        act, q, moved=float(items[i][2][G["moved"]]), step=step)
                 for j, aj in zip(params, act.tolist(), strict=True):
                     xs[k][j] = min(max(float(xs[k][j]) + step * aj, 0.0), 1.0)
                     claims[k].setdefault(j, []).append(_Claim(a, xs[k][j], q))
@@ -337,7 +333,7 @@ class Coordinator:
         for a, move in moves.items():
             move.action = _executed(move, x, float(ctx.step[a]))
         value = float(sum(m.value for m in moves.values()))
-        return Decision(x=x, base=base, moves=moves, value=value, step=ctx.step)
+        return Decision(x=x, base=base, moves=moves, value=value)
 
 
 def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:

@@ -38,7 +38,6 @@ from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._groups import assign_groups
 from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
-from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
 
@@ -192,11 +191,7 @@ class HyperaCore:
             names=space.names, x=decision.x, base=decision.base.number,
             strategy=self.coordinator.strategy, conflict=self.coordinator.conflict,
             glob=decision.base.glob,
-            agents={
-                self.agents[a].name: AgentRecord(m.params, m.tokens, m.action, m.value, m.moved,
-                                                 float(decision.step[a]))
-                for a, m in decision.moves.items()
-            },
+            agents={self.agents[a].name: move for a, move in decision.moves.items()},
             prediction={"value": decision.value},
         )
 
