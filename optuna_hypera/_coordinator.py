@@ -243,12 +243,15 @@ class Coordinator:
                 x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)], 0, 1)
                 start = tok64[a, kk, : len(p), T["x"]]
                 executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -0.999, 0.999)
+            params = {a: asg.params_of(a) for a in agents}
+            values = values_np[:, kk].T.tolist()
+            steps = step.tolist()
             for i, (k, (_, base, _)) in enumerate(zip(ks, group, strict=True)):
-                moves = {a: AgentMove(asg.params_of(a), tok64[a, k, : len(asg.indices(a))],
-                                      executed[a][i], float(values_np[a, k]), 0.0,
-                                      float(step[i, a])) for a in agents}
+                v, st = values[i], steps[i]
+                moves = {a: AgentMove(params[a], tok64[a, k, : len(params[a])], executed[a][i],
+                                      v[a], 0.0, st[a]) for a in agents}
                 decisions[k] = Decision(x=x[i], base=base, moves=moves,
-                                        value=float(sum(values_np[agents, k])))
+                                        value=float(sum(v[a] for a in agents)))
         return [d for d in decisions if d is not None]
 
     def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],

@@ -27,6 +27,7 @@ from optuna_hypera._coordinator import Base
 from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import Decision
+from optuna_hypera._features import STAT_NAMES
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import History
 from optuna_hypera._features import Medians
@@ -44,6 +45,7 @@ from optuna_hypera._space import Space
 
 _ELITE_FRACTION = 0.2
 _NONE_PENDING = np.zeros((0, 0))
+_NO_MEDIANS = Medians(np.full(len(STAT_NAMES), np.nan), 0.0)
 
 
 @dataclass
@@ -148,6 +150,10 @@ class HyperaCore:
             radius = trust_radius(np.where(complete, loss, np.inf), proposed, d)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
+            # Studies without training statistics or timings (all the simulator's) share one
+            # empty set of medians.
+            plain = (~np.stack([h.has_stats for h in hs]).any(axis=1)
+                     & np.isnan(np.stack([h.duration for h in hs])).all(axis=1))
             ranked = np.argsort(np.where(base_ok, q, np.inf), axis=1, kind="stable")
             n_bases = base_ok.sum(axis=1)
             m = usable.sum(axis=1)
@@ -162,14 +168,16 @@ class HyperaCore:
                 for k, b in enumerate(sub.tolist()):
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
-                        ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]])
+                        ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
+                        bool(plain[b]))
         return out
 
     def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,
-                 g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray) -> Context:
+                 g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray,
+                 plain: bool) -> Context:
         h, space = study.history, study.space
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
-        medians = Medians.of(h)
+        medians = _NO_MEDIANS if plain else Medians.of(h)
 
         def make_base(row: int) -> Base:
             return Base(int(h.numbers[row]), h.x[row], base_features(g_study, h, row, medians))

@@ -231,13 +231,10 @@ class Learner:
                 for a, uid in log.slots.get(base, []):
                     self._pair(a, uid, proposals, number)
 
-        new = np.array(sorted(proposals.keys() - log.observed), dtype=np.int64)
-        rows = history.index_of(new)
-        done = rows >= 0
-        new, rows = new[done].tolist(), rows[done].tolist()
+        new, rows = _finished(sorted(proposals.keys() - log.observed), history)
         log.observed.update(new)
         bases = [proposals[number].base for number in new]
-        base_rows = history.index_of(np.array(bases, dtype=np.int64)).tolist()
+        _, base_rows = _finished(bases, history, keep=True)
         added = 0
         for number, row, base, base_row in zip(new, rows, bases, base_rows, strict=True):
             if base >= number or base_row < 0:
@@ -246,9 +243,11 @@ class Learner:
                 continue
             p = proposals[number]
             ran = history.x[row] if p.names == space.names else None
-            proposed = space.snap(p.x) if ran is not None and not np.isnan(ran[0]) else None
-            if proposed is not None and np.abs(ran - proposed).max() <= _SAME:
-                proposed = None  # the trial ran what was proposed
+            proposed = None
+            if ran is not None and not np.isnan(ran[0]) and not np.array_equal(ran, p.x):
+                proposed = space.snap(p.x)
+                if np.abs(ran - proposed).max() <= _SAME:
+                    proposed = None  # the trial ran what was proposed
             for name, rec in p.agents.items():
                 if name not in self.index:
                     continue
@@ -364,6 +363,21 @@ class Learner:
         device = self.sac.device
         tensors = {k: torch.from_numpy(v).to(device) for k, v in out.items()}
         return tensors, torch.from_numpy(agent_mask).to(device)
+
+
+def _finished(numbers: list[int], history: History,
+              keep: bool = False) -> tuple[list[int], list[int]]:
+    """The numbers of finished trials among ``numbers`` and their rows in ``history`` (with
+    ``keep``, every number, -1 for the unfinished)."""
+    n = len(history)
+    if n and int(history.numbers[-1]) == n - 1:  # trials 0..n-1: the row is the number
+        rows = [k if 0 <= k < n else -1 for k in numbers]
+    else:
+        rows = history.index_of(np.array(numbers, dtype=np.int64)).tolist()
+    if keep:
+        return numbers, rows
+    kept = [(k, r) for k, r in zip(numbers, rows, strict=True) if r >= 0]
+    return [k for k, _ in kept], [r for _, r in kept]
 
 
 def executed_action(start: np.ndarray, step: float, stored: np.ndarray, ran: np.ndarray,
