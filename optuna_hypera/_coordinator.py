@@ -195,8 +195,7 @@ class Coordinator:
             ctxs = [c for c, _, _ in group]
             asg = ctxs[0].assignment
             x = np.stack([x for _, x, _ in group])
-            evidence = Evidence(*(np.stack([getattr(c.evidence, f) for c in ctxs])
-                                  for f in ("best_x", "elite_mean", "elite_std", "correlation")))
+            evidence = Evidence.stack([c.evidence for c in ctxs])
             flags = np.stack([c.space.flags for c in ctxs])
             g = np.stack([g for _, _, g in group])
             kk = np.array(ks)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from functools import cached_property
 import math
 
@@ -120,32 +121,39 @@ def midranks(*keys: np.ndarray) -> np.ndarray:
     for k in keys:
         sk = k[order]
         same[1:] &= sk[1:] == sk[:-1]
-    return _scatter_midranks(order, ~same)
+    return _scatter_midranks(order[None], ~same[None])[0]
 
 
 def column_midranks(x: np.ndarray) -> np.ndarray:
     """Rank of each entry within its column (axis -2 of ``[..., n, d]``), ties sharing their
     mean rank."""
-    rows = np.ascontiguousarray(np.swapaxes(x, -1, -2))  # sorting along the last axis is fast
+    n = x.shape[-2]
+    swapped = np.swapaxes(x, -1, -2)
+    rows = np.ascontiguousarray(swapped).reshape(-1, n)  # sorting along rows is fast
     order = np.argsort(rows, axis=-1)  # any order within ties gives the same mid-ranks
     s = np.take_along_axis(rows, order, axis=-1)
     new = np.ones(s.shape, bool)
-    new[..., 1:] = s[..., 1:] != s[..., :-1]
-    return np.swapaxes(_scatter_midranks(order, new), -1, -2)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    return np.swapaxes(_scatter_midranks(order, new).reshape(swapped.shape), -1, -2)
 
 
 def _scatter_midranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """Mid-ranks (along the last axis) from a sort ``order`` and where each tie group starts
-    in it (``new``)."""
+    """Mid-ranks along the rows of ``[R, n]`` from a sort ``order`` and where each tie group
+    starts in it (``new``)."""
     n = order.shape[-1]
     idx = np.arange(n)
-    start = np.maximum.accumulate(np.where(new, idx, 0), axis=-1)
-    ends = np.ones(new.shape, bool)
-    ends[..., :-1] = new[..., 1:]
-    end = np.minimum.accumulate(np.where(ends, idx, n)[..., ::-1], axis=-1)[..., ::-1]
-    ranks = np.empty(order.shape)
-    np.put_along_axis(ranks, order, (start + end) / 2.0, axis=-1)
-    return ranks
+    if new.all():  # no ties: the rank is the position in the sort
+        sorted_ranks = np.broadcast_to(idx.astype(np.float64), order.shape)
+    else:
+        start = np.maximum.accumulate(np.where(new, idx, 0), axis=-1)
+        ends = np.ones(new.shape, bool)
+        ends[..., :-1] = new[..., 1:]
+        end = np.minimum.accumulate(np.where(ends, idx, n)[..., ::-1], axis=-1)[..., ::-1]
+        sorted_ranks = (start + end) / 2.0
+    flat = (order + n * np.arange(order.shape[0])[:, None]).ravel()
+    ranks = np.empty(order.size)
+    ranks[flat] = sorted_ranks.ravel()
+    return ranks.reshape(order.shape)
 
 
 def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
@@ -226,6 +234,9 @@ class Evidence:
     elite_std: np.ndarray
     correlation: np.ndarray
     """Rank correlation of the coordinate with goodness (> 0: larger is better)."""
+    batch: Evidence | None = field(default=None, repr=False, compare=False)
+    """The batch this row was taken from (``row``), so batches regroup without copies."""
+    index: int = -1
 
     @classmethod
     def build(cls, x: np.ndarray, quantiles: np.ndarray) -> Evidence:
@@ -247,7 +258,18 @@ class Evidence:
 
     def row(self, b: int) -> Evidence:
         return Evidence(self.best_x[b], self.elite_mean[b], self.elite_std[b],
-                        self.correlation[b])
+                        self.correlation[b], self, b)
+
+    @classmethod
+    def stack(cls, rows: Sequence[Evidence]) -> Evidence:
+        """Rows as one batch (indexing their common batch when they share one)."""
+        batch = rows[0].batch
+        if batch is not None and all(r.batch is batch for r in rows):
+            k = np.array([r.index for r in rows])
+            return cls(batch.best_x[k], batch.elite_mean[k], batch.elite_std[k],
+                       batch.correlation[k])
+        return cls(np.stack([r.best_x for r in rows]), np.stack([r.elite_mean for r in rows]),
+                   np.stack([r.elite_std for r in rows]), np.stack([r.correlation for r in rows]))
 
 
 RADIUS_INIT = 4.0

@@ -147,15 +147,15 @@ class Simulation:
 def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
              n_startup: int = 10, seed: int = 0) -> Simulation:
     """Run one study per task, all in lockstep: trial t of every study is decided by one
-    ``core.ask_batch`` call. Startup trials are scrambled Sobol points, as in the sampler.
-    The one difference from the sampler: proposals keep full precision, where storage rounds
-    them to 1e-5."""
+    ``core.ask_batch`` call. Startup trials are scrambled Sobol points, as the sampler's
+    default start, randomly shifted per study. The one difference from the sampler: proposals
+    keep full precision, where storage rounds them to 1e-5."""
     rng = np.random.RandomState(seed)
     run = next(_runs)
     xs = [np.full((n_trials, len(t.space)), np.nan) for t in tasks]
     ys = [np.full(n_trials, np.nan) for _ in tasks]
     proposals: list[dict[int, Proposal]] = [{} for _ in tasks]
-    startup = [_sobol(len(t.space), max(n_startup, 1), rng) for t in tasks]
+    startup = _startup_points([len(t.space) for t in tasks], max(n_startup, 1), rng)
     losses: list[dict[str, np.ndarray]] = []
     numbers = np.arange(n_trials)
     no = np.zeros(n_trials, bool)
@@ -188,8 +188,17 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
     return Simulation(xs, ys, losses)
 
 
-def _sobol(d: int, n: int, rng: np.random.RandomState) -> np.ndarray:
-    """The first ``n`` points of a scrambled Sobol sequence (the balance warning for n not a
-    power of two is about the full set, which a study's first trials never are)."""
-    sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1))
-    return sobol.random_base2(int(np.ceil(np.log2(max(n, 2)))))[:n]
+def _startup_points(dims: Sequence[int], n: int, rng: np.random.RandomState,
+                    ) -> list[np.ndarray]:
+    """The first ``n`` points of a scrambled Sobol sequence for each study, randomly shifted
+    modulo 1 per study (Cranley-Patterson rotation): every study gets its own randomized
+    low-discrepancy start, and studies of one dimension share one scrambling (scipy's costs
+    about 0.4 ms per sequence)."""
+    base: dict[int, np.ndarray] = {}
+    out = []
+    for d in dims:
+        if d not in base:
+            sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1))
+            base[d] = sobol.random_base2(int(np.ceil(np.log2(max(n, 2)))))[:n]
+        out.append((base[d] + rng.uniform(size=d)) % 1.0)
+    return out
