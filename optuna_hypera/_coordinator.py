@@ -103,12 +103,17 @@ class _Claim:
     q: float
 
 
+def check_rules(strategy: str, conflict: str) -> None:
+    """``ValueError`` for an unknown strategy or conflict rule."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+    if conflict not in CONFLICTS:
+        raise ValueError(f"conflict must be one of {CONFLICTS}, got {conflict!r}.")
+
+
 class Coordinator:
     def __init__(self, agents: Sequence[AgentConfig], strategy: str, conflict: str) -> None:
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
-        if conflict not in CONFLICTS:
-            raise ValueError(f"conflict must be one of {CONFLICTS}, got {conflict!r}.")
+        check_rules(strategy, conflict)
         self.agents = tuple(agents)
         self.strategy = strategy
         self.conflict = conflict

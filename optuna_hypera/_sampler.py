@@ -26,9 +26,8 @@ import torch
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._coordinator import CONFLICTS
-from optuna_hypera._coordinator import STRATEGIES
 from optuna_hypera._coordinator import Decision
+from optuna_hypera._coordinator import check_rules
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import Refresher
@@ -118,8 +117,8 @@ class HyperaSampler(BaseSampler):
             raise ValueError("dashboard_every must be non-negative.")
         self._agents = tuple(agents)
         self._groups = validate_groups(groups, self._agents)
-        self._strategy = _check(strategy, STRATEGIES, "strategy")
-        self._conflict = _check(conflict, CONFLICTS, "conflict")
+        check_rules(strategy, conflict)
+        self._strategy, self._conflict = strategy, conflict
         self._sac_config = sac or SACConfig()
         self._seed = seed
         self._rng = LazyRandomState(seed)
@@ -305,13 +304,13 @@ class HyperaSampler(BaseSampler):
             self._read(cache, t)
         pending: list[np.ndarray] = []
         for t in trials:  # other workers' running and waiting trials: points to keep away from
-            if t.state not in (TrialState.RUNNING, TrialState.WAITING) or t is trial:
+            if t.state not in (TrialState.RUNNING, TrialState.WAITING) or t.number == trial.number:
                 continue
             p = self._read(cache, t)
             row = _row(enc, t)
             if row is None and p is not None and p.names == enc.names:
                 row = enc.snap(p.x)
-            if row is not None and t.number != trial.number:
+            if row is not None:
                 pending.append(row)
         asked = cache.core.ask(StudyInput(
             space=enc.space, history=cache.table.view(), proposals=cache.proposals,
@@ -355,9 +354,3 @@ def _default_startup_sampler(seed: int | None) -> BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
-
-
-def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"{what} must be one of {allowed}, got {value!r}.")
-    return value
