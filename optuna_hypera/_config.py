@@ -55,6 +55,9 @@ class SACConfig:
     """Cap on gradient steps in one call when a process catches up on a long study."""
     target_entropy: float = -1.0
     """Target entropy per action dimension (the usual -|A|, counted per parameter)."""
+    bc_weight: float = 1.0
+    """Weight of cloning the executed action in the actor's loss (per parameter, nats): the
+    candidate the critics (cooperative) or the pre-training teacher picked."""
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
@@ -65,6 +68,8 @@ class SACConfig:
             raise ValueError("SACConfig.tau must be in (0, 1].")
         if self.batch_size < 1 or self.replay_capacity < 1 or self.hidden < 1:
             raise ValueError("SACConfig sizes must be positive.")
+        if self.bc_weight < 0:
+            raise ValueError("SACConfig.bc_weight must be non-negative.")
         if self.gradient_steps < 0 or self.max_catchup_steps < 0:
             raise ValueError("SACConfig gradient step counts must be non-negative.")
 

@@ -4,8 +4,11 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
 
 - ``independent``: every agent acts on the same base, x = {x_1, ..., x_n};
 - ``sequential``: x = A_n(A_{n-1}(... A_1(x_base))): each agent sees what the previous produced;
-- ``cooperative``: several joint candidates (from one base) are scored by the critics,
-  x = argmax_c sum_i w_i Q_i(s_i, a_i^c).
+- ``cooperative``: the acquisition optimizer. Many joint candidates from one base (half drawn
+  by the actors, half uniform in the trust region, as TuRBO draws them) are scored by the
+  critics, whose input holds what the surrogate model says about each candidate:
+  x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
+  imitation stage) the candidate with the highest log expected improvement wins instead.
 
 Conflict rules, used where two agents claim one parameter (``groups=`` overlap) and, in
 cooperative mode, as the weights w_i that make candidates compete:
@@ -30,6 +33,7 @@ from dataclasses import field
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr
 import torch
 
 from optuna_hypera._config import AgentConfig
@@ -38,17 +42,22 @@ from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_TOKEN
 from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import G
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
+from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._surrogate import log_ei
 
 
 STRATEGIES = ("independent", "sequential", "cooperative")
 CONFLICTS = ("value", "specialization", "thompson")
-N_CANDIDATES = 8
-"""Joint candidates scored per cooperative decision."""
+N_CANDIDATES = 64
+"""Joint candidates scored per cooperative decision (half from the actors)."""
+CHOOSERS = ("critic", "teacher")
+_NO_CAND = np.zeros(N_CAND)
 _MAX_RETRIES = 8
 _MIN_DISTANCE = 0.01
 """Proposals closer than this RMS normalized distance to an unfinished trial are redrawn."""
@@ -81,6 +90,19 @@ class Context:
     """Coordinates ``[R, d]`` of the unfinished trials of every worker."""
     successes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     failures: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    surrogate: Surrogate | None = None
+    """The study's model of the objective (``None`` before two trials complete)."""
+    radius: float = 0.1
+    """The trust radius (normalized coordinates)."""
+
+    def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""
+        if self.surrogate is None:
+            return np.zeros((len(x), N_CAND))
+        return self.surrogate.candidate_features(x, base, self.radius)
+
+    def surrogate_tokens(self, x: np.ndarray) -> np.ndarray | None:
+        return None if self.surrogate is None else self.surrogate.token_features(x, self.radius)
 
 
 AgentMove = AgentRecord
@@ -94,6 +116,12 @@ class Decision:
     moves: dict[int, AgentMove]
     value: float
     retries: int = 0
+    cand: np.ndarray = field(default_factory=lambda: _NO_CAND)
+    """The surrogate's features of ``x``."""
+    source: str = "actor"
+    """Where the executed candidate came from: ``actor``, ``uniform`` (trust region)."""
+    prediction: dict[str, float] = field(default_factory=dict)
+    """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
 
 
 @dataclass
@@ -112,11 +140,22 @@ def check_rules(strategy: str, conflict: str) -> None:
 
 
 class Coordinator:
-    def __init__(self, agents: Sequence[AgentConfig], strategy: str, conflict: str) -> None:
+    def __init__(self, agents: Sequence[AgentConfig], strategy: str, conflict: str,
+                 n_candidates: int = N_CANDIDATES, chooser: str = "critic",
+                 explore: float = 0.0) -> None:
         check_rules(strategy, conflict)
+        if chooser not in CHOOSERS:
+            raise ValueError(f"chooser must be one of {CHOOSERS}, got {chooser!r}.")
+        if n_candidates < 1:
+            raise ValueError("n_candidates must be >= 1.")
         self.agents = tuple(agents)
         self.strategy = strategy
         self.conflict = conflict
+        self.n_candidates = n_candidates
+        self.chooser = chooser
+        self.explore = explore
+        """Share of cooperative decisions that execute a random candidate (pre-training: the
+        critics must also see what they would not pick)."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules -------------------------------------------------------------------
@@ -178,7 +217,10 @@ class Coordinator:
                 break
         for i in todo:  # every draw collided with an existing trial: widen until one does not
             out[i] = _widen(last[i], ctxs[i], rng)
-        return [d for d in out if d is not None]
+        done = [d for d in out if d is not None]
+        for d, c in zip(done, ctxs, strict=True):
+            _explain(d, c)
+        return done
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
         if not ctx.elites or rng.rand() < 0.5:
@@ -196,6 +238,7 @@ class Coordinator:
         tok = np.zeros((n_agents, b, p, N_TOKEN), np.float32)
         mask = np.zeros((n_agents, b, p), np.float32)
         glob = np.zeros((n_agents, b, len(items[0][2])), np.float32)
+        seen: dict[tuple[int, int], np.ndarray] = {}  # candidates share their base's features
         for ks, group in groups.items():
             ctxs = [c for c, _, _ in group]
             asg = ctxs[0].assignment
@@ -204,29 +247,85 @@ class Coordinator:
             flags = np.stack([c.space.flags for c in ctxs])
             g = np.stack([g for _, _, g in group])
             kk = np.array(ks)
+            surrogate = None
+            if any(c.surrogate is not None for c in ctxs):
+                rows = []
+                for c, xi, _ in group:
+                    key = (id(c), id(xi))
+                    if key not in seen:
+                        t = c.surrogate_tokens(xi[None])
+                        seen[key] = t[0] if t is not None else np.zeros((len(xi), 2))
+                    rows.append(seen[key])
+                surrogate = np.stack(rows)
             for a in agents:
                 params = asg.indices(a)
                 if not len(params):
                     continue
                 tok[a, kk, : len(params)] = token_features(
-                    x, params, evidence, flags, asg.domain(a), float(self.scales[a]))
+                    x, params, evidence, flags, asg.domain(a), float(self.scales[a]), surrogate)
                 mask[a, kk, : len(params)] = 1.0
                 glob[a, kk] = g
         return tok, mask, glob
 
     def _joint(self, sac: MultiAgentSAC,
                items: Sequence[tuple[Context, Base, np.ndarray]],
-               gen: torch.Generator | None) -> list[Decision]:
+               gen: torch.Generator | None,
+               uniform: np.ndarray | None = None,
+               rng: np.random.RandomState | None = None) -> list[Decision]:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
-        rule."""
+        rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
+        the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs)."""
         n_agents = len(self.agents)
         tok, mask, glob = self._states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
         dev = sac.device
-        actions, values = sac.act(torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
-                                  torch.from_numpy(glob).to(dev), gen)
+        tok_t, mask_t, glob_t = (torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
+                                 torch.from_numpy(glob).to(dev))
+        actions = sac.act(tok_t, mask_t, glob_t, gen)
         act_np = actions.cpu().numpy().astype(np.float64)
-        values_np = values.cpu().numpy().astype(np.float64)
+        sources = ["actor"] * len(items)
+        if uniform is not None and uniform.any():
+            assert rng is not None
+            for k in np.flatnonzero(uniform).tolist():
+                sources[k] = "uniform"
+                d = len(items[k][1].x)
+                chosen = rng.rand(d) < min(1.0, 20.0 / max(d, 1))
+                if not chosen.any():
+                    chosen[rng.randint(d)] = True
+                asg = items[k][0].assignment
+                for a in range(n_agents):
+                    pa = asg.indices(a)
+                    if len(pa):
+                        act_np[a, k, : len(pa)] = rng.uniform(-0.999, 0.999, len(pa)) * chosen[pa]
+            actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         tok64 = tok.astype(np.float64)
+        cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
+        plans: dict[tuple[int, ...], Any] = {}
+        for ks, group in _by_assignment(items).items():
+            asg = group[0][0].assignment
+            kk = np.array(ks)
+            agents = [a for a in range(n_agents) if len(asg.indices(a))]
+            xb = np.stack([base.x for _, base, _ in group])
+            step = np.stack([ctx.step for ctx, _, _ in group])
+            if asg.disjoint:
+                # One owner per parameter: every agent's move lands as it is, at once.
+                x = xb.copy()
+                for a in agents:
+                    p = asg.indices(a)
+                    x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
+                                      0, 1)
+                f = _features(group, x)
+                cand[:, kk] = f[None]
+                plans[ks] = x
+            else:
+                # Claims: each critic judges its own move from the base.
+                for a in agents:
+                    p = asg.indices(a)
+                    xa = xb.copy()
+                    xa[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
+                                       0, 1)
+                    cand[a, kk] = _features(group, xa)
+        values_np = sac.value(tok_t, mask_t, glob_t, actions,
+                              torch.from_numpy(cand).to(dev)).cpu().numpy().astype(np.float64)
         decisions: list[Decision | None] = [None] * len(items)
         for ks, group in _by_assignment(items).items():
             asg = group[0][0].assignment
@@ -236,15 +335,14 @@ class Coordinator:
                 for k, (ctx, base, theta) in zip(ks, group, strict=True):
                     decisions[k] = self._claims(ctx, base, theta, agents, tok64[:, k],
                                                 act_np[:, k], values_np[:, k])
+                    decisions[k].source = sources[k]  # type: ignore[union-attr]
                 continue
-            # One owner per parameter: every agent's move lands as it is, for all items at once.
+            x = plans[ks]
             xb = np.stack([base.x for _, base, _ in group])
             step = np.stack([ctx.step for ctx, _, _ in group])
-            x = xb.copy()
             executed = {}
             for a in agents:
                 p = asg.indices(a)
-                x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)], 0, 1)
                 start = tok64[a, kk, : len(p), T["x"]]
                 executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -0.999, 0.999)
             params = {a: asg.params_of(a) for a in agents}
@@ -255,7 +353,8 @@ class Coordinator:
                 moves = {a: AgentMove(params[a], tok64[a, k, : len(params[a])], executed[a][i],
                                       v[a], 0.0, st[a]) for a in agents}
                 decisions[k] = Decision(x=x[i], base=base, moves=moves,
-                                        value=float(sum(v[a] for a in agents)))
+                                        value=float(sum(v[a] for a in agents)),
+                                        cand=cand[0, k].astype(np.float64), source=sources[k])
         return [d for d in decisions if d is not None]
 
     def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],
@@ -294,12 +393,23 @@ class Coordinator:
                 items.append((ctxs[k], xs[k], g))
             tok, mask, glob = self._states(items, [a])
             one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
-            actions, values = sac.act(torch.from_numpy(tok[one]).to(dev),
-                                      torch.from_numpy(mask[one]).to(dev),
-                                      torch.from_numpy(glob[one]).to(dev), gen, one)
+            tok_t, mask_t, glob_t = (torch.from_numpy(tok[one]).to(dev),
+                                     torch.from_numpy(mask[one]).to(dev),
+                                     torch.from_numpy(glob[one]).to(dev))
+            actions = sac.act(tok_t, mask_t, glob_t, gen, one)
+            acts = actions[0].cpu().numpy().astype(np.float64)
+            after = []
             for i, k in enumerate(active):
                 params = ctxs[k].assignment.params_of(a)
-                act = actions[0, i, : len(params)].cpu().numpy().astype(np.float64)
+                x = xs[k].copy()
+                x[params] = np.clip(x[params] + float(ctxs[k].step[a]) * acts[i, : len(params)],
+                                    0, 1)
+                after.append(ctxs[k].candidates(x[None], bases[k].x)[0])
+            cand = torch.from_numpy(np.stack(after).astype(np.float32)[None]).to(dev)
+            values = sac.value(tok_t, mask_t, glob_t, actions, cand, one)
+            for i, k in enumerate(active):
+                params = ctxs[k].assignment.params_of(a)
+                act = acts[i, : len(params)]
                 q = float(values[0, i])
                 step = float(ctxs[k].step[a])
                 moves[k][a] = AgentMove(params, tok[a, i, : len(params)].astype(np.float64),
@@ -315,21 +425,29 @@ class Coordinator:
                      thetas: Sequence[np.ndarray]) -> list[Decision]:
         # All candidates share one base: rewards are relative to the base, so critics would
         # otherwise (rightly) value poor bases higher and steer the study towards them.
+        m = self.n_candidates
         items = []
         for c, th in zip(ctxs, thetas, strict=True):
             base = self._draw_base(c, rng)
-            items.extend([(c, base, th)] * N_CANDIDATES)
-        candidates = self._joint(sac, items, gen)
+            items.extend([(c, base, th)] * m)
+        uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
+        candidates = self._joint(sac, items, gen, uniform, rng)
         out = []
         for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
+            group = candidates[k * m : (k + 1) * m]
             w = self.agent_weights(c, th)
-            best: Decision | None = None
-            group = candidates[k * N_CANDIDATES : (k + 1) * N_CANDIDATES]
             for d in group:
-                d.value = float(sum(w[a] * m.value for a, m in d.moves.items()))
-                if _acceptable(d.x, c) and (best is None or d.value > best.value):
-                    best = d
-            out.append(best if best is not None else group[0])
+                d.value = float(sum(w[a] * mv.value for a, mv in d.moves.items()))
+            if self.chooser == "teacher" and c.surrogate is not None:
+                mu, sd = c.surrogate.predict(np.stack([d.x for d in group]))
+                score = log_ei((c.surrogate.best - mu) / sd, sd)
+            else:
+                score = np.array([d.value for d in group])
+            ok = _acceptable_rows(np.stack([d.x for d in group]), c)
+            pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
+            if self.explore and rng.rand() < self.explore and ok.any():
+                pick = int(rng.choice(np.flatnonzero(ok)))
+            out.append(group[pick])
         return out
 
     def _finish(self, ctx: Context, base: Base, claims: dict[int, list[_Claim]],
@@ -341,6 +459,36 @@ class Coordinator:
             move.action = _executed(move, x, float(ctx.step[a]))
         value = float(sum(m.value for m in moves.values()))
         return Decision(x=x, base=base, moves=moves, value=value)
+
+
+def _explain(d: Decision, ctx: Context) -> None:
+    """The final ``x``'s candidate features and predictions: the critics' value and, with a
+    model, the predicted rank quantile Phi(mean), its sd and the log expected improvement."""
+    d.prediction = {"value": d.value}
+    if ctx.surrogate is None:
+        d.cand = _NO_CAND
+        return
+    x = d.x[None]
+    d.cand = ctx.surrogate.candidate_features(x, d.base.x, ctx.radius)[0]
+    mu, sd = ctx.surrogate.predict(x)
+    d.prediction.update({
+        "gp_quantile": float(ndtr(mu[0])),
+        "gp_sd": float(sd[0]),
+        "gp_log_ei": float(log_ei((ctx.surrogate.best - mu) / sd, sd)[0]),
+    })
+
+
+def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.ndarray:
+    """Candidate features of ``x`` ``[K, d]``, one row per (context, base) item."""
+    out = np.zeros((len(group), N_CAND), np.float32)
+    spans: dict[tuple[int, int], list[int]] = {}
+    for i, (ctx, base, _) in enumerate(group):
+        spans.setdefault((id(ctx), id(base)), []).append(i)
+    for rows in spans.values():
+        ctx, base, _ = group[rows[0]]
+        if ctx.surrogate is not None:
+            out[rows] = ctx.candidates(x[rows], base.x)
+    return out
 
 
 def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
@@ -358,6 +506,21 @@ def _acceptable(x: np.ndarray, ctx: Context) -> bool:
         if d.min() < _MIN_DISTANCE:
             return False
     return True
+
+
+def _acceptable_rows(x: np.ndarray, ctx: Context) -> np.ndarray:
+    """``_acceptable`` for every row of ``x`` ``[m, d]`` at once."""
+    s = ctx.space.snap(x)
+    ok = np.ones(len(x), bool)
+    if len(ctx.taken) and s.shape[1]:
+        gap = np.abs(s[:, None, :] - ctx.taken[None, :, :]).max(axis=2)
+        ok &= ~(gap < _SAME_POINT).any(axis=1)
+    elif len(ctx.taken):
+        ok[:] = False  # no dimension: every point repeats the taken one
+    if len(ctx.pending):
+        d = np.sqrt(((s[:, None, :] - ctx.pending[None, :, :]) ** 2).mean(axis=2))
+        ok &= d.min(axis=1) >= _MIN_DISTANCE
+    return ok
 
 
 def _widen(decision: Decision, ctx: Context, rng: np.random.RandomState) -> Decision:

@@ -41,6 +41,8 @@ from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
+from optuna_hypera._surrogate import KernelParams
+from optuna_hypera._surrogate import Surrogate
 
 
 _ELITE_FRACTION = 0.2
@@ -81,14 +83,23 @@ class HyperaCore:
         groups: Validated ``{agent: [patterns]}`` overrides (``_groups.validate_groups``).
         seed: Seeds the core's own generators (never the global ones).
         device: Torch device of the networks.
+        surrogate: Fit the Gaussian-process model whose view the agents and critics read
+            (``False``: every surrogate feature is 0, the ablation without a model).
+        n_candidates: Joint candidates scored per cooperative decision.
+        chooser: ``"critic"`` (the critics pick among candidates) or ``"teacher"`` (the
+            candidate with the highest log expected improvement; pre-training's imitation
+            stage).
     """
 
     def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,
                  conflict: str, groups: Mapping[str, tuple[str, ...]] | None = None,
-                 seed: int = 0, device: torch.device | str = "cpu") -> None:
+                 seed: int = 0, device: torch.device | str = "cpu", surrogate: bool = True,
+                 n_candidates: int = 64, chooser: str = "critic") -> None:
         self.agents = tuple(agents)
         self.config = sac
-        self.coordinator = Coordinator(self.agents, strategy, conflict)
+        self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)
+        self.use_surrogate = surrogate
+        self._kernels: dict[Hashable, dict[int, KernelParams]] = {}
         self.groups = groups
         self.rng = np.random.RandomState(seed)
         self.sac = MultiAgentSAC(self.agents, sac, int(self.rng.randint(2**31 - 1)), device)
@@ -166,15 +177,19 @@ class HyperaCore:
                     evidence = Evidence.build(np.stack([x[b][usable[b]] for b in sub]),
                                               np.stack([q[b][usable[b]] for b in sub]))
                 for k, b in enumerate(sub.tolist()):
+                    model = None
+                    if self.use_surrogate:
+                        model = self.surrogate(studies[idx[b]].key, x[b][base_ok[b]],
+                                               loss[b][base_ok[b]], x[b][ranked[b, 0]])
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
-                        bool(plain[b]))
+                        bool(plain[b]), model, float(radius[b]))
         return out
 
     def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,
                  g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray,
-                 plain: bool) -> Context:
+                 plain: bool, model: Surrogate | None = None, radius: float = 0.1) -> Context:
         h, space = study.history, study.space
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
         medians = _NO_MEDIANS if plain else Medians.of(h)
@@ -190,8 +205,17 @@ class HyperaCore:
             incumbent=make_base(int(ranked[0])), elites=ranked[:n_elite].tolist(),
             make_base=make_base, step=step,
             taken=np.concatenate([covering, pending]) if len(pending) else covering,
-            pending=pending, successes=succ, failures=fail,
+            pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
         )
+
+    def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
+                  center: np.ndarray) -> Surrogate | None:
+        """The study's model on its completed trials (kernel refits cached per study)."""
+        return Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}))
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what is cached for a finished study (the simulator's)."""
+        self._kernels.pop(key, None)
 
     def record(self, decision: Decision, space: Space) -> Proposal:
         """The proposal to store with the trial the decision makes."""
@@ -200,7 +224,8 @@ class HyperaCore:
             strategy=self.coordinator.strategy, conflict=self.coordinator.conflict,
             glob=decision.base.glob,
             agents={self.agents[a].name: move for a, move in decision.moves.items()},
-            prediction={"value": decision.value},
+            prediction=decision.prediction or {"value": decision.value},
+            cand=decision.cand,
         )
 
 

@@ -430,10 +430,13 @@ def token_features(
     space_flags: np.ndarray,
     domain: np.ndarray,
     action_scale: float,
+    surrogate: np.ndarray | None = None,
 ) -> np.ndarray:
     """One row per parameter an agent owns: where it is and what the trials say about it.
     ``x`` is ``[K, d]`` (K configurations), ``evidence`` fields ``[K, d]``, ``space_flags``
-    ``[K, d, 3]`` (is_log, is_categorical, granularity); returns ``[K, P, N_TOKEN]``."""
+    ``[K, d, 3]`` (is_log, is_categorical, granularity), ``surrogate`` ``[K, d, 2]`` (the
+    model's slope and lengthscale per coordinate, ``Surrogate.token_features``; 0 without a
+    model); returns ``[K, P, N_TOKEN]``."""
     xp = x[:, params]
     f = np.empty(xp.shape + (N_TOKEN,))
     f[..., T["x"]] = xp
@@ -446,4 +449,10 @@ def token_features(
     f[..., T["granularity"]] = space_flags[:, params, 2]
     f[..., T["in_domain"]] = domain
     f[..., T["action_scale"]] = action_scale
+    if surrogate is None:
+        f[..., T["gp_slope"]] = 0.0
+        f[..., T["gp_lengthscale"]] = 0.0
+    else:
+        f[..., T["gp_slope"]] = surrogate[:, params, 0]
+        f[..., T["gp_lengthscale"]] = surrogate[:, params, 1]
     return f

@@ -33,6 +33,7 @@ from optuna_hypera._config import SACConfig
 from optuna_hypera._features import History
 from optuna_hypera._features import rewards
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
 from optuna_hypera._schema import G
@@ -55,16 +56,18 @@ class AgentReplay:
     tokens: np.ndarray
     mask: np.ndarray
     glob: np.ndarray
+    cand: np.ndarray
     action: np.ndarray
     next_tokens: np.ndarray
     next_mask: np.ndarray
     next_glob: np.ndarray
+    next_cand: np.ndarray
     done: np.ndarray
     study: np.ndarray
     trial: np.ndarray
     base: np.ndarray
-    _FIELDS = ("tokens", "mask", "glob", "action", "next_tokens", "next_mask", "next_glob",
-               "done", "study", "trial", "base")
+    _FIELDS = ("tokens", "mask", "glob", "cand", "action", "next_tokens", "next_mask",
+               "next_glob", "next_cand", "done", "study", "trial", "base")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -78,10 +81,12 @@ class AgentReplay:
             "tokens": ((size, self.p, N_TOKEN), np.float32),
             "mask": ((size, self.p), np.float32),
             "glob": ((size, N_GLOBAL), np.float32),
+            "cand": ((size, N_CAND), np.float32),
             "action": ((size, self.p), np.float32),
             "next_tokens": ((size, self.p, N_TOKEN), np.float32),
             "next_mask": ((size, self.p), np.float32),
             "next_glob": ((size, N_GLOBAL), np.float32),
+            "next_cand": ((size, N_CAND), np.float32),
             "done": ((size,), np.float32),
             "study": ((size,), np.int64),
             "trial": ((size,), np.int64),
@@ -99,7 +104,7 @@ class AgentReplay:
 
     def add(self, tokens: Sequence[np.ndarray], glob: np.ndarray,
             action: Sequence[np.ndarray], study: Sequence[int], trial: Sequence[int],
-            base: Sequence[int]) -> np.ndarray:
+            base: Sequence[int], cand: np.ndarray | None = None) -> np.ndarray:
         """Append transitions (each ``done`` until ``set_next``); returns their absolute ids."""
         k = len(action)
         width = max(len(a) for a in action)
@@ -121,6 +126,8 @@ class AgentReplay:
                 self.mask[self.n + i, : len(a)] = 1.0
         self.glob[rows] = glob
         self.next_glob[rows] = self.glob[rows]
+        self.cand[rows] = 0.0 if cand is None else cand
+        self.next_cand[rows] = self.cand[rows]
         self.done[rows] = 1.0
         self.study[rows], self.trial[rows], self.base[rows] = study, trial, base
         self.n += k
@@ -133,7 +140,8 @@ class AgentReplay:
             self.dropped += drop
         return np.arange(self.dropped + self.n - k, self.dropped + self.n)
 
-    def set_next(self, uid: int, tokens: np.ndarray, glob: np.ndarray) -> None:
+    def set_next(self, uid: int, tokens: np.ndarray, glob: np.ndarray,
+                 cand: np.ndarray | None = None) -> None:
         i = uid - self.dropped
         if i < 0:
             return  # dropped already
@@ -146,6 +154,8 @@ class AgentReplay:
         self.next_tokens[i, :k] = tokens
         self.next_mask[i, :k] = 1.0
         self.next_glob[i] = glob
+        if cand is not None:
+            self.next_cand[i] = cand
         self.done[i] = 0.0
 
 
@@ -205,7 +215,7 @@ class Learner:
             uids = self.replays[a].add(
                 [e[3] for e in entries], globs, [e[5] for e in entries],
                 [e[0].index for e in entries], [e[2] for e in entries],
-                [e[6] for e in entries])
+                [e[6] for e in entries], np.stack([e[1][e[2]].cand for e in entries]))
             self.new[a] += len(entries)
             for (log, proposals, number, *_), uid in zip(entries, uids.tolist(), strict=True):
                 log.slots.setdefault(number, []).append((a, uid))
@@ -266,7 +276,7 @@ class Learner:
         p = proposals[nxt]
         rec = p.agents.get(self.agents[a].name)
         if rec is not None:
-            self.replays[a].set_next(uid, rec.tokens, p.agent_glob(self.agents[a].name))
+            self.replays[a].set_next(uid, rec.tokens, p.agent_glob(self.agents[a].name), p.cand)
 
     def rewards(self, a: int, idx: np.ndarray) -> np.ndarray:
         """Rewards of agent ``a``'s transitions ``idx`` from their studies' current ranks."""
@@ -340,11 +350,13 @@ class Learner:
             "tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
             "mask": np.zeros((n_agents, b, p), np.float32),
             "glob": np.zeros((n_agents, b, N_GLOBAL), np.float32),
+            "cand": np.zeros((n_agents, b, N_CAND), np.float32),
             "action": np.zeros((n_agents, b, p), np.float32),
             "reward": np.zeros((n_agents, b), np.float32),
             "next_tokens": np.zeros((n_agents, b, p, N_TOKEN), np.float32),
             "next_mask": np.zeros((n_agents, b, p), np.float32),
             "next_glob": np.zeros((n_agents, b, N_GLOBAL), np.float32),
+            "next_cand": np.zeros((n_agents, b, N_CAND), np.float32),
             "done": np.ones((n_agents, b), np.float32),
         }
         agent_mask = np.zeros(n_agents, np.float32)
@@ -358,6 +370,8 @@ class Learner:
                 out[name][a, :, :q] = getattr(rep, name)[idx]
             out["glob"][a] = rep.glob[idx]
             out["next_glob"][a] = rep.next_glob[idx]
+            out["cand"][a] = rep.cand[idx]
+            out["next_cand"][a] = rep.next_cand[idx]
             out["done"][a] = rep.done[idx]
             out["reward"][a] = self.rewards(a, idx)
         device = self.sac.device

@@ -9,10 +9,20 @@ an agent owns:
   a mean over the agent's parameters gives a group context, and a head reads (token, context)
   to output a tanh-squashed Gaussian per parameter;
 - critics: twin Deep-Sets Q functions: phi(token, action) averaged over parameters, then
-  rho(mean, study features) -> Q. Both are permutation invariant.
+  rho(mean, study features, candidate features) -> Q, where the candidate features are what
+  the surrogate model says about the configuration the action leads to (``CAND_LAYOUT``).
+  Both are permutation invariant.
 
 Shapes: tokens ``[A, B, P, T]``, mask ``[A, B, P]``, study features ``[A, B, G]``, actions
-``[A, B, P]`` for A agents, B samples, P parameters (padded), T token and G study features.
+``[A, B, P]``, candidate features ``[A, B, C]`` for A agents, B samples, P parameters
+(padded), T token, G study and C candidate features.
+
+The actor's loss adds behaviour cloning of the executed action (``bc_weight``): when the
+coordinator picks among many candidates with the critics (cooperative) or a teacher picks
+(pre-training), the executed action is better than the actor's own draw, and cloning it is the
+policy-improvement step of expert iteration; the critics' candidate features come from the
+surrogate, which is not differentiable through the replay, so the reparameterized SAC term
+sees them as they were stored.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import contextlib
 import math
 import os
 import threading
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,6 +41,7 @@ import torch.nn.functional as F
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
+from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
 
@@ -114,6 +126,16 @@ class Actor(nn.Module):
         log_prob = log_prob - 2.0 * (_LOG2 - u - F.softplus(-2.0 * u))
         return action, (log_prob * mask).sum(-1)
 
+    def log_prob(self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+                 action: torch.Tensor) -> torch.Tensor:
+        """log-probability ``[A, B]`` of given actions in (-1, 1)."""
+        mean, log_std = self(tokens, mask, glob)
+        a = action.clamp(-0.999, 0.999)
+        u = torch.atanh(a)
+        eps = (u - mean) / log_std.exp()
+        lp = -0.5 * eps.pow(2) - log_std - _HALF_LOG_2PI - torch.log1p(-a.pow(2))
+        return (lp * mask).sum(-1)
+
 
 class TwinCritic(nn.Module):
     def __init__(self, n_agents: int, hidden: int, gen: torch.Generator) -> None:
@@ -121,12 +143,12 @@ class TwinCritic(nn.Module):
         lead = (n_agents, 2)
         self.phi1 = StackedLinear(lead, N_TOKEN + 1, hidden, gen)
         self.phi2 = StackedLinear(lead, hidden, hidden, gen)
-        self.rho1 = StackedLinear(lead, hidden + N_GLOBAL, hidden, gen)
+        self.rho1 = StackedLinear(lead, hidden + N_GLOBAL + N_CAND, hidden, gen)
         self.rho2 = StackedLinear(lead, hidden, 1, gen)
 
     def forward(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor,
-        agents: slice | None = None,
+        cand: torch.Tensor, agents: slice | None = None,
     ) -> torch.Tensor:
         """Q values ``[A, 2, B]``."""
         a, b, p, _ = tokens.shape
@@ -134,7 +156,8 @@ class TwinCritic(nn.Module):
         x = torch.cat([tokens, action.unsqueeze(-1)], -1).reshape(a, 1, b * p, -1)
         h = F.relu(self.phi2(F.relu(self.phi1(x, agents)), agents))
         pooled = _masked_mean(h.reshape(a, 2, b, p, -1), mask.unsqueeze(1))
-        z = torch.cat([pooled, glob.unsqueeze(1).expand(a, 2, b, glob.shape[-1])], -1)
+        z = torch.cat([pooled, glob.unsqueeze(1).expand(a, 2, b, glob.shape[-1]),
+                       cand.unsqueeze(1).expand(a, 2, b, cand.shape[-1])], -1)
         return self.rho2(F.relu(self.rho1(z, agents)), agents).squeeze(-1)
 
 
@@ -203,11 +226,19 @@ class MultiAgentSAC:
         glob: torch.Tensor,
         gen: torch.Generator | None,
         agents: slice | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampled actions ``[A, B, P]`` and the critics' (min of twins) value ``[A, B]``;
-        with ``agents``, only that slice of agents (and of the inputs' first axis)."""
-        action, _ = self.actor.sample(tokens, mask, glob, gen, agents)
-        return action, self.critic(tokens, mask, glob, action, agents).min(dim=1).values
+    ) -> torch.Tensor:
+        """Sampled actions ``[A, B, P]``; with ``agents``, only that slice of agents (and of
+        the inputs' first axis)."""
+        return self.actor.sample(tokens, mask, glob, gen, agents)[0]
+
+    @torch.no_grad()
+    def value(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+        action: torch.Tensor, cand: torch.Tensor, agents: slice | None = None,
+    ) -> torch.Tensor:
+        """The critics' value (min of the twins) ``[A, B]`` of actions with their candidate
+        features."""
+        return self.critic(tokens, mask, glob, action, cand, agents).min(dim=1).values
 
     def update(self, batch: dict[str, torch.Tensor], agent_mask: torch.Tensor,
                gen: torch.Generator | None) -> dict[str, torch.Tensor]:
@@ -219,22 +250,31 @@ class MultiAgentSAC:
             next_action, next_logp = self.actor.sample(
                 batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen
             )
+            # The next state's candidate is unknown until it is decided: the stored one stands
+            # in (only read when gamma > 0).
             q_next = self.target(
-                batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action
+                batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action,
+                batch["next_cand"],
             ).min(dim=1).values
             # Soft Bellman target (SAC paper, eq. 3 with the soft value of eq. 3's V).
             y = batch["reward"] + cfg.gamma * (1 - batch["done"]) * (
                 q_next - alpha[:, None] * next_logp
             )
-        q = self.critic(tok, mask, glob, act)
+        cand = batch["cand"]
+        q = self.critic(tok, mask, glob, act, cand)
         critic_loss = (q - y.unsqueeze(1)).pow(2).mean(dim=(1, 2))
         critic_params = list(self.critic.parameters())
         grads = torch.autograd.grad((critic_loss * agent_mask).sum(), critic_params)
         self.critic_opt.step(grads, agent_mask)
 
         new_action, logp = self.actor.sample(tok, mask, glob, gen)
-        q_pi = self.critic(tok, mask, glob, new_action).min(dim=1).values
+        q_pi = self.critic(tok, mask, glob, new_action, cand).min(dim=1).values
         actor_loss = (alpha[:, None] * logp - q_pi).mean(dim=1)  # eq. 7
+        bc = torch.zeros_like(actor_loss)
+        if cfg.bc_weight > 0:
+            n = mask.sum(-1).clamp(min=1.0)
+            bc = -(self.actor.log_prob(tok, mask, glob, act) / n).mean(dim=1)
+            actor_loss = actor_loss + cfg.bc_weight * bc
         actor_params = list(self.actor.parameters())
         grads = torch.autograd.grad((actor_loss * agent_mask).sum(), actor_params)
         self.actor_opt.step(grads, agent_mask)
@@ -249,7 +289,7 @@ class MultiAgentSAC:
         self.soft_update(cfg.tau, agent_mask)
         self.updates += agent_mask.to(torch.long).cpu()
         return {"critic": critic_loss.detach(), "actor": actor_loss.detach(),
-                "alpha": alpha, "log_prob": logp.detach().mean(dim=1)}
+                "alpha": alpha, "log_prob": logp.detach().mean(dim=1), "bc": bc.detach()}
 
     @torch.no_grad()
     def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:
@@ -290,11 +330,24 @@ class MultiAgentSAC:
 
 
 _torch_lock = threading.Lock()
+_blas: list[Any] = []
+
+
+def _blas_controller() -> Any:
+    """threadpoolctl's controller of the BLAS libraries numpy and scipy loaded (built once)."""
+    if not _blas:
+        import scipy.linalg  # noqa: F401  (loads scipy's BLAS before the controller looks)
+        from threadpoolctl import ThreadpoolController
+
+        _blas.append(ThreadpoolController())
+    return _blas[0]
 
 
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` intra-op threads for the sampler's small networks, then restore the user's."""
+    """Use ``n`` intra-op threads for the sampler's small networks and ``n`` BLAS threads for
+    the surrogate's small matrices, then restore the user's settings: on a busy machine,
+    multi-threaded BLAS on 100x100 matrices is many times slower than one thread."""
     if n is None:
         yield
         return
@@ -303,7 +356,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
         if previous != n:
             torch.set_num_threads(n)
         try:
-            yield
+            with _blas_controller().limit(limits=n, user_api="blas"):
+                yield
         finally:
             if previous != n:
                 torch.set_num_threads(previous)

@@ -76,7 +76,7 @@ STUDY_LAYOUT = Layout(1, (
 ))
 """Study features: the study part, then the base trial's part, then the decision's part."""
 
-TOKEN_LAYOUT = Layout(1, (
+TOKEN_LAYOUT_1 = Layout(1, (
     "x",             # the parameter's coordinate in [0, 1]
     "best_delta",    # best trial's coordinate - x
     "correlation",   # rank correlation of the coordinate with goodness
@@ -88,19 +88,38 @@ TOKEN_LAYOUT = Layout(1, (
     "in_domain",     # 1 in the agent's own domain, 0.5 given by the even spread
     "action_scale",  # the agent's action scale
 ))
+TOKEN_LAYOUT = Layout(2, (*TOKEN_LAYOUT_1.names,
+    "gp_slope",        # the surrogate's predicted improvement per trust radius along it
+    "gp_lengthscale",  # log of the surrogate's lengthscale for it / 3
+))
 """Per-parameter features (tokens)."""
+
+CAND_LAYOUT = Layout(1, (
+    "gp_z",         # tanh((best - mean) / sd / 3): predicted improvement in sd units
+    "gp_log_sd",    # log(predictive sd) / 3
+    "gp_log_ei",    # log expected improvement / 5
+    "gp_distance",  # tanh(RMS distance from the base / trust radius)
+    "gp_mean",      # tanh(predicted normal score / 2) (the rank it is predicted to reach)
+    "has_model",    # 1 when a surrogate was fitted, else every slot is 0
+))
+"""What the surrogate says about one candidate configuration (read by the critics only)."""
 
 N_GLOBAL = len(STUDY_LAYOUT)
 N_TOKEN = len(TOKEN_LAYOUT)
+N_CAND = len(CAND_LAYOUT)
 G = {name: j for j, name in enumerate(STUDY_LAYOUT.names)}
 """Slot index of every study feature by name."""
 T = {name: j for j, name in enumerate(TOKEN_LAYOUT.names)}
 """Slot index of every token feature by name."""
+C = {name: j for j, name in enumerate(CAND_LAYOUT.names)}
+"""Slot index of every candidate feature by name."""
 
-_LAYOUTS: dict[int, tuple[Layout, Layout]] = {1: (STUDY_LAYOUT, TOKEN_LAYOUT)}
-FORMAT_VERSION = 2
-_READABLE = (1, 2)
-"""Version 1 (optuna-hypera 0.1.0) had no layout field (layout 1) and no step field."""
+_LAYOUTS: dict[int, tuple[Layout, Layout]] = {1: (STUDY_LAYOUT, TOKEN_LAYOUT_1),
+                                              2: (STUDY_LAYOUT, TOKEN_LAYOUT)}
+FORMAT_VERSION = 3
+_READABLE = (1, 2, 3)
+"""Version 1 (optuna-hypera 0.1.0) had no layout field (layout 1) and no step field; versions
+1 and 2 have no candidate features (read as 0: no model)."""
 
 
 @dataclass
@@ -136,7 +155,10 @@ class Proposal:
     """Study features of the base (``moved`` is per agent), in the current layout."""
     agents: dict[str, AgentRecord] = field(default_factory=dict)
     prediction: dict[str, float] = field(default_factory=dict)
-    """What the critics predicted (for explanations; not read by learning)."""
+    """What the critics and the surrogate predicted (for explanations; not read by
+    learning)."""
+    cand: np.ndarray = field(default_factory=lambda: np.zeros(N_CAND))
+    """The surrogate's features of ``x`` (``CAND_LAYOUT``), read by the critics."""
 
     def agent_glob(self, name: str) -> np.ndarray:
         """The study features agent ``name`` acted on."""
@@ -147,7 +169,7 @@ class Proposal:
     def to_json(self) -> str:
         return json.dumps({
             "v": FORMAT_VERSION,
-            "layout": STUDY_LAYOUT.version,
+            "layout": TOKEN_LAYOUT.version,
             "names": list(self.names),
             "x": _round(self.x),
             "base": self.base,
@@ -166,6 +188,7 @@ class Proposal:
                 for name, rec in self.agents.items()
             },
             "pred": {k: round(float(v), 5) for k, v in self.prediction.items()},
+            "c": _round(self.cand),
         }, separators=(",", ":"))
 
     @classmethod
@@ -211,7 +234,10 @@ class Proposal:
         pred = payload.get("pred", {})
         prediction = ({str(k): float(v) for k, v in pred.items() if _is_number(v)}
                       if isinstance(pred, Mapping) else {})
-        return cls(tuple(names), x, int(base), strategy, conflict, glob, agents, prediction)
+        cand = (np.zeros(N_CAND) if payload.get("c") is None
+                else _floats(payload.get("c"), "c", N_CAND))
+        return cls(tuple(names), x, int(base), strategy, conflict, glob, agents, prediction,
+                   cand)
 
 
 def _agent(name: str, rec: Any, n_params: int, token_layout: Layout,

@@ -185,6 +185,8 @@ def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
             x[i] = t.space.snap(point)
         for y, value in zip(ys, objectives([x[i] for x in xs], rng).tolist(), strict=True):
             y[i] = value
+    for b in range(len(tasks)):
+        core.forget((run, b))
     return Simulation(xs, ys, losses)
 
 

@@ -69,13 +69,19 @@ class FakeSAC:
     def act(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
         gen: torch.Generator, agents: slice | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         self.calls += 1
         a, b, p, _ = tokens.shape
+        return torch.full((a, b, p), self.sign * 0.999)
+
+    def value(
+        self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
+        action: torch.Tensor, cand: torch.Tensor, agents: slice | None = None,
+    ) -> torch.Tensor:
+        b = tokens.shape[1]
         values = self.values if agents is None else self.values[agents]
         # Candidate k of a cooperative batch gets value values[a] + k (so the last is best).
-        value = values[:, None] + torch.arange(b, dtype=torch.float32)[None, :]
-        return torch.full((a, b, p), self.sign * 0.999), value
+        return values[:, None] + torch.arange(b, dtype=torch.float32)[None, :]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -141,7 +147,9 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
     d = coord.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     # FakeSAC values candidate k at sum_a (values[a] + k): the last candidate wins.
-    assert d.value == pytest.approx(sum(0.1 * a + 7 for a in range(5)))
+    last = coord.n_candidates - 1
+    assert d.value == pytest.approx(sum(0.1 * a + last for a in range(5)))
+    assert d.source == "uniform"  # the second half of the candidates are trust-region draws
 
 
 def test_sequential_agents_act_on_what_the_previous_produced() -> None:

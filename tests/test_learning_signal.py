@@ -27,6 +27,7 @@ from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
+from optuna_hypera._schema import TOKEN_LAYOUT_1
 from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import G
 from optuna_hypera._schema import Proposal
@@ -244,11 +245,24 @@ def test_dashboard_credit_is_the_reward_the_agents_are_paid() -> None:
 def test_study_features_are_read_by_name_from_older_layouts() -> None:
     p = proposal(5, 2, marker=0.3)
     text = json.loads(p.to_json())
-    assert text["layout"] == 1
+    assert text["layout"] == 2
     back = Proposal.from_json(json.dumps(text))
     np.testing.assert_allclose(back.glob, p.glob)
+    np.testing.assert_allclose(back.cand, p.cand)
+    # Format 2 (token layout 1: no surrogate slots; no candidate features) reads with zeros.
+    n_old = len(TOKEN_LAYOUT_1)
+    v2 = json.loads(p.to_json())
+    v2.update(v=2, layout=1)
+    v2.pop("c")
+    for rec in v2["agents"].values():
+        rec["f"] = [row[:n_old] for row in rec["f"]]
+    old2 = Proposal.from_json(json.dumps(v2))
+    rec2 = old2.agents["architecture"]
+    assert (rec2.tokens[:, T["gp_slope"]] == 0).all() and not old2.cand.any()
+    np.testing.assert_allclose(rec2.tokens[:, :n_old],
+                               p.agents["architecture"].tokens[:, :n_old], atol=1e-5)
     # Format 1 (no layout, no step field) still reads; its step comes from the state.
-    v1 = {**text, "v": 1}
+    v1 = {**v2, "v": 1}
     v1.pop("layout")
     v1["glob"][G["radius"]] = 1.0  # radius 8
     v1["agents"]["architecture"].pop("s")

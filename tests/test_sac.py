@@ -10,6 +10,7 @@ from optuna_hypera._features import N_GLOBAL
 from optuna_hypera._features import N_TOKEN
 from optuna_hypera._sac import MaskedAdam
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import N_CAND
 
 
 def _batch(a: int, b: int, p: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -17,11 +18,13 @@ def _batch(a: int, b: int, p: int, gen: torch.Generator) -> dict[str, torch.Tens
         "tokens": torch.rand(a, b, p, N_TOKEN, generator=gen),
         "mask": torch.ones(a, b, p),
         "glob": torch.rand(a, b, N_GLOBAL, generator=gen),
+        "cand": torch.rand(a, b, N_CAND, generator=gen),
         "action": torch.rand(a, b, p, generator=gen) * 2 - 1,
         "reward": torch.rand(a, b, generator=gen),
         "next_tokens": torch.rand(a, b, p, N_TOKEN, generator=gen),
         "next_mask": torch.ones(a, b, p),
         "next_glob": torch.rand(a, b, N_GLOBAL, generator=gen),
+        "next_cand": torch.rand(a, b, N_CAND, generator=gen),
         "done": torch.zeros(a, b),
     }
 
@@ -30,10 +33,11 @@ def test_shapes_and_padding_invariance() -> None:
     sac = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=0)
     gen = torch.Generator().manual_seed(0)
     b = _batch(5, 7, 3, gen)
-    action, value = sac.act(b["tokens"], b["mask"], b["glob"], gen)
+    action = sac.act(b["tokens"], b["mask"], b["glob"], gen)
+    value = sac.value(b["tokens"], b["mask"], b["glob"], action, b["cand"])
     assert action.shape == (5, 7, 3) and value.shape == (5, 7)
     assert torch.all(action.abs() < 1)
-    q = sac.critic(b["tokens"], b["mask"], b["glob"], b["action"])
+    q = sac.critic(b["tokens"], b["mask"], b["glob"], b["action"], b["cand"])
     assert q.shape == (5, 2, 7)
 
     # Padding a parameter slot (mask 0) changes neither the actor's outputs on real slots nor Q.
@@ -44,7 +48,7 @@ def test_shapes_and_padding_invariance() -> None:
     mean_p, log_std_p = sac.actor(pad_tok, pad_mask, b["glob"])
     torch.testing.assert_close(mean_p[..., :3], mean)
     torch.testing.assert_close(log_std_p[..., :3], log_std)
-    q_p = sac.critic(pad_tok, pad_mask, b["glob"], pad_act)
+    q_p = sac.critic(pad_tok, pad_mask, b["glob"], pad_act, b["cand"])
     torch.testing.assert_close(q_p, q)
 
 
@@ -54,9 +58,9 @@ def test_networks_serve_any_number_of_parameters_and_are_permutation_invariant()
     for p in (1, 4, 13):
         b = _batch(5, 2, p, gen)
         perm = torch.randperm(p, generator=gen)
-        q = sac.critic(b["tokens"], b["mask"], b["glob"], b["action"])
+        q = sac.critic(b["tokens"], b["mask"], b["glob"], b["action"], b["cand"])
         q_perm = sac.critic(b["tokens"][:, :, perm], b["mask"][:, :, perm], b["glob"],
-                            b["action"][:, :, perm])
+                            b["action"][:, :, perm], b["cand"])
         torch.testing.assert_close(q, q_perm)
         mean, _ = sac.actor(b["tokens"], b["mask"], b["glob"])
         mean_perm, _ = sac.actor(b["tokens"][:, :, perm], b["mask"][:, :, perm], b["glob"])
@@ -101,7 +105,7 @@ def test_masked_adam_moves_only_masked_agents() -> None:
 
 def test_policy_mean_moves_towards_the_optimum_of_a_continuous_bandit() -> None:
     """One-step bandit: reward = -(a - 0.6)^2 for every parameter; the policy starts near 0."""
-    cfg = SACConfig(lr=3e-3, batch_size=128, gamma=0.0)
+    cfg = SACConfig(lr=3e-3, batch_size=128, gamma=0.0, bc_weight=0.0)
     sac = MultiAgentSAC(DEFAULT_AGENTS, cfg, seed=0)
     gen = torch.Generator().manual_seed(0)
     rng = np.random.default_rng(0)
@@ -122,6 +126,8 @@ def test_policy_mean_moves_towards_the_optimum_of_a_continuous_bandit() -> None:
             "tokens": tokens.expand(a, cfg.batch_size, p, N_TOKEN),
             "mask": mask.expand(a, cfg.batch_size, p),
             "glob": glob.expand(a, cfg.batch_size, N_GLOBAL),
+            "cand": torch.zeros(a, cfg.batch_size, N_CAND),
+            "next_cand": torch.zeros(a, cfg.batch_size, N_CAND),
             "action": act,
             "reward": -((act - target) ** 2).mean(-1),
             "next_tokens": tokens.expand(a, cfg.batch_size, p, N_TOKEN),

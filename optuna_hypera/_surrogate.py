@@ -1,0 +1,241 @@
+"""A small Gaussian-process model of the objective: what the agents see of the landscape.
+
+The model is fitted on one study's completed trials, in the normalized coordinates the agents
+act in, on *normal scores of the loss ranks* (``Phi^-1`` of the mid-rank quantile): the fit,
+and every feature it gives, is unchanged when the objective is shifted, scaled by a positive
+factor or transformed by any increasing function.
+
+- Kernel: Matern 5/2 with one lengthscale per coordinate (ARD), a signal variance and a noise
+  variance, fitted by maximizing the log marginal likelihood (analytic gradient, scipy's
+  L-BFGS-B) with a weak log-normal prior on the lengthscales.
+- Bounded cost: at most ``LOCAL_POINTS`` trials, those nearest the incumbent (a local model
+  around the trust region, as TuRBO's); kernel hyperparameters are refitted only when the
+  number of completed trials reaches a refit point (``refit_point``: every 5 trials at first,
+  more rarely as the study grows) and are reused in between.
+  The refit point depends only on the data, so every worker (and a fresh process) fits the
+  same hyperparameters from the same trials.
+
+Features (see ``_schema``): per candidate configuration the predicted improvement over the best
+trial in units of predictive standard deviation, the standard deviation, the log expected
+improvement and the distance from the base relative to the trust radius; per parameter the
+predicted slope at the base and the fitted lengthscale.
+
+Pure numpy/scipy on arrays, no Optuna.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from scipy.linalg import cho_solve
+from scipy.linalg import solve_triangular
+from scipy.optimize import minimize
+from scipy.special import erfcx
+from scipy.special import log_ndtr
+from scipy.special import ndtri
+
+from optuna_hypera._schema import N_CAND
+from optuna_hypera._schema import C
+
+
+LOCAL_POINTS = 200
+"""At most this many trials (the nearest to the incumbent) enter the model."""
+def refit_point(n: int) -> int:
+    """The number of trials the kernel was last fitted on, given ``n``: every 5 trials up to
+    50, every 10 up to 200, every 25 beyond (a function of ``n`` only, so every process agrees
+    on it)."""
+    step = 5 if n < 50 else 10 if n < 200 else 25
+    return max(2, n - n % step)
+_SQRT5 = math.sqrt(5.0)
+_LS_BOUNDS = (math.log(0.01), math.log(20.0))
+_SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
+_NOISE_BOUNDS = (math.log(1e-6), math.log(1.0))
+_LS_PRIOR_MEAN, _LS_PRIOR_STD = math.log(0.5), 1.5
+_JITTER = 1e-8
+_MAX_ITER = 40
+
+
+def normal_scores(loss: np.ndarray) -> np.ndarray:
+    """Phi^-1 of mid-rank quantiles ``(rank + 0.5) / n``: lower loss, lower score; ties equal."""
+    n = len(loss)
+    order = np.argsort(loss, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n, dtype=np.float64)
+    s = loss[order]
+    # mid-ranks for ties
+    start = 0
+    for k in range(1, n + 1):
+        if k == n or s[k] != s[start]:
+            if k - start > 1:
+                ranks[order[start:k]] = 0.5 * (start + k - 1)
+            start = k
+    return ndtri((ranks + 0.5) / n)
+
+
+def _matern(r: np.ndarray) -> np.ndarray:
+    sr = _SQRT5 * r
+    return (1.0 + sr + sr * sr / 3.0) * np.exp(-sr)
+
+
+def _scaled_dist(a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> np.ndarray:
+    a, b = a / ls, b / ls
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+@dataclass
+class KernelParams:
+    log_ls: np.ndarray
+    log_signal: float
+    log_noise: float
+
+    def vector(self) -> np.ndarray:
+        return np.concatenate([self.log_ls, [self.log_signal, self.log_noise]])
+
+    @classmethod
+    def initial(cls, d: int) -> KernelParams:
+        return cls(np.full(d, _LS_PRIOR_MEAN), 0.0, math.log(1e-3))
+
+
+def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
+                       ) -> tuple[float, np.ndarray]:
+    d = x.shape[1]
+    ls, s2, nz = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
+    n = len(y)
+    r = _scaled_dist(x, x, ls)
+    e = np.exp(-_SQRT5 * r)
+    k = s2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * e
+    kn = k + (nz + _JITTER) * np.eye(n)
+    try:
+        chol = np.linalg.cholesky(kn)
+    except np.linalg.LinAlgError:
+        return 1e10, np.zeros_like(theta)
+    alpha = cho_solve((chol, True), y)
+    nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
+    prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
+    inv = cho_solve((chol, True), np.eye(n))
+    w = np.outer(alpha, alpha) - inv
+    # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2
+    m = w * (s2 * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * e)
+    xs = x / ls
+    rows = m.sum(1)
+    quad = ((m @ xs) * xs).sum(0)
+    g_ls = -0.5 * (2.0 * (rows @ (xs * xs)) - 2.0 * quad)
+    g_s2 = -0.5 * (w * k).sum()
+    g_nz = -0.5 * nz * np.trace(w)
+    grad = np.concatenate([g_ls + (theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [g_s2, g_nz]])
+    return float(nll + prior), grad
+
+
+def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None) -> KernelParams:
+    """Maximum a posteriori kernel hyperparameters for ``x`` ``[n, d]`` and scores ``y``."""
+    d = x.shape[1]
+    start = start or KernelParams.initial(d)
+    bounds = [_LS_BOUNDS] * d + [_SIGNAL_BOUNDS, _NOISE_BOUNDS]
+    res = minimize(_neg_log_posterior, start.vector(), args=(x, y), jac=True,
+                   method="L-BFGS-B", bounds=bounds, options={"maxiter": _MAX_ITER})
+    theta = res.x if np.all(np.isfinite(res.x)) else start.vector()
+    return KernelParams(theta[:d].copy(), float(theta[d]), float(theta[d + 1]))
+
+
+class Surrogate:
+    """The fitted model of one study; ``None``-safe: build with ``Surrogate.fit``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams) -> None:
+        self.x, self.y, self.params = x, y, params
+        self.ls = np.exp(params.log_ls)
+        self.s2 = math.exp(params.log_signal)
+        noise = math.exp(params.log_noise)
+        k = self.s2 * _matern(_scaled_dist(x, x, self.ls)) + (noise + _JITTER) * np.eye(len(y))
+        self.chol = np.linalg.cholesky(k)
+        self.alpha = cho_solve((self.chol, True), y)
+        self.best = float(y.min())
+
+    @classmethod
+    def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,
+            cache: dict[int, KernelParams] | None = None) -> Surrogate | None:
+        """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
+        local around ``center``; ``None`` with fewer than two trials or no dimension.
+        ``cache`` maps a refit point (number of trials) to its hyperparameters."""
+        n, d = x.shape
+        if n < 2 or d == 0:
+            return None
+        m = refit_point(n)
+        params = cache.get(m) if cache is not None else None
+        if params is None or len(params.log_ls) != d:
+            xf, lf = _local(x[:m], loss[:m], center)
+            params = fit_kernel(xf, normal_scores(lf))
+            if cache is not None:
+                cache.clear()  # only the latest refit point is ever asked again
+                cache[m] = params
+        xl, ll = _local(x, loss, center)
+        try:
+            return cls(xl, normal_scores(ll), params)
+        except np.linalg.LinAlgError:
+            return None
+
+    def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
+        ks = self.s2 * _matern(_scaled_dist(xq, self.x, self.ls))
+        mu = ks @ self.alpha
+        v = solve_triangular(self.chol, ks.T, lower=True)
+        var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
+        return mu, np.sqrt(var)
+
+    def slope(self, x0: np.ndarray) -> np.ndarray:
+        """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]``."""
+        r = _scaled_dist(x0, self.x, self.ls)
+        coef = -5.0 / 3.0 * self.s2 * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r) * self.alpha
+        # d mu / d x0_k = sum_i coef_i (x0_k - x_ik) / l_k^2
+        return (coef.sum(1)[:, None] * x0 - coef @ self.x) / self.ls**2
+
+    def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
+        """``[K, d, 2]``: predicted improvement per trust radius along each coordinate
+        (> 0: increasing it lowers the loss) and the log lengthscale."""
+        g = self.slope(np.atleast_2d(x0))
+        out = np.empty(g.shape + (2,))
+        out[..., 0] = np.tanh(-g * radius)
+        out[..., 1] = np.clip(self.params.log_ls / 3.0, -2.0, 2.0)
+        return out
+
+    def candidate_features(self, xq: np.ndarray, base: np.ndarray, radius: float,
+                           ) -> np.ndarray:
+        """``[m, N_CAND]`` features of candidates ``xq`` ``[m, d]`` moved from ``base``."""
+        mu, sd = self.predict(xq)
+        z = (self.best - mu) / sd
+        f = np.zeros((len(xq), N_CAND))
+        f[:, C["gp_z"]] = np.tanh(z / 3.0)
+        f[:, C["gp_log_sd"]] = np.clip(np.log(sd) / 3.0, -3.0, 1.0)
+        f[:, C["gp_log_ei"]] = np.clip(log_ei(z, sd) / 5.0, -4.0, 1.0)
+        dist = np.sqrt(((xq - base) ** 2).mean(1))
+        f[:, C["gp_distance"]] = np.tanh(dist / max(radius, 1e-6))
+        f[:, C["gp_mean"]] = np.tanh(mu / 2.0)
+        f[:, C["has_model"]] = 1.0
+        return f
+
+
+def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """log(sd * (z Phi(z) + phi(z))) computed stably for very negative z (as in LogEI,
+    Ament et al., NeurIPS 2023): for z < -1,
+    h(z) = phi(z) (1 - |z| erfcx(|z|/sqrt2) sqrt(pi/2))."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    hi = z >= -1.0
+    zh = z[hi]
+    out[hi] = np.log(zh * np.exp(log_ndtr(zh)) + np.exp(-0.5 * zh * zh) / math.sqrt(2 * math.pi))
+    zl = -z[~hi]
+    inner = 1.0 - zl * erfcx(zl / math.sqrt(2.0)) * math.sqrt(math.pi / 2.0)
+    out[~hi] = (-0.5 * zl * zl - 0.5 * math.log(2 * math.pi)
+                + np.log(np.maximum(inner, 1e-300)))
+    return out + np.log(sd)
+
+
+def _local(x: np.ndarray, loss: np.ndarray, center: np.ndarray,
+           ) -> tuple[np.ndarray, np.ndarray]:
+    if len(x) <= LOCAL_POINTS:
+        return x, loss
+    near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:LOCAL_POINTS]
+    near.sort()
+    return x[near], loss[near]
