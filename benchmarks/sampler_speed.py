@@ -1,6 +1,6 @@
-"""Sampler time per trial, HyperaSampler against TPESampler, in one run.
+"""Sampler time per trial, HyperaSampler against TPESampler and GPSampler, in one run.
 
-    .venv/bin/python benchmarks/sampler_speed.py [--trials 100 300 1000] [--dim 10] [--seed 0]
+    .venv/bin/python -m benchmarks.sampler_speed [--trials 100 200 300 1000] [--gp-max 300]
 
 A 10-d continuous space and a trivial objective, so the time is the sampler's own. Torch uses
 one thread for the whole process (HyperaSampler's default `torch_threads=1` as well). Modules
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import platform
 import time
 import warnings
 
 import numpy as np
 import optuna
+from threadpoolctl import threadpool_limits
 import torch
 
 from optuna_hypera import HyperaSampler
@@ -37,30 +39,46 @@ def time_study(sampler: optuna.samplers.BaseSampler, n_trials: int, dim: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trials", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--trials", type=int, nargs="+", default=[100, 200, 300, 1000])
+    parser.add_argument("--gp-max", type=int, default=300,
+                        help="run GPSampler only up to this many trials (its cost is cubic)")
     parser.add_argument("--dim", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     torch.set_num_threads(1)
-    for module in ("scipy.stats", "plotly.graph_objects", "optuna_dashboard"):
+    for module in ("scipy.stats", "plotly.graph_objects", "optuna_dashboard", "greenlet"):
         try:
             importlib.import_module(module)
         except ImportError:
             pass
+    threadpool_limits(1)  # one BLAS thread for every sampler alike
     print(f"# Sampler time per trial ({args.dim}-d continuous, trivial objective)")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"optuna {optuna.__version__}, 1 torch thread\n")
-    print("| trials | TPE mean ms | Hypera mean ms | ratio (Hypera/TPE) "
-          "| TPE last-10 ms | Hypera last-10 ms |")
-    print("|---|---|---|---|---|---|")
+          f"optuna {optuna.__version__}, greenlet {_version('greenlet')}, 1 torch thread, "
+          "1 BLAS thread\n")
+    print("| trials | TPE ms | GP ms | Hypera ms | Hypera/TPE | Hypera/GP "
+          "| TPE last-10 ms | GP last-10 ms | Hypera last-10 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in args.trials:
         tpe = time_study(optuna.samplers.TPESampler(seed=args.seed), n, args.dim)
+        gp = (time_study(optuna.samplers.GPSampler(seed=args.seed), n, args.dim)
+              if n <= args.gp_max else None)
         hyp = time_study(HyperaSampler(seed=args.seed), n, args.dim)
-        print(f"| {n} | {tpe.mean() * 1e3:.1f} | {hyp.mean() * 1e3:.1f} | "
-              f"{hyp.mean() / tpe.mean():.2f} | {tpe[-10:].mean() * 1e3:.1f} | "
-              f"{hyp[-10:].mean() * 1e3:.1f} |", flush=True)
+        g = f"{gp.mean() * 1e3:.1f}" if gp is not None else "not run"
+        g10 = f"{gp[-10:].mean() * 1e3:.1f}" if gp is not None else "-"
+        ratio_gp = f"{hyp.mean() / gp.mean():.3f}" if gp is not None else "-"
+        print(f"| {n} | {tpe.mean() * 1e3:.1f} | {g} | {hyp.mean() * 1e3:.1f} | "
+              f"{hyp.mean() / tpe.mean():.2f} | {ratio_gp} | {tpe[-10:].mean() * 1e3:.1f} | "
+              f"{g10} | {hyp[-10:].mean() * 1e3:.1f} |", flush=True)
+
+
+def _version(module: str) -> str:
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 if __name__ == "__main__":

@@ -47,6 +47,11 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-independent": {"strategy": "independent"},
     "hypera-sequential": {"strategy": "sequential"},
     "hypera-cooperative": {"strategy": "cooperative"},
+    # Ablations of the default (pre-trained, cooperative, surrogate, online updates):
+    "hypera-scratch": {"weights": None},  # no pre-training
+    "hypera-frozen": {"sac": "frozen"},  # no online updates: the shipped weights as they are
+    "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
+    # whose weights were trained to read it)
 }
 """Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
 
@@ -81,8 +86,12 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
     if name in HYPERA_STRATEGIES:
         check_samplers([name])
         from optuna_hypera import HyperaSampler
+        from optuna_hypera import SACConfig
 
-        sampler: BaseSampler = HyperaSampler(seed=seed, **HYPERA_STRATEGIES[name])
+        kwargs = dict(HYPERA_STRATEGIES[name])
+        if kwargs.get("sac") == "frozen":
+            kwargs["sac"] = SACConfig(gradient_steps=0)
+        sampler: BaseSampler = HyperaSampler(seed=seed, **kwargs)
         return sampler
     builtin = _builtin(seed)
     if name not in builtin:

@@ -9,6 +9,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | tiny     | the smoke test                        | seconds                              |
 | quick    | README demo                           | under 5 minutes                      |
 | standard | the README results table              | about 30-40 minutes                  |
+| ablation | the standard tasks, one switch off    | about 30 minutes                     |
+| long     | 1000 trials in 30-D (no GP)           | about 30 minutes                     |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 """
 
@@ -49,15 +51,27 @@ def bbob(fid: int, dim: int, n_trials: int) -> Task:
     return Task(f"bbob-f{fid}-d{dim}", "bbob", n_trials, {"fid": fid, "dim": dim})
 
 
-# The three coordination strategies by name rather than `hypera` (the defaults, which equal one
-# of them), so the tables say which strategy each row is whatever the default becomes.
+# `hypera` is the default sampler (pre-trained weights, cooperative strategy); `hypera-scratch`
+# the same without pre-training. The ablation suite adds the other switches.
 ALL_SAMPLERS = (
-    "hypera-independent", "hypera-sequential", "hypera-cooperative",
+    "hypera", "hypera-scratch",
     "tpe", "cmaes", "gp", "random", "qmc",
 )
+ABLATION_SAMPLERS = ("hypera", "hypera-scratch", "hypera-frozen", "hypera-nomodel")
 SMALL_DIGITS = {"epochs": 15}
 SMALL_MONAI = {"n_train": 32, "n_val": 16, "size": 32, "epochs": 8, "noise": 1.0}
 MONAI_3D = {"spatial_dims": 3, "n_train": 32, "n_val": 8, "size": 32, "epochs": 15, "noise": 1.5}
+
+STANDARD_TASKS = (
+    bbob(8, 2, 100),
+    bbob(8, 5, 100),
+    bbob(8, 10, 100),
+    bbob(8, 20, 100),
+    bbob(15, 5, 100),
+    bbob(21, 10, 100),
+    Task("digits-mlp", "digits", 40),
+    Task("monai-seg-2d", "monai", 20),
+)
 
 SUITES: dict[str, Suite] = {
     s.name: s
@@ -82,17 +96,18 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(
             "standard", "README table: BBOB in 2..20-D, digits MLP, 64x64 2-D MONAI UNet.",
-            tasks=(
-                bbob(8, 2, 100),
-                bbob(8, 5, 100),
-                bbob(8, 10, 100),
-                bbob(8, 20, 100),
-                bbob(15, 5, 100),
-                bbob(21, 10, 100),
-                Task("digits-mlp", "digits", 40),
-                Task("monai-seg-2d", "monai", 20),
-            ),
+            tasks=STANDARD_TASKS,
             samplers=ALL_SAMPLERS, seeds=5,
+        ),
+        Suite(
+            "ablation", "The standard suite's tasks and seeds, one switch of hypera off per row.",
+            tasks=STANDARD_TASKS,
+            samplers=ABLATION_SAMPLERS, seeds=5,
+        ),
+        Suite(
+            "long", "1000 trials in 30-D, where GP's cubic cost is prohibitive (GP left out).",
+            tasks=(bbob(8, 30, 1000), bbob(15, 30, 1000)),
+            samplers=("hypera", "tpe", "cmaes", "random"), seeds=3,
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_hypera._coordinator import Decision
 from optuna_hypera._features import rewards
+from optuna_hypera._features import spearman
 from optuna_hypera._table import build_history
 
 
@@ -106,7 +107,7 @@ def _parse_record(raw: object) -> tuple[int | None, dict[str, tuple[int, float]]
 
 def _tally(
     trials: Sequence[FrozenTrial], direction: StudyDirection | str
-) -> tuple[dict[str, _AgentTally], int, int]:
+) -> tuple[dict[str, _AgentTally], int, int, list[tuple[float, float, float, float]]]:
     """One pass over the trials: tallies, finished and proposed counts. Ranks and rewards are
     the agents' own (``_features``): what the dashboard credits is what the agents are paid."""
     if isinstance(direction, str):
@@ -135,6 +136,21 @@ def _tally(
             new_best.add(number)
 
     tallies: dict[str, _AgentTally] = {}
+    predicted: list[tuple[float, float, float, float]] = []
+    for trial in trials:
+        pred = trial.user_attrs.get("hypera", {})
+        pred = pred.get("prediction") if isinstance(pred, Mapping) else None
+        row = row_of.get(trial.number)
+        base_row = None
+        if isinstance(pred, Mapping) and row is not None and history.complete[row]:
+            base = trial.user_attrs["hypera"].get("base_trial")
+            base_row = row_of.get(base) if isinstance(base, int) else None
+            q, v = pred.get("rank_quantile"), pred.get("critic_value")
+            if (isinstance(q, (int, float)) and isinstance(v, (int, float))
+                    and base_row is not None):
+                r = float(rewards(history.quantiles, history.valid, np.array([row]),
+                                  np.array([base_row]))[0])
+                predicted.append((float(q), float(history.quantiles[row]), float(v), r))
     for number, (base, moves) in sorted(records, key=lambda record: record[0]):
         movers = {name: size for name, (n, size) in moves.items() if n > 0}
         total = sum(movers.values())
@@ -160,7 +176,7 @@ def _tally(
             tally.credit += max(gain, 0.0) * share
             tally.curve_x.append(number)
             tally.curve_y.append(tally.credit)
-    return tallies, len(history), len(records)
+    return tallies, len(history), len(records), predicted
 
 
 def agent_credit(
@@ -176,7 +192,7 @@ def agent_credit(
     ``credit`` (its share of the positive rank improvements, see the module docstring).
     Agents that appear but never changed anything are listed with zeros.
     """
-    tallies, _, _ = _tally(trials, direction)
+    tallies, _, _, _ = _tally(trials, direction)
     return {name: tally.as_dict() for name, tally in tallies.items()}
 
 
@@ -213,6 +229,30 @@ def _note(
             f"| {credit['credit']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _calibration(predicted: Sequence[tuple[float, float, float, float]]) -> str:
+    """How well the surrogate's and the critics' predictions matched the outcomes so far."""
+    if len(predicted) < 2:
+        return ""
+    p = np.array(predicted)
+    rank_corr = float(spearman(p[:, :1], p[:, 1])[0]) if len(p) >= 4 else math.nan
+    value_corr = float(spearman(p[:, 2:3], p[:, 3])[0]) if len(p) >= 4 else math.nan
+    mae = float(np.abs(p[:, 0] - p[:, 1]).mean())
+    return "\n".join([
+        "",
+        "## Predictions against outcomes",
+        "",
+        f"{len(p)} completed trials the agents proposed with a surrogate prediction.",
+        "",
+        "| what | agreement |",
+        "|---|---:|",
+        f"| surrogate's predicted rank quantile vs the trial's rank quantile now "
+        f"(rank correlation) | {rank_corr:+.2f} |",
+        f"| same, mean absolute difference | {mae:.3f} |",
+        f"| critics' value vs the reward paid (rank correlation) | {value_corr:+.2f} |",
+        "",
+    ])
 
 
 def _downsample(xs: list[int], ys: list[float]) -> tuple[list[int], list[float]]:
@@ -267,14 +307,14 @@ def publish_dashboard(study: optuna.Study) -> None:
     from optuna_dashboard import save_plotly_graph_object
 
     trials = study.get_trials(deepcopy=False)
-    tallies, n_finished, n_proposed = _tally(trials, study.direction)
+    tallies, n_finished, n_proposed, predicted = _tally(trials, study.direction)
     groups: Any = study.user_attrs.get("hypera_groups")
     if isinstance(groups, str):
         try:
             groups = json.loads(groups)
         except ValueError:
             groups = None
-    save_note(study, _note(tallies, groups, n_finished, n_proposed))
+    save_note(study, _note(tallies, groups, n_finished, n_proposed) + _calibration(predicted))
     last = max((t.number for t in trials), default=0)
     figure = _figure(tallies, groups, last)
     save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
@@ -330,5 +370,16 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
                 changed[p] = {"from": base_params[p], "to": params[p],
                               "delta": round(float(decision.x[j] - decision.base.x[j]), 5)}
         agents[name] = {"value": round(move.value, 5), "params": changed}
-    return {"base_trial": decision.base.number, "strategy": strategy, "conflict": conflict,
-            "value_estimate": round(decision.value, 5), "agents": agents}
+    out = {"base_trial": decision.base.number, "strategy": strategy, "conflict": conflict,
+           "value_estimate": round(decision.value, 5), "agents": agents}
+    pred = decision.prediction
+    if "gp_quantile" in pred:
+        # What the surrogate predicted for this trial, to hold against its outcome: its rank
+        # quantile among the trials (0 = best), the model's sd (normal-score units) and the
+        # log expected improvement; and where the executed candidate came from.
+        out["prediction"] = {"rank_quantile": round(pred["gp_quantile"], 4),
+                             "sd": round(pred["gp_sd"], 4),
+                             "log_ei": round(pred["gp_log_ei"], 4),
+                             "critic_value": round(decision.value, 5),
+                             "candidate": decision.source}
+    return out

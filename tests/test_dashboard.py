@@ -247,3 +247,23 @@ def test_sampler_publishes_dashboard_during_a_short_study() -> None:
         all(not a["params"] for a in t.user_attrs["hypera"]["agents"].values()) for t in proposed
     )
     assert all(math.isfinite(c["mean_rank_improvement"]) for c in credit.values())
+
+
+def test_the_note_holds_predictions_against_outcomes() -> None:
+    from optuna_dashboard import get_note
+
+    from optuna_hypera import HyperaSampler
+    from optuna_hypera import publish_dashboard
+
+    study = optuna.create_study(sampler=HyperaSampler(seed=1, n_startup_trials=4,
+                                                      dashboard_every=0))
+    study.optimize(distributed.objective, n_trials=20)
+    publish_dashboard(study)
+    note = get_note(study)
+    assert "## Predictions against outcomes" in note
+    lines = [ln for ln in note.splitlines() if "rank correlation" in ln]
+    assert len(lines) == 2
+    for ln in lines:  # a finite correlation in [-1, 1]
+        assert -1.0 <= float(ln.rstrip(" |").rsplit("|", 1)[1]) <= 1.0
+    predicted = [t for t in study.trials if "prediction" in t.user_attrs.get("hypera", {})]
+    assert f"{len(predicted)} completed trials" in note
