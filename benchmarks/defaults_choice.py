@@ -1,11 +1,13 @@
 """How HyperaSampler's defaults are chosen: by measurement on the project's own synthetic
 families, never on a named benchmark function (those are for evaluation only).
 
-    .venv/bin/python -m benchmarks.defaults_choice [--seeds 10] [--trials 80] [--jobs 2]
+    .venv/bin/python -m benchmarks.defaults_choice [--seeds 6] [--trials 80] [--jobs 2]
 
-Variants differ in the transition structure (``gamma = 0``: each proposal a contextual bandit;
-``0.99``: the critic also bootstraps on the decision made from the trial's result) and the
-coordination strategy. One ``HyperaCore`` per study, as ``HyperaSampler`` has, on
+Variants differ in the coordination strategy and in the starting weights (the shipped
+pre-trained ones or none); ``teacher`` is pre-training's imitation target, the candidate with
+the highest log expected improvement, for reference. (``gamma`` was chosen the same way before
+pre-training existed: 0 and 0.99 tied; see the README.) One ``HyperaCore`` per study, as
+``HyperaSampler`` has, with the sampler's online updates, on
 ``optuna_hypera._simulate``'s families (GP prior samples, quadratic and multimodal bowls, a
 fifth of the coordinates binned or categorical) in 3, 6 and 10 dimensions; each (task, seed)
 is run by every variant. Prints median final best values, and the mean rank of each variant
@@ -26,17 +28,22 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._features import rank_quantiles
+from optuna_hypera._sac import torch_threads
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate
+from optuna_hypera._weights import pretrained_path
 
 
-VARIANTS: dict[str, tuple[str, str, float]] = {
-    "independent g0": ("independent", "value", 0.0),
-    "independent g0.99": ("independent", "value", 0.99),
-    "sequential g0": ("sequential", "value", 0.0),
-    "coop-value g0": ("cooperative", "value", 0.0),
-    "coop-thompson g0": ("cooperative", "thompson", 0.0),
+VARIANTS: dict[str, tuple[str, str, bool, str]] = {
+    # name: (strategy, conflict, pre-trained, chooser)
+    "cooperative": ("cooperative", "value", True, "critic"),
+    "coop-thompson": ("cooperative", "thompson", True, "critic"),
+    "independent": ("independent", "value", True, "critic"),
+    "sequential": ("sequential", "value", True, "critic"),
+    "cooperative scratch": ("cooperative", "value", False, "critic"),
+    "independent scratch": ("independent", "value", False, "critic"),
+    "teacher": ("cooperative", "value", True, "teacher"),
 }
 DIMS = (3, 6, 10)
 
@@ -47,17 +54,20 @@ def run(family: str, d: int, seed: int, n_trials: int) -> list[float]:
     task = SyntheticTask.sample(family, d, np.random.RandomState(10_000 * d + seed),
                                 discrete_share=0.2)
     out = []
-    for strategy, conflict, gamma in VARIANTS.values():
-        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(gamma=gamma),
-                          strategy=strategy, conflict=conflict, seed=seed)
-        sim = simulate(core, [task], n_trials, n_startup=10, seed=seed)
+    for strategy, conflict, pretrained, chooser in VARIANTS.values():
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy=strategy,
+                          conflict=conflict, seed=seed, chooser=chooser)
+        if pretrained:
+            core.sac.load(pretrained_path())
+        with torch_threads(1):
+            sim = simulate(core, [task], n_trials, n_startup=10, seed=seed)
         out.append(float(sim.y[0].min()))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--trials", type=int, default=80)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -82,10 +92,12 @@ def main() -> None:
     print(f"\nMean rank over {len(cells)} (task, seed) pairs (1 = best):\n")
     for k in np.argsort(ranks.mean(axis=0), kind="stable").tolist():
         print(f"- {names[k]}: {ranks[:, k].mean():.2f}")
-    g0, g99 = names.index("independent g0"), names.index("independent g0.99")
-    diff = np.array([best[c][g0] - best[c][g99] for c in cells])
-    print(f"\ngamma 0 against 0.99 (independent): better on {(diff < 0).sum()}, worse on "
-          f"{(diff > 0).sum()}, tied on {(diff == 0).sum()} of {len(cells)} pairs")
+    for first, second in (("cooperative", "independent"),
+                          ("cooperative", "cooperative scratch"), ("cooperative", "teacher")):
+        i, j = names.index(first), names.index(second)
+        diff = np.array([best[c][i] - best[c][j] for c in cells])
+        print(f"\n{first} against {second}: better on {(diff < 0).sum()}, worse on "
+              f"{(diff > 0).sum()}, tied on {(diff == 0).sum()} of {len(cells)} pairs")
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ class Context:
     surrogate: Surrogate | None = None
     """The study's model of the objective (``None`` before two trials complete)."""
     radius: float = 0.1
-    """The trust radius (normalized coordinates)."""
+    """The agents' mean step (``step`` averaged): the trust region's size in normalized
+    coordinates, which the surrogate's features are relative to."""
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

@@ -184,7 +184,7 @@ class HyperaCore:
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
-                        bool(plain[b]), model, float(radius[b]))
+                        bool(plain[b]), model, float(steps[b].mean()))
         return out
 
     def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,

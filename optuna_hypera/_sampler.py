@@ -40,6 +40,8 @@ from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
 from optuna_hypera._table import TrialTable
+from optuna_hypera._weights import PRETRAINED
+from optuna_hypera._weights import pretrained_path
 
 
 _logger = optuna.logging.get_logger("optuna.hypera")
@@ -78,7 +80,14 @@ class HyperaSampler(BaseSampler):
             ``RandomSampler(seed=seed)``).
         startup_sampler: Samples the startup trials (default scrambled Sobol ``QMCSampler``).
         device: Torch device of the networks (``"cpu"`` or e.g. ``"cuda"``).
-        weights: Path of weights saved by :meth:`save_weights`, loaded when a study starts.
+        weights: The agents' starting weights: ``"pretrained"`` (default) loads the weights
+            that ship inside the package (pre-trained on synthetic tasks, see
+            ``python -m optuna_hypera.pretrain``); ``None`` starts from random initialisation;
+            a path loads a file saved by :meth:`save_weights` or the pre-training command. A
+            file that does not fit the networks raises ``ValueError``. The agents keep learning
+            online within the study from this start.
+        surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
+            ablation without a model).
         torch_threads: Intra-op threads used while the sampler runs its networks (restored
             afterwards); ``None`` leaves torch's setting alone.
         dashboard_every: Refresh the optuna-dashboard note and figure at most every this many
@@ -91,7 +100,7 @@ class HyperaSampler(BaseSampler):
         self,
         *,
         seed: int | None = None,
-        strategy: str = "independent",
+        strategy: str = "cooperative",
         conflict: str = "value",
         n_startup_trials: int = 10,
         groups: Mapping[str, Sequence[str]] | None = None,
@@ -100,7 +109,8 @@ class HyperaSampler(BaseSampler):
         independent_sampler: BaseSampler | None = None,
         startup_sampler: BaseSampler | None = None,
         device: str | torch.device = "cpu",
-        weights: str | os.PathLike[str] | None = None,
+        weights: str | os.PathLike[str] | None = PRETRAINED,
+        surrogate: bool = True,
         torch_threads: int | None = 1,
         dashboard_every: int = 10,
         warn_independent_sampling: bool = True,
@@ -127,6 +137,7 @@ class HyperaSampler(BaseSampler):
         self._startup_sampler = startup_sampler or _default_startup_sampler(seed)
         self._device = torch.device(device)
         self._weights = weights
+        self._surrogate = surrogate
         self._torch_threads = torch_threads
         self._dashboard_every = dashboard_every
         self._warn_independent_sampling = warn_independent_sampling
@@ -259,9 +270,16 @@ class HyperaSampler(BaseSampler):
         if cache is None:
             core = HyperaCore(agents=self._agents, sac=self._sac_config, strategy=self._strategy,
                               conflict=self._conflict, groups=self._groups,
-                              seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device)
-            if self._weights is not None:
+                              seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device,
+                              surrogate=self._surrogate)
+            if self._weights is not None and not (
+                    isinstance(self._weights, str) and self._weights == PRETRAINED):
                 core.sac.load(self._weights)
+            elif self._weights is not None:
+                try:
+                    core.sac.load(pretrained_path())
+                except ValueError as e:  # custom agents or network sizes: not what shipped
+                    warnings.warn(f"HyperaSampler starts from scratch: {e}", stacklevel=3)
             cache = _StudyCache(core, study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache

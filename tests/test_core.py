@@ -34,7 +34,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def test_core_alone_makes_the_samplers_proposals(strategy: str) -> None:
     seed, n_startup = 3, 5
     study = optuna.create_study(sampler=HyperaSampler(seed=seed, strategy=strategy,
-                                                      n_startup_trials=n_startup))
+                                                      n_startup_trials=n_startup, weights=None))
     study.optimize(six_param, n_trials=24)
     trials = study.trials
     enc = SpaceEncoder(intersection_search_space(trials[:n_startup]))

@@ -70,7 +70,7 @@ def test_proposals_and_explanations_are_stored() -> None:
         assert read_proposal(t) is None and USER_ATTR not in t.user_attrs
     for t in study.trials[5:]:
         p = read_proposal(t)
-        assert p is not None and p.strategy == "independent"
+        assert p is not None and p.strategy == "cooperative"
         u = t.user_attrs[USER_ATTR]
         assert u["base_trial"] == p.base < t.number
         base = study.trials[u["base_trial"]]

@@ -1,0 +1,359 @@
+"""Pre-training the agents on the project's own synthetic tasks, with a curriculum.
+
+    python -m optuna_hypera.pretrain --out weights.pt [--rounds 20 --seed 0 ...]
+
+Each round simulates a batch of studies (``_simulate``: whole studies, no Optuna) on task
+families generated on the fly, ordered from easy to hard (few dimensions, smooth, no noise ->
+many dimensions, multimodal, binned/categorical coordinates, noise). Only the project's own
+families are used: Gaussian-process prior samples, rotated ill-conditioned quadratics and the
+same with cosine ripples (``_simulate.FAMILIES``). No named benchmark function (BBOB, the
+suite's ML tasks) is ever evaluated here: those are for evaluation only.
+
+Two stages, as in MetaBO's and expert iteration's recipe:
+
+1. imitation: the cooperative coordinator picks, among the actors' and uniform trust-region
+   candidates, the one with the highest log expected improvement under the surrogate (the
+   teacher, GP-EI in a trust region); the actors clone the picks and the critics learn the
+   real reward of them;
+2. SAC: the critics pick (the sampler's own rule); critics train on the real reward, actors
+   on the SAC objective plus cloning the critics' picks.
+
+After each round the agents take ``--steps`` gradient steps on the replay of every round so
+far. A checkpoint is written after every round and ``--resume`` continues from it (each round
+draws its tasks and seeds from ``(seed, round)``, so a resumed run draws the same tasks; the
+replay buffer is rebuilt from the rounds run after the resume). The weights file gets a JSON
+file beside it recording the command, seed, families, curriculum and versions, and a plot of
+the training curves when matplotlib is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import asdict
+from dataclasses import dataclass
+import json
+import math
+import os
+from pathlib import Path
+import platform
+import shlex
+import sys
+import time
+
+import numpy as np
+import torch
+
+from optuna_hypera._config import DEFAULT_AGENTS
+from optuna_hypera._config import SACConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._sac import torch_threads
+from optuna_hypera._simulate import FAMILIES
+from optuna_hypera._simulate import SyntheticTask
+from optuna_hypera._simulate import simulate
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One level of the curriculum."""
+
+    dims: tuple[int, ...]
+    families: tuple[str, ...]
+    discrete_share: float
+    max_noise: float
+
+
+CURRICULUM: tuple[Stage, ...] = (
+    Stage((2, 3, 4, 5), ("gp", "quadratic"), 0.0, 0.0),
+    Stage((3, 5, 8, 10), FAMILIES, 0.2, 0.01),
+    Stage((5, 8, 12, 16), FAMILIES, 0.3, 0.05),
+    Stage((8, 12, 16, 24), FAMILIES, 0.4, 0.05),
+)
+"""Easy to hard; a run spends an equal share of its rounds in each stage."""
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    rounds: int = 20
+    """Rounds (a batch of studies each)."""
+    studies: int = 48
+    """Studies per round."""
+    imitation_rounds: int = 6
+    """The first rounds, where the teacher picks the candidates."""
+    steps: int = 200
+    """Gradient steps after each round."""
+    batch_size: int = 512
+    candidates: int = 32
+    """Joint candidates per cooperative decision while pre-training."""
+    explore: float = 0.25
+    """Share of decisions that execute a random candidate, so the critics see bad ones too."""
+    seed: int = 0
+    validate: bool = True
+    """Evaluate on the validation tasks after every round (and the teacher once)."""
+    replay_capacity: int = 60_000
+    threads: int = 1
+
+
+@dataclass
+class RoundLog:
+    round: int
+    stage: int
+    chooser: str
+    regret: float
+    """Mean over the round's studies of the share of 2000 random points better than the best
+    found (exploration included)."""
+    validation: float
+    """The same on fixed validation tasks, the critics picking, no exploration."""
+    critic: float
+    actor: float
+    bc: float
+    seconds: float
+
+
+def stage_of(round_: int, rounds: int) -> int:
+    return min(len(CURRICULUM) - 1, round_ * len(CURRICULUM) // max(rounds, 1))
+
+
+def tasks_for(round_: int, cfg: PretrainConfig) -> tuple[list[SyntheticTask], int]:
+    """The round's tasks, drawn from ``(seed, round)`` only; and the trials per study."""
+    rng = np.random.RandomState([cfg.seed, round_])
+    stage = CURRICULUM[stage_of(round_, cfg.rounds)]
+    per_dim = math.ceil(cfg.studies / len(stage.dims))
+    tasks = []
+    for d in stage.dims:
+        for _ in range(per_dim):
+            family = stage.families[rng.randint(len(stage.families))]
+            noise = float(rng.uniform(0, stage.max_noise))
+            tasks.append(SyntheticTask.sample(family, d, rng, discrete_share=stage.discrete_share,
+                                              noise=noise))
+    n_trials = min(80, 40 + 2 * max(stage.dims))
+    return tasks[: cfg.studies], n_trials
+
+
+def regret_share(tasks: Sequence[SyntheticTask], ys: Sequence[np.ndarray], seed: int) -> float:
+    """Mean share of 2000 uniform random points that beat each study's best value (0 best)."""
+    rng = np.random.RandomState(seed)
+    shares = []
+    for task, y in zip(tasks, ys, strict=True):
+        ref = task(rng.uniform(size=(2000, len(task.space))))
+        shares.append(float((ref < np.nanmin(y)).mean()))
+    return float(np.mean(shares))
+
+
+def validation_tasks(seed: int) -> list[SyntheticTask]:
+    """18 fixed tasks (each family in 4 and 10 dimensions, binned coordinates), from a seed
+    no training round draws from."""
+    rng = np.random.RandomState([seed, 1_000_000])
+    return [SyntheticTask.sample(f, d, rng, discrete_share=0.2)
+            for d in (4, 10) for f in FAMILIES for _ in range(3)]
+
+
+def evaluate(state: dict[str, torch.Tensor], cfg: PretrainConfig, chooser: str = "critic",
+             ) -> float:
+    """Validation regret share of weights ``state`` (a separate core: nothing reaches the
+    training replay)."""
+    core = make_core(cfg)
+    core.coordinator.explore = 0.0
+    core.coordinator.chooser = chooser
+    core.sac.load_state_dict(state)
+    tasks = validation_tasks(cfg.seed)
+    sim = simulate(core, tasks, 40, n_startup=10, seed=cfg.seed + 777)
+    return regret_share(tasks, sim.y, cfg.seed + 778)
+
+
+def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
+    sac = SACConfig(gradient_steps=0, batch_size=cfg.batch_size,
+                    replay_capacity=cfg.replay_capacity)
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative", conflict="value",
+                      seed=cfg.seed, device=device, n_candidates=cfg.candidates)
+    core.coordinator.explore = cfg.explore
+    return core
+
+
+def train_steps(core: HyperaCore, steps: int, rng: np.random.RandomState,
+                gen: torch.Generator) -> dict[str, float]:
+    """``steps`` gradient steps of every agent on the replay; mean losses."""
+    totals: dict[str, float] = {}
+    due = np.ones(len(core.agents), bool)
+    for _ in range(steps):
+        batch, mask = core.learner.draw(due, rng)
+        for name, value in core.sac.update(batch, mask, gen).items():
+            totals[name] = totals.get(name, 0.0) + float(value.mean())
+    return {k: v / max(steps, 1) for k, v in totals.items()}
+
+
+def _save_checkpoint(path: Path, core: HyperaCore, done: int, logs: list[RoundLog]) -> None:
+    state = core.sac.state_dict()
+    for prefix, opt in (("actor_opt", core.sac.actor_opt), ("critic_opt", core.sac.critic_opt),
+                        ("alpha_opt", core.sac.alpha_opt)):
+        for i, (m, v) in enumerate(zip(opt.m, opt.v, strict=True)):
+            state[f"{prefix}.m.{i}"] = m.detach().cpu().clone()
+            state[f"{prefix}.v.{i}"] = v.detach().cpu().clone()
+        state[f"{prefix}.t"] = opt.t.detach().cpu().clone()
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    _meta(path).write_text(json.dumps(
+        {"rounds_done": done, "log": [asdict(x) for x in logs]}, indent=1))
+
+
+def _meta(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".json")
+
+
+def _load_checkpoint(path: Path, core: HyperaCore) -> tuple[int, list[RoundLog]]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for prefix, opt in (("actor_opt", core.sac.actor_opt), ("critic_opt", core.sac.critic_opt),
+                        ("alpha_opt", core.sac.alpha_opt)):
+        for i in range(len(opt.m)):
+            opt.m[i].copy_(state.pop(f"{prefix}.m.{i}"))
+            opt.v[i].copy_(state.pop(f"{prefix}.v.{i}"))
+        opt.t.copy_(state.pop(f"{prefix}.t"))
+    core.sac.load_state_dict({k: v.to(core.sac.device) for k, v in state.items()})
+    meta = json.loads(_meta(path).read_text())
+    return int(meta["rounds_done"]), [RoundLog(**x) for x in meta["log"]]
+
+
+def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
+             checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
+             progress: bool = True, command: str | None = None) -> list[RoundLog]:
+    """Run the curriculum and write the weights to ``out`` (plus ``out``'s ``.json`` record
+    and ``.png`` plot); returns the per-round log."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
+    core = make_core(cfg)
+    logs: list[RoundLog] = []
+    start = 0
+    if resume and ckpt.exists():
+        start, logs = _load_checkpoint(ckpt, core)
+    t0 = time.time()
+    teacher = initial = math.nan
+    if cfg.validate:
+        with torch_threads(cfg.threads):
+            teacher = evaluate(make_core(cfg).sac.state_dict(), cfg, "teacher")
+            initial = evaluate(make_core(cfg).sac.state_dict(), cfg)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.rounds, initial=start, desc="pretrain", unit="round")
+    with torch_threads(cfg.threads):
+        for r in range(start, cfg.rounds):
+            t = time.time()
+            chooser = "teacher" if r < cfg.imitation_rounds else "critic"
+            core.coordinator.chooser = chooser
+            tasks, n_trials = tasks_for(r, cfg)
+            sim = simulate(core, tasks, n_trials, n_startup=10, seed=cfg.seed * 1000 + r)
+            rng = np.random.RandomState([cfg.seed, r, 1])
+            gen = torch.Generator().manual_seed(cfg.seed * 1000 + r)
+            losses = train_steps(core, cfg.steps, rng, gen)
+            logs.append(RoundLog(r, stage_of(r, cfg.rounds), chooser,
+                                 regret_share(tasks, sim.y, cfg.seed + r),
+                                 evaluate(core.sac.state_dict(), cfg) if cfg.validate
+                                 else math.nan,
+                                 losses.get("critic", math.nan), losses.get("actor", math.nan),
+                                 losses.get("bc", math.nan), time.time() - t))
+            _save_checkpoint(ckpt, core, r + 1, logs)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(val=f"{logs[-1].validation:.4f}", teacher=f"{teacher:.4f}",
+                                critic=f"{logs[-1].critic:.3f}", bc=f"{logs[-1].bc:.2f}")
+    if bar is not None:
+        bar.close()
+    core.sac.save(out)
+    record = {
+        "command": command or "optuna_hypera.pretrain.pretrain(...)",
+        "config": asdict(cfg),
+        "families": list(FAMILIES),
+        "curriculum": [asdict(s) for s in CURRICULUM],
+        "never_trained_on": "any named benchmark function (BBOB f1-f24 and every other), "
+                            "the benchmark suite's ML tasks and data sets",
+        "versions": _versions(),
+        "validation_teacher": teacher,
+        "validation_initial": initial,
+        "seconds": round(sum(x.seconds for x in logs), 1),
+        "wall_seconds_this_invocation": round(time.time() - t0, 1),
+        "log": [asdict(x) for x in logs],
+    }
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    plot(logs, out.with_suffix(".png"), teacher, initial)
+    return logs
+
+
+def _versions() -> dict[str, str]:
+    import optuna
+    import scipy
+
+    from optuna_hypera import __version__
+
+    return {"optuna_hypera": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "optuna": optuna.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "machine": platform.processor() or platform.machine()}
+
+
+def plot(logs: Sequence[RoundLog], path: Path, teacher: float = math.nan,
+         initial: float = math.nan) -> bool:
+    """Training curves (regret share and losses per round); ``False`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    r = [x.round for x in logs]
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
+    ax[0].plot(r, [x.regret for x in logs], marker="o", label="training rounds")
+    ax[0].plot(r, [x.validation for x in logs], marker="s", label="validation (critics pick)")
+    ax[0].axhline(teacher, color="k", ls="--", lw=1, label="validation, log-EI teacher")
+    ax[0].axhline(initial, color="r", ls=":", lw=1, label="validation, initial weights")
+    ax[0].legend(fontsize=7)
+    ax[0].set_title("share of random points better\nthan the best found (lower is better)",
+                    fontsize=9)
+    ax[0].set_yscale("log")
+    ax[1].plot(r, [x.critic for x in logs], marker="o")
+    ax[1].set_title("critic loss (TD error)", fontsize=9)
+    ax[2].plot(r, [x.bc for x in logs], marker="o")
+    ax[2].set_title("cloning loss (nats per parameter)", fontsize=9)
+    for a in ax:
+        a.set_xlabel("round")
+        for x in logs:
+            if x.chooser == "critic":
+                a.axvspan(x.round - 0.5, x.round + 0.5, color="0.93", lw=0)
+    fig.suptitle("pre-training (grey: critics pick; white: the log-EI teacher picks)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    d = PretrainConfig()
+    p = argparse.ArgumentParser(prog="python -m optuna_hypera.pretrain",
+                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--out", required=True, help="weights file to write (.pt)")
+    p.add_argument("--checkpoint", help="checkpoint file (default: <out>.ckpt)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-validation", action="store_true",
+                   help="skip the validation tasks after each round")
+    for name in ("rounds", "studies", "imitation_rounds", "steps", "batch_size", "candidates",
+                 "explore", "seed", "replay_capacity", "threads"):
+        kind = float if name == "explore" else int
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(d, name))
+    a = p.parse_args(argv)
+    cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
+                         a.candidates, a.explore, a.seed, not a.no_validation,
+                         a.replay_capacity, a.threads)
+    command = "python -m optuna_hypera.pretrain " + " ".join(
+        shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
+    pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,
+             progress=not a.no_progress, command=command)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
