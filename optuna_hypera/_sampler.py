@@ -101,7 +101,7 @@ class HyperaSampler(BaseSampler):
         *,
         seed: int | None = None,
         strategy: str = "cooperative",
-        conflict: str = "value",
+        conflict: str = "thompson",
         n_startup_trials: int = 10,
         groups: Mapping[str, Sequence[str]] | None = None,
         agents: Sequence[AgentConfig] = DEFAULT_AGENTS,

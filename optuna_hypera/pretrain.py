@@ -216,13 +216,14 @@ def _load_checkpoint(path: Path, core: HyperaCore) -> tuple[int, list[RoundLog]]
 
 def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
              checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
-             progress: bool = True, command: str | None = None) -> list[RoundLog]:
+             progress: bool = True, command: str | None = None,
+             device: str = "cpu") -> list[RoundLog]:
     """Run the curriculum and write the weights to ``out`` (plus ``out``'s ``.json`` record
     and ``.png`` plot); returns the per-round log."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
-    core = make_core(cfg)
+    core = make_core(cfg, device)
     logs: list[RoundLog] = []
     start = 0
     if resume and ckpt.exists():
@@ -338,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--checkpoint", help="checkpoint file (default: <out>.ckpt)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default="cpu", help="torch device of the networks, e.g. cuda")
     p.add_argument("--no-validation", action="store_true",
                    help="skip the validation tasks after each round")
     for name in ("rounds", "studies", "imitation_rounds", "steps", "batch_size", "candidates",
@@ -351,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,
-             progress=not a.no_progress, command=command)
+             progress=not a.no_progress, command=command, device=a.device)
     return 0
 
 
