@@ -40,7 +40,8 @@ def test_core_alone_makes_the_samplers_proposals(strategy: str) -> None:
     enc = SpaceEncoder(intersection_search_space(trials[:n_startup]))
     # The sampler seeds its core with the first draw of its own RandomState(seed).
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy=strategy,
-                      conflict="thompson", seed=int(np.random.RandomState(seed).randint(2**31 - 1)))
+                      conflict="thompson",
+                      seed=int(np.random.RandomState(seed).randint(2**31 - 1)))
     for k in range(n_startup, len(trials)):
         history = build_history(trials[:k], True, lambda t: _row(enc, t), len(enc))
         proposals = {t.number: p for t in trials[:k] if (p := read_proposal(t)) is not None}
