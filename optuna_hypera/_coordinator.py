@@ -300,8 +300,9 @@ class Coordinator:
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         tok64 = tok.astype(np.float64)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
-        plans: dict[tuple[int, ...], Any] = {}
-        for ks, group in _by_assignment(items).items():
+        plans: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        groups = _by_assignment(items)
+        for ks, group in groups.items():
             asg = group[0][0].assignment
             kk = np.array(ks)
             agents = [a for a in range(n_agents) if len(asg.indices(a))]
@@ -316,7 +317,7 @@ class Coordinator:
                                       0, 1)
                 f = _features(group, x)
                 cand[:, kk] = f[None]
-                plans[ks] = x
+                plans[ks] = x, step
             else:
                 # Claims: each critic judges its own move from the base.
                 for a in agents:
@@ -328,7 +329,7 @@ class Coordinator:
         values_np = sac.value(tok_t, mask_t, glob_t, actions,
                               torch.from_numpy(cand).to(dev)).cpu().numpy().astype(np.float64)
         decisions: list[Decision | None] = [None] * len(items)
-        for ks, group in _by_assignment(items).items():
+        for ks, group in groups.items():
             asg = group[0][0].assignment
             kk = np.array(ks)
             agents = [a for a in range(n_agents) if len(asg.indices(a))]
@@ -338,9 +339,7 @@ class Coordinator:
                                                 act_np[:, k], values_np[:, k])
                     decisions[k].source = sources[k]  # type: ignore[union-attr]
                 continue
-            x = plans[ks]
-            xb = np.stack([base.x for _, base, _ in group])
-            step = np.stack([ctx.step for ctx, _, _ in group])
+            x, step = plans[ks]
             executed = {}
             for a in agents:
                 p = asg.indices(a)
@@ -469,9 +468,8 @@ def _explain(d: Decision, ctx: Context) -> None:
     if ctx.surrogate is None:
         d.cand = _NO_CAND
         return
-    x = d.x[None]
-    d.cand = ctx.surrogate.candidate_features(x, d.base.x, ctx.radius)[0]
-    mu, sd = ctx.surrogate.predict(x)
+    cand, mu, sd = ctx.surrogate.describe(d.x[None], d.base.x, ctx.radius)
+    d.cand = cand[0]
     d.prediction.update({
         "gp_quantile": float(ndtr(mu[0])),
         "gp_sd": float(sd[0]),
@@ -499,18 +497,12 @@ def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
 
 
 def _acceptable(x: np.ndarray, ctx: Context) -> bool:
-    s = ctx.space.snap(x)
-    if len(ctx.taken) and np.any(np.all(np.abs(ctx.taken - s) < _SAME_POINT, axis=1)):
-        return False
-    if len(ctx.pending):
-        d = np.sqrt(((ctx.pending - s) ** 2).mean(axis=1))
-        if d.min() < _MIN_DISTANCE:
-            return False
-    return True
+    return bool(_acceptable_rows(x[None], ctx)[0])
 
 
 def _acceptable_rows(x: np.ndarray, ctx: Context) -> np.ndarray:
-    """``_acceptable`` for every row of ``x`` ``[m, d]`` at once."""
+    """Per row of ``x`` ``[m, d]``: it repeats no existing trial and keeps ``_MIN_DISTANCE``
+    from every unfinished one."""
     s = ctx.space.snap(x)
     ok = np.ones(len(x), bool)
     if len(ctx.taken) and s.shape[1]:

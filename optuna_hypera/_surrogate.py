@@ -36,6 +36,7 @@ from scipy.special import erfcx
 from scipy.special import log_ndtr
 from scipy.special import ndtri
 
+from optuna_hypera._features import midranks
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import C
 
@@ -59,19 +60,7 @@ _MAX_ITER = 40
 
 def normal_scores(loss: np.ndarray) -> np.ndarray:
     """Phi^-1 of mid-rank quantiles ``(rank + 0.5) / n``: lower loss, lower score; ties equal."""
-    n = len(loss)
-    order = np.argsort(loss, kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n, dtype=np.float64)
-    s = loss[order]
-    # mid-ranks for ties
-    start = 0
-    for k in range(1, n + 1):
-        if k == n or s[k] != s[start]:
-            if k - start > 1:
-                ranks[order[start:k]] = 0.5 * (start + k - 1)
-            start = k
-    return ndtri((ranks + 0.5) / n)
+    return ndtri((midranks(loss) + 0.5) / len(loss))
 
 
 def _matern(r: np.ndarray) -> np.ndarray:
@@ -203,6 +192,11 @@ class Surrogate:
     def candidate_features(self, xq: np.ndarray, base: np.ndarray, radius: float,
                            ) -> np.ndarray:
         """``[m, N_CAND]`` features of candidates ``xq`` ``[m, d]`` moved from ``base``."""
+        return self.describe(xq, base, radius)[0]
+
+    def describe(self, xq: np.ndarray, base: np.ndarray, radius: float,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidate features with the posterior mean and sd they came from."""
         mu, sd = self.predict(xq)
         z = (self.best - mu) / sd
         f = np.zeros((len(xq), N_CAND))
@@ -213,7 +207,7 @@ class Surrogate:
         f[:, C["gp_distance"]] = np.tanh(dist / max(radius, 1e-6))
         f[:, C["gp_mean"]] = np.tanh(mu / 2.0)
         f[:, C["has_model"]] = 1.0
-        return f
+        return f, mu, sd
 
 
 def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
