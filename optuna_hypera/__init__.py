@@ -6,6 +6,7 @@ from optuna_hypera._config import SACConfig
 from optuna_hypera._dashboard import publish_dashboard
 from optuna_hypera._report import report_stats
 from optuna_hypera._sampler import HyperaSampler
+from optuna_hypera.team import pretrain_on_studies
 
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "AgentConfig",
     "HyperaSampler",
     "SACConfig",
+    "pretrain_on_studies",
     "publish_dashboard",
     "report_stats",
 ]

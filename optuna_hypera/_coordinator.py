@@ -48,7 +48,7 @@ from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import G
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
-from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import log_ei
 
 
@@ -90,8 +90,9 @@ class Context:
     """Coordinates ``[R, d]`` of the unfinished trials of every worker."""
     successes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     failures: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    surrogate: Surrogate | None = None
-    """The study's model of the objective (``None`` before two trials complete)."""
+    surrogate: ModelView | None = None
+    """The study's model of the objective (``None`` before two trials complete; with past
+    studies, their ensemble with it, ``_transfer.Ensemble``)."""
     radius: float = 0.1
     """The agents' mean step (``step`` averaged): the trust region's size in normalized
     coordinates, which the surrogate's features are relative to."""
@@ -123,6 +124,8 @@ class Decision:
     """Where the executed candidate came from: ``actor``, ``uniform`` (trust region)."""
     prediction: dict[str, float] = field(default_factory=dict)
     """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
+    transfer: np.ndarray | None = None
+    """With past studies: the ensemble's weights (per source, then the study's own model)."""
 
 
 @dataclass
@@ -475,6 +478,10 @@ def _explain(d: Decision, ctx: Context) -> None:
         "gp_sd": float(sd[0]),
         "gp_log_ei": float(log_ei((ctx.surrogate.best - mu) / sd, sd)[0]),
     })
+    weights = getattr(ctx.surrogate, "weights", None)
+    if weights is not None:
+        d.transfer = weights
+        d.prediction["source_weight"] = float(weights[:-1].sum())
 
 
 def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.ndarray:

@@ -42,7 +42,9 @@ from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
+from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._transfer import TransferPrior
 
 
 _ELITE_FRACTION = 0.2
@@ -100,6 +102,8 @@ class HyperaCore:
         self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)
         self.use_surrogate = surrogate
         self._kernels: dict[Hashable, dict[int, KernelParams]] = {}
+        self.priors: dict[Hashable, TransferPrior] = {}
+        """Past studies' models to combine with a study's own (``_transfer``), by study key."""
         self.groups = groups
         self.rng = np.random.RandomState(seed)
         self.sac = MultiAgentSAC(self.agents, sac, int(self.rng.randint(2**31 - 1)), device)
@@ -189,7 +193,7 @@ class HyperaCore:
 
     def _context(self, study: StudyInput, evidence: Evidence, step: np.ndarray,
                  g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray,
-                 plain: bool, model: Surrogate | None = None, radius: float = 0.1) -> Context:
+                 plain: bool, model: ModelView | None = None, radius: float = 0.1) -> Context:
         h, space = study.history, study.space
         n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
         medians = _NO_MEDIANS if plain else Medians.of(h)
@@ -209,13 +213,19 @@ class HyperaCore:
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
-                  center: np.ndarray) -> Surrogate | None:
-        """The study's model on its completed trials (kernel refits cached per study)."""
-        return Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}))
+                  center: np.ndarray) -> ModelView | None:
+        """The study's model on its completed trials (kernel refits cached per study),
+        combined with its past studies' models where it has a ``TransferPrior``."""
+        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}))
+        prior = self.priors.get(key)
+        if prior is None:
+            return own
+        return prior.combine(own, x, loss)
 
     def forget(self, key: Hashable) -> None:
         """Drop what is cached for a finished study (the simulator's)."""
         self._kernels.pop(key, None)
+        self.priors.pop(key, None)
 
     def record(self, decision: Decision, space: Space) -> Proposal:
         """The proposal to store with the trial the decision makes."""

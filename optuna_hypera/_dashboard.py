@@ -255,6 +255,46 @@ def _calibration(predicted: Sequence[tuple[float, float, float, float]]) -> str:
     ])
 
 
+def _sources_note(info: object, trials: Sequence[FrozenTrial]) -> str:
+    """Which past studies the sampler learns from, how much of them matched, and the weight
+    each carries in the model at the latest proposal (``HyperaSampler(source_studies=...)``)."""
+    if not isinstance(info, list) or not info:
+        return ""
+    latest: dict[str, Any] = {}
+    at = None
+    for t in sorted(trials, key=lambda t: t.number, reverse=True):
+        record = t.user_attrs.get("hypera")
+        if isinstance(record, dict) and isinstance(record.get("transfer"), dict):
+            latest, at = record["transfer"], t.number
+            break
+    weights = latest.get("sources", {}) if isinstance(latest.get("sources"), dict) else {}
+    lines = [
+        "",
+        "## Transfer from past studies",
+        "",
+        "Each source's trials form a prior on the model the agents read; its weight is the "
+        "share of resamples of this study's trials that it ranks best (0: it ranks them worse "
+        "than this study's own model, so it is ignored)"
+        + (f"; weights as of trial {at}." if at is not None else "; no proposal yet."),
+        "",
+        "| source study | matched trials | completed | matched parameters | ignored | weight |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for row in info:
+        if not isinstance(row, dict):
+            continue
+        name = str(row.get("study"))
+        w = weights.get(name)
+        params = ", ".join(map(str, row.get("params", []))) or "-"
+        ignored = ", ".join(map(str, row.get("ignored", []))) or "-"
+        lines.append(f"| {name} | {row.get('matched_trials')} | {row.get('completed')} "
+                     f"| {params} | {ignored} | {'-' if w is None else f'{w:.2f}'} |")
+    own = latest.get("own_model")
+    if isinstance(own, (int, float)):
+        lines.append(f"| (this study's own model) | | | | | {own:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _downsample(xs: list[int], ys: list[float]) -> tuple[list[int], list[float]]:
     if len(xs) <= _MAX_POINTS:
         return xs, ys
@@ -314,7 +354,8 @@ def publish_dashboard(study: optuna.Study) -> None:
             groups = json.loads(groups)
         except ValueError:
             groups = None
-    save_note(study, _note(tallies, groups, n_finished, n_proposed) + _calibration(predicted))
+    save_note(study, _note(tallies, groups, n_finished, n_proposed) + _calibration(predicted)
+              + _sources_note(study.user_attrs.get("hypera_sources"), trials))
     last = max((t.number for t in trials), default=0)
     figure = _figure(tallies, groups, last)
     save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)

@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
+from optuna.trial import FrozenTrial
 
 from optuna_hypera._space import BINNED
 from optuna_hypera._space import CONTINUOUS
@@ -142,3 +143,16 @@ def _int_bound(dist: BaseDistribution, which: str) -> int:
     if isinstance(dist, IntDistribution) and dist.log:
         return int(getattr(dist, which))
     return 0
+
+
+def trial_row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
+    """Coordinates of a trial's parameters, or ``None`` if it does not cover the space."""
+    row = np.empty(len(enc))
+    for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
+        if name not in trial.params:
+            return None
+        internal = trial.distributions[name].to_internal_repr(trial.params[name])
+        if not dist._contains(internal):
+            return None
+        row[j] = enc.encode_internal(j, internal)
+    return row

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import logging
 import os
 import threading
+import time
 from typing import Any
 import warnings
 
@@ -33,13 +34,23 @@ from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import Refresher
 from optuna_hypera._dashboard import explain
 from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._encoding import trial_row
+from optuna_hypera._experience import adapt
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._sac import torch_threads
 from optuna_hypera._schema import Proposal
+from optuna_hypera._sources import Source
+from optuna_hypera._sources import align
+from optuna_hypera._sources import best_configurations
+from optuna_hypera._sources import past_study
+from optuna_hypera._sources import read_sources
+from optuna_hypera._sources import shares_parameter
+from optuna_hypera._sources import start_value
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
 from optuna_hypera._table import TrialTable
+from optuna_hypera._transfer import TransferPrior
 from optuna_hypera._weights import PRETRAINED
 from optuna_hypera._weights import pretrained_path
 
@@ -47,7 +58,17 @@ from optuna_hypera._weights import pretrained_path
 _logger = optuna.logging.get_logger("optuna.hypera")
 USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
+SOURCES_ATTR = "hypera_sources"
 _MAX_MODES = 10_000
+_STARTUP = 10
+_SOURCE_STARTUP = 5
+_SOURCE_STARTS = 3
+"""With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first
+``_SOURCE_STARTS`` of them the sources' best configurations."""
+_STARTUP_MODE, _SOURCE_MODE, _AGENTS = "startup", "source", "agents"
+_ADAPTED: OrderedDict[tuple[Any, ...], dict[str, torch.Tensor]] = OrderedDict()
+"""Agents' weights adapted on source studies, per process (the adaptation runs once)."""
+_MAX_ADAPTED = 8
 class _StudyCache:
     """What one process keeps for one study: the core (networks, learner), the encoded trial
     table and the parsed proposals. Everything here can be rebuilt from storage, so losing it
@@ -60,6 +81,8 @@ class _StudyCache:
         self.unreadable: set[int] = set()
         self.encoder: SpaceEncoder | None = None
         self.groups_written: dict[str, list[str]] | None = None
+        self.prior_encoder: SpaceEncoder | None = None
+        self.sources_written: list[dict[str, Any]] | None = None
 
 
 class HyperaSampler(BaseSampler):
@@ -72,7 +95,8 @@ class HyperaSampler(BaseSampler):
             owns; global seeds are never touched).
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
-        n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act.
+        n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
+            (default 10; 5 with ``source_studies``, whose best configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.
@@ -94,6 +118,17 @@ class HyperaSampler(BaseSampler):
             finished trials, and only while refreshing takes under ~5% of the study's time
             (0 turns it off); needs the ``dashboard`` extra.
         warn_independent_sampling: Log when a parameter falls back to ``independent_sampler``.
+        source_studies: Past studies of related tasks to learn from (any storage, made by any
+            sampler, single-objective). Parameters match by name and kind of distribution;
+            what does not match is ignored with one warning, and a source that shares no
+            parameter with the new study is a ``ValueError``. The sources' best
+            configurations are the first trials; their data form a prior on the surrogate
+            model whose weight follows how well each source ranks the new study's trials (a
+            misleading source loses its weight within a few trials); and the agents adapt
+            from ``weights`` on the sources' experience once per process before the first
+            proposal. See the README's "Transfer from past studies".
+        source_steps: Gradient steps of that adaptation (0: none, the agents start from
+            ``weights`` as they are).
     """
 
     def __init__(
@@ -102,7 +137,7 @@ class HyperaSampler(BaseSampler):
         seed: int | None = None,
         strategy: str = "cooperative",
         conflict: str = "thompson",
-        n_startup_trials: int = 10,
+        n_startup_trials: int | None = None,
         groups: Mapping[str, Sequence[str]] | None = None,
         agents: Sequence[AgentConfig] = DEFAULT_AGENTS,
         sac: SACConfig | None = None,
@@ -114,7 +149,19 @@ class HyperaSampler(BaseSampler):
         torch_threads: int | None = 1,
         dashboard_every: int = 10,
         warn_independent_sampling: bool = True,
+        source_studies: Sequence[Study] | None = None,
+        source_steps: int = 200,
     ) -> None:
+        sources = tuple(source_studies or ())
+        if not all(isinstance(s, Study) for s in sources):
+            raise TypeError("source_studies must hold optuna.Study objects (load a stored one "
+                            "with optuna.load_study).")
+        if any(len(s.directions) != 1 for s in sources):
+            raise ValueError("source_studies must be single-objective studies.")
+        if source_steps < 0:
+            raise ValueError("source_steps must be non-negative.")
+        if n_startup_trials is None:
+            n_startup_trials = _SOURCE_STARTUP if sources else _STARTUP
         if n_startup_trials < 0:
             raise ValueError("n_startup_trials must be non-negative.")
         if not agents:
@@ -141,18 +188,24 @@ class HyperaSampler(BaseSampler):
         self._torch_threads = torch_threads
         self._dashboard_every = dashboard_every
         self._warn_independent_sampling = warn_independent_sampling
+        self._source_studies = sources
+        self._source_steps = source_steps
         self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._init_process_state()
 
     def _init_process_state(self) -> None:
         self._lock = threading.Lock()
         self._caches: dict[tuple[int, int], _StudyCache] = {}
-        self._startup: OrderedDict[int, bool] = OrderedDict()
+        self._startup: OrderedDict[int, str] = OrderedDict()
         self._dashboard = Refresher(self._dashboard_every)
+        self._sources: list[Source] | None = None
+        self._starts: list[dict[str, tuple[BaseDistribution, Any]]] = []
+        self._checked: set[tuple[int, int]] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_caches", "_startup", "_dashboard"):
+        for key in ("_lock", "_caches", "_startup", "_dashboard", "_sources", "_starts",
+                    "_checked"):
             del state[key]
         return state
 
@@ -187,13 +240,21 @@ class HyperaSampler(BaseSampler):
     ) -> dict[str, BaseDistribution]:
         self._raise_error_if_multi_objective(study)
         states = (TrialState.COMPLETE, TrialState.PRUNED)
-        n_finished = len(study._get_trials(deepcopy=False, states=states, use_cache=True))
-        startup = n_finished < self._n_startup_trials
+        finished = study._get_trials(deepcopy=False, states=states, use_cache=True)
+        mode = _AGENTS
+        if len(finished) < self._n_startup_trials:
+            mode = _STARTUP_MODE
+            if self._source_studies and trial.number < len(self._read_sources()[1]):
+                mode = _SOURCE_MODE
         with self._lock:
-            self._startup[trial._trial_id] = startup
+            self._startup[trial._trial_id] = mode
             while len(self._startup) > _MAX_MODES:
                 self._startup.popitem(last=False)
-        if startup:
+        if self._source_studies and finished:
+            self._check_sources(study, finished[0])
+        if mode == _SOURCE_MODE:
+            return {}  # the source's values come through sample_independent, checked there
+        if mode == _STARTUP_MODE:
             return self._startup_sampler.infer_relative_search_space(study, trial)
         return {
             name: dist
@@ -205,9 +266,10 @@ class HyperaSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         self._raise_error_if_multi_objective(study)
-        if self._startup.get(trial._trial_id, False):
+        mode = self._startup.get(trial._trial_id)
+        if mode == _STARTUP_MODE:
             return self._startup_sampler.sample_relative(study, trial, search_space)
-        if not search_space:
+        if not search_space or mode == _SOURCE_MODE:
             return {}
         with self._lock, torch_threads(self._torch_threads):
             return self._sample(study, trial, search_space)
@@ -220,11 +282,18 @@ class HyperaSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         self._raise_error_if_multi_objective(study)
-        if self._startup.get(trial._trial_id, False):
+        mode = self._startup.get(trial._trial_id)
+        if mode == _SOURCE_MODE:
+            found, value = start_value(self._read_sources()[1][trial.number], param_name,
+                                       param_distribution)
+            if found:
+                return value
+            mode = _STARTUP_MODE
+        if mode == _STARTUP_MODE:
             return self._startup_sampler.sample_independent(
                 study, trial, param_name, param_distribution
             )
-        if self._warn_independent_sampling and trial._trial_id in self._startup:
+        if self._warn_independent_sampling and mode == _AGENTS:
             _logger.warning(
                 f"Trial {trial.number}: {param_name!r} is outside the relative search space "
                 f"(conditional or dynamic) and is sampled by "
@@ -241,7 +310,7 @@ class HyperaSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        if self._startup.pop(trial._trial_id, False):
+        if self._startup.pop(trial._trial_id, None) in (_STARTUP_MODE, _SOURCE_MODE):
             self._startup_sampler.after_trial(study, trial, state, values)
 
     # -- weights ------------------------------------------------------------------------------
@@ -280,9 +349,88 @@ class HyperaSampler(BaseSampler):
                     core.sac.load(pretrained_path())
                 except ValueError as e:  # custom agents or network sizes: not what shipped
                     warnings.warn(f"HyperaSampler starts from scratch: {e}", stacklevel=3)
+            if self._source_studies and self._source_steps:
+                self._adapt(core)
             cache = _StudyCache(core, study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache
+
+    # -- past studies -------------------------------------------------------------------------
+    def _read_sources(self) -> tuple[list[Source], list[dict[str, tuple[BaseDistribution, Any]]]]:
+        """The source studies, read once per process, and the configurations to start from."""
+        if self._sources is None:
+            sources = read_sources(self._source_studies)
+            self._starts = best_configurations(sources, min(_SOURCE_STARTS,
+                                                            self._n_startup_trials))
+            self._sources = sources
+        return self._sources, self._starts
+
+    def _check_sources(self, study: Study, first: FrozenTrial) -> None:
+        """``ValueError`` once a finished trial shows a source shares no parameter."""
+        key = self._key(study)
+        if key in self._checked or not first.distributions:
+            return
+        self._checked.add(key)
+        for source in self._read_sources()[0]:
+            if not shares_parameter(source, first.distributions):
+                raise ValueError(
+                    f"Source study {source.name!r} shares no parameter with study "
+                    f"{study.study_name!r} (same name and kind of distribution): its "
+                    f"parameters are {sorted(source.param_names())}, this study's "
+                    f"{sorted(first.distributions)}.")
+
+    def _adapt(self, core: HyperaCore) -> None:
+        """Fine-tune the agents on the sources' experience (cached per process)."""
+        sources = self._read_sources()[0]
+        key = (repr(self._weights), self._agents, repr(self._sac_config), self._source_steps,
+               self._seed, tuple(s.ident for s in sources))
+        state = _ADAPTED.get(key)
+        if state is None:
+            start = time.perf_counter()
+            past = [p for k, s in enumerate(sources) if (p := past_study(s, k)) is not None]
+            n = adapt(core, past, self._source_steps, core.rng,
+                      torch.Generator(device=core.sac.device).manual_seed(
+                          int(core.rng.randint(2**31 - 1))))
+            state = core.sac.state_dict()
+            _ADAPTED[key] = state
+            while len(_ADAPTED) > _MAX_ADAPTED:
+                _ADAPTED.popitem(last=False)
+            _logger.info(f"HyperaSampler adapted its agents on {n} trials of "
+                         f"{len(sources)} source studies in {time.perf_counter() - start:.1f} s.")
+        else:
+            core.sac.load_state_dict({k: v.to(core.sac.device) for k, v in state.items()})
+
+    def _prior_for(self, study: Study, cache: _StudyCache, enc: SpaceEncoder) -> None:
+        """The sources' models in the encoder's coordinates (rebuilt when the space
+        changes); warns once per source about what it cannot use."""
+        if cache.prior_encoder is enc:
+            return
+        cache.prior_encoder = enc
+        usable, info = [], []
+        for source in self._read_sources()[0]:
+            al = align(source, enc)
+            if not al.matched:
+                raise ValueError(
+                    f"Source study {source.name!r} shares no parameter with study "
+                    f"{study.study_name!r}'s search space {list(enc.names)}.")
+            unmatched = sorted(set(al.ignored) | (set(enc.names) - set(al.matched)))
+            if unmatched:
+                warnings.warn(
+                    f"HyperaSampler: source study {source.name!r} does not match the "
+                    f"parameters {unmatched} (name or kind of distribution); they are ignored "
+                    f"for it.", stacklevel=4)
+            info.append({"study": source.name, "completed": al.n_completed,
+                         "matched_trials": len(al.data.loss), "params": al.matched,
+                         "ignored": unmatched})
+            if len(al.data.loss) >= 2:
+                usable.append(al.data)
+        if usable:
+            cache.core.priors[0] = TransferPrior(usable, len(enc))
+        else:
+            cache.core.priors.pop(0, None)
+        if info != cache.sources_written:
+            study._storage.set_study_user_attr(study._study_id, SOURCES_ATTR, info)
+            cache.sources_written = info
 
     def _encoder_for(self, study: Study, cache: _StudyCache,
                      search_space: dict[str, BaseDistribution]) -> SpaceEncoder:
@@ -318,6 +466,8 @@ class HyperaSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, use_cache=False)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
+        if self._source_studies:
+            self._prior_for(study, cache, enc)
         for t in cache.table.update(trials):
             self._read(cache, t)
         pending: list[np.ndarray] = []
@@ -347,24 +497,21 @@ class HyperaSampler(BaseSampler):
         """The proposal for replay (system attrs) and its explanation (user attrs)."""
         params = enc.decode(decision.x)
         write_proposal(study._storage, trial._trial_id, proposal)
-        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, explain(
-            decision, enc.names, params, enc.decode(decision.base.x),
-            [a.name for a in self._agents], self.strategy, self.conflict))
+        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
+                       [a.name for a in self._agents], self.strategy, self.conflict)
+        if decision.transfer is not None and self._sources is not None:
+            prior = self._caches[self._key(study)].core.priors.get(0)
+            names = prior.names if prior is not None else []
+            info["transfer"] = {
+                "sources": {n: round(float(w), 4)
+                            for n, w in zip(names, decision.transfer, strict=False)},
+                "own_model": round(float(decision.transfer[-1]), 4)}
+        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
         return params
 
 
 
-def _row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
-    """Coordinates of a trial's parameters, or ``None`` if it does not cover the space."""
-    row = np.empty(len(enc))
-    for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
-        if name not in trial.params:
-            return None
-        internal = trial.distributions[name].to_internal_repr(trial.params[name])
-        if not dist._contains(internal):
-            return None
-        row[j] = enc.encode_internal(j, internal)
-    return row
+_row = trial_row
 
 
 def _default_startup_sampler(seed: int | None) -> BaseSampler:

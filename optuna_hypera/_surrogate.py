@@ -129,11 +129,56 @@ def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None) 
     return KernelParams(theta[:d].copy(), float(theta[d]), float(theta[d + 1]))
 
 
-class Surrogate:
+class ModelView:
+    """What the agents and critics read from a model: needs ``predict``, ``slope``, ``log_ls``
+    (per coordinate) and ``best`` (the incumbent's predicted normal score)."""
+
+    best: float
+    log_ls: np.ndarray
+
+    def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def slope(self, x0: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
+        """``[K, d, 2]``: predicted improvement per trust radius along each coordinate
+        (> 0: increasing it lowers the loss) and the log lengthscale."""
+        g = self.slope(np.atleast_2d(x0))
+        out = np.empty(g.shape + (2,))
+        out[..., 0] = np.tanh(-g * radius)
+        out[..., 1] = np.clip(self.log_ls / 3.0, -2.0, 2.0)
+        return out
+
+    def candidate_features(self, xq: np.ndarray, base: np.ndarray, radius: float,
+                           ) -> np.ndarray:
+        """``[m, N_CAND]`` features of candidates ``xq`` ``[m, d]`` moved from ``base``."""
+        return self.describe(xq, base, radius)[0]
+
+    def describe(self, xq: np.ndarray, base: np.ndarray, radius: float,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidate features with the posterior mean and sd they came from."""
+        mu, sd = self.predict(xq)
+        z = (self.best - mu) / sd
+        f = np.zeros((len(xq), N_CAND))
+        f[:, C["gp_z"]] = np.tanh(z / 3.0)
+        f[:, C["gp_log_sd"]] = np.clip(np.log(sd) / 3.0, -3.0, 1.0)
+        f[:, C["gp_log_ei"]] = np.clip(log_ei(z, sd) / 5.0, -4.0, 1.0)
+        dist = np.sqrt(((xq - base) ** 2).mean(1))
+        f[:, C["gp_distance"]] = np.tanh(dist / max(radius, 1e-6))
+        f[:, C["gp_mean"]] = np.tanh(mu / 2.0)
+        f[:, C["has_model"]] = 1.0
+        return f, mu, sd
+
+
+
+class Surrogate(ModelView):
     """The fitted model of one study; ``None``-safe: build with ``Surrogate.fit``."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams) -> None:
         self.x, self.y, self.params = x, y, params
+        self.log_ls = params.log_ls
         self.ls = np.exp(params.log_ls)
         self.s2 = math.exp(params.log_signal)
         noise = math.exp(params.log_noise)
@@ -165,6 +210,12 @@ class Surrogate:
         except np.linalg.LinAlgError:
             return None
 
+    def loo_mean(self) -> np.ndarray:
+        """Leave-one-out posterior means at the model's own points (closed form:
+        ``y_i - [K^-1 y]_i / [K^-1]_ii``)."""
+        inv_diag = np.diag(cho_solve((self.chol, True), np.eye(len(self.y))))
+        return self.y - self.alpha / inv_diag
+
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
         ks = self.s2 * _matern(_scaled_dist(xq, self.x, self.ls))
@@ -179,36 +230,6 @@ class Surrogate:
         coef = -5.0 / 3.0 * self.s2 * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r) * self.alpha
         # d mu / d x0_k = sum_i coef_i (x0_k - x_ik) / l_k^2
         return (coef.sum(1)[:, None] * x0 - coef @ self.x) / self.ls**2
-
-    def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
-        """``[K, d, 2]``: predicted improvement per trust radius along each coordinate
-        (> 0: increasing it lowers the loss) and the log lengthscale."""
-        g = self.slope(np.atleast_2d(x0))
-        out = np.empty(g.shape + (2,))
-        out[..., 0] = np.tanh(-g * radius)
-        out[..., 1] = np.clip(self.params.log_ls / 3.0, -2.0, 2.0)
-        return out
-
-    def candidate_features(self, xq: np.ndarray, base: np.ndarray, radius: float,
-                           ) -> np.ndarray:
-        """``[m, N_CAND]`` features of candidates ``xq`` ``[m, d]`` moved from ``base``."""
-        return self.describe(xq, base, radius)[0]
-
-    def describe(self, xq: np.ndarray, base: np.ndarray, radius: float,
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The candidate features with the posterior mean and sd they came from."""
-        mu, sd = self.predict(xq)
-        z = (self.best - mu) / sd
-        f = np.zeros((len(xq), N_CAND))
-        f[:, C["gp_z"]] = np.tanh(z / 3.0)
-        f[:, C["gp_log_sd"]] = np.clip(np.log(sd) / 3.0, -3.0, 1.0)
-        f[:, C["gp_log_ei"]] = np.clip(log_ei(z, sd) / 5.0, -4.0, 1.0)
-        dist = np.sqrt(((xq - base) ** 2).mean(1))
-        f[:, C["gp_distance"]] = np.tanh(dist / max(radius, 1e-6))
-        f[:, C["gp_mean"]] = np.tanh(mu / 2.0)
-        f[:, C["has_model"]] = 1.0
-        return f, mu, sd
-
 
 def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log(sd * (z Phi(z) + phi(z))) computed stably for very negative z (as in LogEI,

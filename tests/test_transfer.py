@@ -1,0 +1,289 @@
+"""Transfer from past studies: ``HyperaSampler(source_studies=...)``, the ensemble weights,
+hindsight experience, and ``python -m optuna_hypera pretrain --storage ...``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import json
+from pathlib import Path
+import pickle
+from typing import Any
+import warnings
+
+import numpy as np
+import optuna
+from optuna.trial import create_trial
+import pytest
+
+from optuna_hypera import HyperaSampler
+from optuna_hypera import _sampler
+from optuna_hypera import pretrain_on_studies
+from optuna_hypera.__main__ import main as cli
+from optuna_hypera._config import DEFAULT_AGENTS
+from optuna_hypera._config import SACConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._experience import hindsight
+from optuna_hypera._sources import past_study
+from optuna_hypera._sources import read_sources
+from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._transfer import Ensemble
+from optuna_hypera._transfer import SourceData
+from optuna_hypera._transfer import SourceModel
+from optuna_hypera._transfer import TransferPrior
+from optuna_hypera._transfer import ranking_weights
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+OPT = np.array([0.8, 0.2, 0.65, 0.35])
+
+
+def quadratic(sign: float = 1.0, shift: float = 0.0) -> Callable[[optuna.Trial], float]:
+    def f(trial: optuna.Trial) -> float:
+        x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(4)])
+        return sign * float(((x - OPT - shift) ** 2).sum())
+    return f
+
+
+def source_study(kind: str = "tpe", n: int = 30, name: str = "past") -> optuna.Study:
+    """A past study of the quadratic made by TPE, by HyperaSampler or by hand (enqueued)."""
+    if kind == "hypera":
+        sampler: optuna.samplers.BaseSampler = HyperaSampler(seed=3, n_startup_trials=5)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=3)
+    study = optuna.create_study(sampler=sampler, study_name=name)
+    if kind == "enqueued":
+        rng = np.random.default_rng(0)
+        for _ in range(n):
+            study.enqueue_trial({f"x{i}": float(v) for i, v in enumerate(rng.random(4))})
+    study.optimize(quadratic(), n_trials=n)
+    return study
+
+
+def flipped(study: optuna.Study) -> optuna.Study:
+    """The same trials with the sign of every value flipped: a misleading source."""
+    out = optuna.create_study(study_name=study.study_name + "-flipped")
+    out.add_trials([create_trial(params=t.params, distributions=t.distributions,
+                                 value=-t.value) for t in study.trials if t.value is not None])
+    return out
+
+
+def transfer_records(study: optuna.Study) -> list[tuple[int, dict[str, Any]]]:
+    return [(t.number, t.user_attrs["hypera"]["transfer"]) for t in study.trials
+            if "transfer" in t.user_attrs.get("hypera", {})]
+
+
+# -- the ensemble -------------------------------------------------------------------------
+def test_ranking_weights_follow_who_orders_the_trials_best() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=20)
+    noisy_own = y + rng.normal(scale=1.0, size=20)
+    w = ranking_weights([y.copy(), -y], noisy_own, y)
+    assert w.shape == (3,) and w.sum() == pytest.approx(1.0)
+    assert w[0] > 0.9  # the source that ranks the trials exactly
+    assert w[1] == 0.0  # ranks them backwards: diluted away
+    # Below MIN_TRIALS every model weighs the same.
+    np.testing.assert_allclose(ranking_weights([y[:2]], noisy_own[:2], y[:2]), [0.5, 0.5])
+    # Deterministic: the resamples depend on the data only (every worker agrees).
+    np.testing.assert_array_equal(w, ranking_weights([y.copy(), -y], noisy_own, y))
+
+
+def test_the_ensemble_is_its_members_weighted() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((15, 3))
+    loss = ((x - 0.3) ** 2).sum(1)
+    source = SourceModel(SourceData("s", np.array([0, 2]), x[:, [0, 2]], loss), 3)
+    own = Surrogate.fit(x, loss, x[np.argmin(loss)])
+    assert own is not None
+    xq = rng.random((7, 3))
+    only_source = Ensemble([source, own], np.array([1.0, 0.0]), x)
+    np.testing.assert_allclose(only_source.predict(xq)[0], source.predict(xq)[0])
+    np.testing.assert_allclose(only_source.slope(xq)[:, 1], 0.0)  # a coordinate it lacks
+    only_own = Ensemble([source, own], np.array([0.0, 1.0]), x)
+    for a, b in zip(only_own.predict(xq), own.predict(xq), strict=True):
+        np.testing.assert_allclose(a, b)
+    half = Ensemble([source, own], np.array([0.5, 0.5]), x)
+    mu, sd = half.predict(xq)
+    np.testing.assert_allclose(mu, 0.5 * source.predict(xq)[0] + 0.5 * own.predict(xq)[0])
+    np.testing.assert_allclose(
+        sd**2, 0.25 * source.predict(xq)[1] ** 2 + 0.25 * own.predict(xq)[1] ** 2, rtol=1e-6)
+    prior = TransferPrior([source.data], 3)
+    assert prior.combine(None, x[:1], loss[:1]).weights.tolist() == [1.0, 0.0]
+
+
+# -- sources of every kind ----------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["tpe", "hypera", "enqueued"])
+def test_sources_made_by_any_sampler_inform_the_new_study(kind: str) -> None:
+    past = source_study(kind, n=25)
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=[past]))
+    study.optimize(quadratic(shift=0.03), n_trials=9)
+    # The first trials are the source's best configurations.
+    best = sorted((t for t in past.trials if t.value is not None), key=lambda t: t.value)
+    assert study.trials[0].params == best[0].params
+    info = study.user_attrs["hypera_sources"]
+    assert info[0]["study"] == "past" and info[0]["matched_trials"] == 25
+    assert info[0]["params"] == ["x0", "x1", "x2", "x3"] and info[0]["ignored"] == []
+    records = transfer_records(study)
+    assert len(records) == 4  # every agent proposal (trials 5-8) says what each model weighs
+    for _, r in records:
+        assert set(r["sources"]) == {"past"}
+        assert r["sources"]["past"] + r["own_model"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_partly_matching_source_warns_once_and_uses_what_matches() -> None:
+    past = optuna.create_study(study_name="partial")
+    for k in range(12):
+        past.add_trial(create_trial(
+            params={"x0": k / 12, "x1": 0.5, "extra": 3, "c": "a", "x2": 0.1 * k + 0.01},
+            distributions={"x0": optuna.distributions.FloatDistribution(0, 1),
+                           "x1": optuna.distributions.FloatDistribution(0, 1),
+                           "extra": optuna.distributions.IntDistribution(1, 5),
+                           "c": optuna.distributions.CategoricalDistribution(["a", "b"]),
+                           "x2": optuna.distributions.FloatDistribution(1e-3, 2, log=True)},
+            value=(k / 12 - 0.3) ** 2))
+
+    def objective(trial: optuna.Trial) -> float:
+        x0 = trial.suggest_float("x0", 0, 1)
+        x1 = trial.suggest_float("x1", 0, 1)
+        x2 = trial.suggest_float("x2", 0, 1)  # not log: another kind of parameter
+        c = trial.suggest_categorical("c", ["a", "b", "z"])  # other choices
+        return (x0 - 0.3) ** 2 + x1 + x2 + (c == "z")
+
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=[past]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(objective, n_trials=10)
+    ours = [w for w in caught if "does not match the parameters" in str(w.message)]
+    assert len(ours) == 1
+    assert "['c', 'extra', 'x2']" in str(ours[0].message)
+    info = study.user_attrs["hypera_sources"][0]
+    assert info["params"] == ["x0", "x1"] and info["matched_trials"] == 12
+    assert transfer_records(study)
+
+
+def test_a_source_with_nothing_in_common_is_an_error() -> None:
+    past = optuna.create_study(study_name="other")
+    past.optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=5)
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=[past]))
+    with pytest.raises(ValueError, match="shares no parameter"):
+        study.optimize(lambda t: t.suggest_float("b", 0, 1), n_trials=4)
+    with pytest.raises(TypeError):
+        HyperaSampler(source_studies=["not a study"])  # type: ignore[list-item]
+    multi = optuna.create_study(directions=["minimize", "minimize"])
+    with pytest.raises(ValueError, match="single-objective"):
+        HyperaSampler(source_studies=[multi])
+
+
+# -- what transfer buys, and what it costs when the source misleads -----------------------
+def first_agent_distances(sources: list[optuna.Study] | None, seed: int) -> np.ndarray:
+    study = optuna.create_study(sampler=HyperaSampler(
+        seed=seed, source_studies=sources, n_startup_trials=5, source_steps=20))
+    study.optimize(quadratic(shift=0.02), n_trials=8)
+    x = np.array([[t.params[f"x{i}"] for i in range(4)] for t in study.trials[5:8]])
+    return np.sqrt(((x - OPT - 0.02) ** 2).sum(1))
+
+
+def test_a_helpful_source_puts_the_first_agent_proposals_near_its_optimum() -> None:
+    past = source_study("tpe", n=40)
+    with_source = np.concatenate([first_agent_distances([past], s) for s in range(3)])
+    without = np.concatenate([first_agent_distances(None, s) for s in range(3)])
+    assert np.median(with_source) < 0.7 * np.median(without)
+    assert with_source.mean() < without.mean()
+
+
+def test_a_sign_flipped_source_loses_its_weight_as_the_study_runs() -> None:
+    past = flipped(source_study("tpe", n=30))
+    study = optuna.create_study(sampler=HyperaSampler(
+        seed=0, source_studies=[past], n_startup_trials=2, source_steps=20))
+    study.optimize(quadratic(), n_trials=14)
+    weights = [r["sources"][past.study_name] for _, r in transfer_records(study)]
+    assert weights[0] == pytest.approx(0.5)  # two trials: no evidence yet, equal weights
+    assert max(weights[-5:]) <= 0.05
+
+
+# -- experience and weights ---------------------------------------------------------------
+def test_trials_of_other_samplers_become_hindsight_moves_from_earlier_elites() -> None:
+    past = source_study("tpe", n=15)
+    [source] = read_sources([past])
+    ps = past_study(source, 0)
+    assert ps is not None and not ps.proposals
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                      conflict="thompson")
+    moves = hindsight(core, ps)
+    assert sorted(moves) == list(range(1, 15))
+    for number, p in moves.items():
+        assert p.base < number
+        np.testing.assert_allclose(p.x, ps.history.x[number])
+        assert p.agents and all(np.abs(r.action).max() < 1.0 for r in p.agents.values())
+
+
+def test_adaptation_runs_once_per_process_and_changes_the_agents() -> None:
+    past = source_study("tpe", n=15, name="adapt-me")
+    _sampler._ADAPTED.clear()
+    a = HyperaSampler(seed=0, source_studies=[past], source_steps=30)
+    s1 = optuna.create_study(sampler=a)
+    s1.optimize(quadratic(), n_trials=6)
+    assert len(_sampler._ADAPTED) == 1
+    adapted = next(iter(_sampler._ADAPTED.values()))
+    b = HyperaSampler(seed=0, source_studies=[past], source_steps=30)
+    optuna.create_study(sampler=b).optimize(quadratic(), n_trials=6)
+    assert len(_sampler._ADAPTED) == 1  # reused, not recomputed
+    shipped = HyperaSampler(seed=0)
+    optuna.create_study(sampler=shipped).optimize(quadratic(), n_trials=0)
+    fresh = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                       conflict="thompson")
+    from optuna_hypera._weights import pretrained_path
+
+    fresh.sac.load(pretrained_path())
+    before = fresh.sac.state_dict()
+    assert any(not np.allclose(before[k].numpy(), adapted[k].numpy()) for k in before)
+
+
+def test_the_team_pretrain_command_round_trips_without_unpickling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    for name in ("mlp-a", "mlp-b"):
+        study = optuna.create_study(storage=url, study_name=name)
+        study.optimize(quadratic(shift=0.05 if name == "mlp-b" else 0.0), n_trials=15)
+    out = tmp_path / "team.pt"
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("something was unpickled")
+
+    with monkeypatch.context() as m:
+        m.setattr(pickle, "loads", refuse)
+        m.setattr(pickle, "load", refuse)
+        assert cli(["pretrain", "--storage", url, "--study", "mlp-a", "--study", "mlp-b",
+                    "--out", str(out), "--steps", "40", "--no-progress"]) == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["command"].startswith("python -m optuna_hypera pretrain --storage")
+    assert [s["study"] for s in record["studies"]] == ["mlp-a", "mlp-b"]
+    assert record["trials_learned_from"] == 28 and record["versions"]["torch"]
+
+    def first_proposals(weights: Any) -> list[dict[str, Any]]:
+        study = optuna.create_study(sampler=HyperaSampler(seed=5, weights=weights,
+                                                          n_startup_trials=3))
+        study.optimize(quadratic(), n_trials=6)
+        return [t.params for t in study.trials[3:]]
+
+    team = first_proposals(str(out))
+    assert team == first_proposals(str(out))  # loads, deterministically
+    assert team != first_proposals("pretrained")  # and changes what the agents propose
+    with pytest.raises(ValueError, match="at least one study"):
+        pretrain_on_studies(url, [], tmp_path / "x.pt")
+
+
+def test_the_dashboard_note_names_the_sources_and_their_weight() -> None:
+    from optuna_dashboard import get_note
+
+    from optuna_hypera import publish_dashboard
+
+    past = source_study("tpe", n=20)
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=[past],
+                                                      source_steps=10, dashboard_every=0))
+    study.optimize(quadratic(), n_trials=8)
+    publish_dashboard(study)
+    note = get_note(study)
+    assert "## Transfer from past studies" in note
+    row = next(line for line in note.splitlines() if line.startswith("| past |"))
+    weight = transfer_records(study)[-1][1]["sources"]["past"]
+    assert row.split("|")[2].strip() == "20" and row.split("|")[-2].strip() == f"{weight:.2f}"
