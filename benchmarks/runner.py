@@ -110,25 +110,22 @@ def _finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def execute_run(spec: RunSpec) -> RunOutput:
-    """Runs one (task, sampler, seed) in memory and builds its record (worker side)."""
+def run_study(name: str, objective: Any, sampler: Any, n_trials: int,
+              ) -> tuple[optuna.Study, dict[str, Any]]:
+    """Optimize ``objective`` in a fresh in-memory study (``NopPruner``: every sampler sees
+    full evaluations) with a ``TimedSampler``; the study and the record fields every run
+    shares (``trials`` among them, for the caller to pop)."""
     from benchmarks.metrics import best_so_far
-    from benchmarks.objectives import make_objective
-    from benchmarks.samplers import TimedSampler
-    from benchmarks.samplers import make_sampler
 
-    objective = make_objective(spec.task.family, seed=spec.seed, **spec.task.options)
-    sampler = TimedSampler(make_sampler(spec.sampler, spec.seed))
     study = optuna.create_study(
-        study_name=spec.study_name,
+        study_name=name,
         directions=[StudyDirection[objective.direction.upper()]],
         sampler=sampler,
-        pruner=optuna.pruners.NopPruner(),  # every sampler sees full evaluations
+        pruner=optuna.pruners.NopPruner(),
     )
     start = time.perf_counter()
-    study.optimize(objective, n_trials=spec.task.n_trials, catch=CAUGHT)
+    study.optimize(objective, n_trials=n_trials, catch=CAUGHT)
     wall = time.perf_counter() - start
-
     trials = study.get_trials(deepcopy=False)
     values = [t.value if t.state == TrialState.COMPLETE else None for t in trials]
     losses = [None if v is None else objective.loss(v) for v in values]
@@ -136,17 +133,41 @@ def execute_run(spec: RunSpec) -> RunOutput:
         None if v is None else objective.score(v, t.user_attrs)
         for v, t in zip(values, trials, strict=True)
     ]
-    attr_names = sorted(
-        {k for t in trials for k, v in t.user_attrs.items() if _finite(v) is not None}
-    )
     complete = [(loss, i) for i, loss in enumerate(losses) if loss is not None]
     best = None
     if complete:
-        best_index = min(complete)[1]
-        best = {
-            "number": best_index, "value": values[best_index], "loss": losses[best_index],
-            "score": scores[best_index], "params": trials[best_index].params,
-        }
+        i = min(complete)[1]
+        best = {"number": i, "value": values[i], "loss": losses[i], "score": scores[i],
+                "params": trials[i].params}
+    return study, {
+        "trials": trials,
+        "states": [t.state.name for t in trials],
+        "values": [_finite(v) for v in values],
+        "losses": [_finite(v) for v in losses],
+        "best_loss": [_finite(v) for v in best_so_far(losses)],
+        "scores": [_finite(v) for v in scores],
+        "best": best,
+        "sampler_seconds": sampler.seconds_per_trial(len(trials)),
+        "trial_seconds": [
+            t.duration.total_seconds() if t.duration is not None else None for t in trials
+        ],
+        "wall_seconds": wall,
+    }
+
+
+def execute_run(spec: RunSpec) -> RunOutput:
+    """Runs one (task, sampler, seed) in memory and builds its record (worker side)."""
+    from benchmarks.objectives import make_objective
+    from benchmarks.samplers import TimedSampler
+    from benchmarks.samplers import make_sampler
+
+    objective = make_objective(spec.task.family, seed=spec.seed, **spec.task.options)
+    sampler = TimedSampler(make_sampler(spec.sampler, spec.seed))
+    study, run = run_study(spec.study_name, objective, sampler, spec.task.n_trials)
+    trials = run.pop("trials")
+    attr_names = sorted(
+        {k for t in trials for k, v in t.user_attrs.items() if _finite(v) is not None}
+    )
     record = {
         "schema": SCHEMA,
         "task": spec.task.name, "family": spec.task.family, "options": spec.task.options,
@@ -155,18 +176,8 @@ def execute_run(spec: RunSpec) -> RunOutput:
         "direction": objective.direction, "loss_label": objective.loss_label,
         "score_label": objective.score_label,
         "optimum": _finite(getattr(objective, "optimum", None)),
-        "states": [t.state.name for t in trials],
-        "values": [_finite(v) for v in values],
-        "losses": [_finite(v) for v in losses],
-        "best_loss": [_finite(v) for v in best_so_far(losses)],
-        "scores": [_finite(v) for v in scores],
-        "best": best,
+        **run,
         "user_attrs": {k: [_finite(t.user_attrs.get(k)) for t in trials] for k in attr_names},
-        "sampler_seconds": sampler.seconds_per_trial(len(trials)),
-        "trial_seconds": [
-            t.duration.total_seconds() if t.duration is not None else None for t in trials
-        ],
-        "wall_seconds": wall,
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     # Read as optuna.copy_study does: Study has no public accessor for system attributes.

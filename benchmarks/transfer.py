@@ -64,7 +64,6 @@ import numpy as np
 import optuna
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -80,7 +79,6 @@ from benchmarks.runner import SCHEMA
 from benchmarks.runner import THREAD_ENV
 from benchmarks.runner import RunOutput
 from benchmarks.runner import RunSpec
-from benchmarks.runner import _finite
 from benchmarks.runner import _init_worker
 from benchmarks.runner import _single_thread_env
 from benchmarks.runner import append_record
@@ -88,6 +86,7 @@ from benchmarks.runner import is_done
 from benchmarks.runner import load_records
 from benchmarks.runner import machine_info
 from benchmarks.runner import make_storage
+from benchmarks.runner import run_study
 from benchmarks.runner import store_study
 from benchmarks.runner import update_meta
 from benchmarks.samplers import SAMPLER_NAMES
@@ -305,9 +304,9 @@ def plan(setup: Setup, out_dir: Path) -> tuple[list[SourceSpec], list[TransferSp
 
 
 def _objective(member: str, family: str, seed: int, epochs: int | None) -> Any:
-    from benchmarks.objectives.tabular_mlp import make_tabular_objective
+    from benchmarks.objectives.tabular_mlp import TabularMLPObjective
 
-    return make_tabular_objective(member, seed=seed, space=family, epochs=epochs)
+    return TabularMLPObjective(member, seed=seed, space=family, epochs=epochs)
 
 
 def execute_source(spec: SourceSpec, done: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -346,30 +345,8 @@ def execute_transfer(spec: TransferSpec) -> RunOutput:
     sampler = TimedSampler(
         make_transfer_sampler(spec.sampler, spec.seed, sources=sources, flipped=flipped)
     )
-    run_spec = spec.run_spec()
-    study = optuna.create_study(
-        study_name=run_spec.study_name,
-        directions=[StudyDirection[objective.direction.upper()]],
-        sampler=sampler,
-        pruner=optuna.pruners.NopPruner(),
-    )
-    start = time.perf_counter()
-    study.optimize(objective, n_trials=spec.n_trials, catch=CAUGHT)
-    wall = time.perf_counter() - start
-
-    trials = study.get_trials(deepcopy=False)
-    values = [t.value if t.state == TrialState.COMPLETE else None for t in trials]
-    losses = [None if v is None else objective.loss(v) for v in values]
-    scores = [
-        None if v is None else objective.score(v, t.user_attrs)
-        for v, t in zip(values, trials, strict=True)
-    ]
-    complete = [(loss, i) for i, loss in enumerate(losses) if loss is not None]
-    best = None
-    if complete:
-        i = min(complete)[1]
-        best = {"number": i, "value": values[i], "loss": losses[i], "score": scores[i],
-                "params": trials[i].params}
+    study, run = run_study(spec.run_spec().study_name, objective, sampler, spec.n_trials)
+    trials = run.pop("trials")
     record = _base_record(spec) | {
         "status": "ok", "sampler_repr": str(sampler),
         "direction": objective.direction, "loss_label": objective.loss_label,
@@ -378,17 +355,7 @@ def execute_transfer(spec: TransferSpec) -> RunOutput:
             s.study_name for s in (sources if spec.sampler == TRANSFER else flipped)
         ],
         "source_trials_used": sum(len(s.trials) for s in sources + flipped),
-        "states": [t.state.name for t in trials],
-        "values": [_finite(v) for v in values],
-        "losses": [_finite(v) for v in losses],
-        "best_loss": [_finite(v) for v in metrics.best_so_far(losses)],
-        "scores": [_finite(v) for v in scores],
-        "best": best,
-        "sampler_seconds": sampler.seconds_per_trial(len(trials)),
-        "trial_seconds": [
-            t.duration.total_seconds() if t.duration is not None else None for t in trials
-        ],
-        "wall_seconds": wall,
+        **run,
         "threads": {"torch": torch.get_num_threads(),
                     **{name: os.environ.get(name) for name in THREAD_ENV}},
     }

@@ -490,21 +490,20 @@ class HyperaSampler(BaseSampler):
         decision = asked.decisions[0]
         if decision is None:
             return {}  # nothing valid to improve on yet: the independent sampler takes over
-        return self._record(study, trial, enc, cache.core.record(decision, enc.space), decision)
+        return self._record(study, trial, enc, cache, decision)
 
-    def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, proposal: Proposal,
+    def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, cache: _StudyCache,
                 decision: Decision) -> dict[str, Any]:
         """The proposal for replay (system attrs) and its explanation (user attrs)."""
         params = enc.decode(decision.x)
-        write_proposal(study._storage, trial._trial_id, proposal)
+        write_proposal(study._storage, trial._trial_id, cache.core.record(decision, enc.space))
         info = explain(decision, enc.names, params, enc.decode(decision.base.x),
                        [a.name for a in self._agents], self.strategy, self.conflict)
-        if decision.transfer is not None and self._sources is not None:
-            prior = self._caches[self._key(study)].core.priors.get(0)
-            names = prior.names if prior is not None else []
+        prior = cache.core.priors.get(0)
+        if decision.transfer is not None and prior is not None:
             info["transfer"] = {
                 "sources": {n: round(float(w), 4)
-                            for n, w in zip(names, decision.transfer, strict=False)},
+                            for n, w in zip(prior.names, decision.transfer, strict=False)},
                 "own_model": round(float(decision.transfer[-1]), 4)}
         study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
         return params

@@ -61,7 +61,7 @@ class SourceModel:
         self.data = data
         self.d = d
         best = int(np.argmin(data.loss))
-        model = Surrogate.fit(data.x, data.loss, data.x[best], {})
+        model = Surrogate.fit(data.x, data.loss, data.x[best])
         if model is None:
             raise ValueError(f"source {data.name!r} needs two completed trials")
         self.model = model
@@ -82,11 +82,11 @@ class Ensemble(ModelView):
 
     def __init__(self, members: Sequence[SourceModel | Surrogate], weights: np.ndarray,
                  x_study: np.ndarray) -> None:
-        keep = np.flatnonzero(weights > 0)
+        self.weights = weights
+        """Per source, then the study's own model (0 while ``members`` lacks it)."""
+        keep = np.flatnonzero(weights[: len(members)] > 0)
         self.members = [members[i] for i in keep.tolist()]
         self.w = weights[keep]
-        self.weights = weights
-        """Per source, then the study's own model (0 where it has none yet)."""
         d = x_study.shape[1]
         num, den = np.zeros(d), np.zeros(d)
         for m, w in zip(self.members, self.w, strict=True):
@@ -121,7 +121,6 @@ class TransferPrior:
         self.names = [s.name for s in sources]
         self.models = [SourceModel(s, d) for s in sources]
         self.d = d
-        self.last_weights: np.ndarray | None = None
 
     def combine(self, own: Surrogate | None, x: np.ndarray, loss: np.ndarray) -> Ensemble:
         """The ensemble for the study's completed trials ``x`` ``[n, d]``, ``loss`` ``[n]``
@@ -133,10 +132,7 @@ class TransferPrior:
                                 own.y)
         else:
             w = np.append(np.full(len(self.models), 1.0 / len(self.models)), 0.0)
-        self.last_weights = w
-        ensemble = Ensemble(members, w[: len(members)], x)
-        ensemble.weights = w  # the study's own model listed (at 0) even before it exists
-        return ensemble
+        return Ensemble(members, w, x)
 
 
 def ranking_weights(source_preds: Sequence[np.ndarray], own_loo: np.ndarray,

@@ -14,7 +14,7 @@ import pytest
 from benchmarks import transfer
 from benchmarks.objectives.tabular_mlp import DATASETS
 from benchmarks.objectives.tabular_mlp import NUMERIC_FIXED
-from benchmarks.objectives.tabular_mlp import make_tabular_objective
+from benchmarks.objectives.tabular_mlp import TabularMLPObjective
 from benchmarks.samplers import SamplerUnavailableError
 
 
@@ -167,20 +167,20 @@ def test_tabular_objective_spaces_and_data_sets() -> None:
         "normalize": "unit", "label_smoothing": 0.0, "focal_gamma": 0.0,
     }
     for dataset in DATASETS:
-        objective = make_tabular_objective(dataset, seed=0, epochs=2, device="cpu")
+        objective = TabularMLPObjective(dataset, seed=0, epochs=2, device="cpu")
         x = objective.data.x_train
         assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0  # scaled to [0, 1]
         assert 2 <= objective.n_classes <= 10
         value = objective(optuna.trial.FixedTrial(params))
         assert 0.0 < value < 10.0
         assert value == objective(optuna.trial.FixedTrial(params))  # deterministic
-    numeric = make_tabular_objective("iris", seed=0, space="numeric", epochs=2, device="cpu")
+    numeric = TabularMLPObjective("iris", seed=0, space="numeric", epochs=2, device="cpu")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(numeric, n_trials=1)
     names = set(study.trials[0].params)
     assert len(names) == 10 and not set(NUMERIC_FIXED) & names
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(make_tabular_objective("iris", seed=0, epochs=2, device="cpu"), n_trials=1)
+    study.optimize(TabularMLPObjective("iris", seed=0, epochs=2, device="cpu"), n_trials=1)
     assert len(study.trials[0].params) == 12
 
 

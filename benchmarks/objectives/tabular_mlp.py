@@ -180,14 +180,3 @@ class TabularMLPObjective(DigitsMLPObjective):
             trial = cast("optuna.trial.BaseTrial", _FixedChoices(trial, self.fixed_params))
         return super().__call__(trial)
 
-
-def make_tabular_objective(
-    dataset: str,
-    *,
-    seed: int,
-    space: str = "full",
-    epochs: int | None = None,
-    device: str | None = None,
-) -> TabularMLPObjective:
-    """Factory: the MLP objective on ``dataset`` for ``seed`` in ``space``."""
-    return TabularMLPObjective(dataset, seed=seed, space=space, epochs=epochs, device=device)
