@@ -190,6 +190,10 @@ class MaskedAdam:
             step = (m / bc1.view(shape)) / ((v / bc2.view(shape)).sqrt() + self.eps)
             p.sub_(self.lr * mk * step)
 
+    def moments(self) -> list[torch.Tensor]:
+        """The optimizer's state (step counts, first and second moments), for snapshots."""
+        return [self.t, *self.m, *self.v]
+
 
 class MultiAgentSAC:
     """Actors, twin critics, target critics and temperatures of all agents."""
@@ -314,6 +318,27 @@ class MultiAgentSAC:
             module.load_state_dict(sub)
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
+
+    def snapshot(self) -> list[torch.Tensor]:
+        """Copies of everything an update changes: networks, temperatures, optimizer moments
+        and update counts (``restore`` puts them back exactly)."""
+        tensors = [*self.actor.state_dict().values(), *self.critic.state_dict().values(),
+                   *self.target.state_dict().values(), self.log_alpha, self.updates]
+        for opt in (self.actor_opt, self.critic_opt, self.alpha_opt):
+            tensors.extend(opt.moments())
+        return [t.detach().clone() for t in tensors]
+
+    @torch.no_grad()
+    def restore(self, snapshot: Sequence[torch.Tensor]) -> None:
+        live = [*self.actor.state_dict(keep_vars=True).values(),
+                *self.critic.state_dict(keep_vars=True).values(),
+                *self.target.state_dict(keep_vars=True).values(), self.log_alpha, self.updates]
+        for opt in (self.actor_opt, self.critic_opt, self.alpha_opt):
+            live.extend(opt.moments())
+        if len(live) != len(snapshot):
+            raise ValueError("snapshot of other networks")
+        for dst, src in zip(live, snapshot, strict=True):
+            dst.copy_(src)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Safe format: a flat dict of tensors, loadable with ``weights_only=True``."""

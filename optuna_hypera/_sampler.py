@@ -6,7 +6,6 @@ from collections.abc import Sequence
 import logging
 import os
 import threading
-import time
 from typing import Any
 import warnings
 
@@ -35,22 +34,15 @@ from optuna_hypera._dashboard import Refresher
 from optuna_hypera._dashboard import explain
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
-from optuna_hypera._experience import adapt
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._sac import torch_threads
 from optuna_hypera._schema import Proposal
-from optuna_hypera._sources import Source
-from optuna_hypera._sources import align
-from optuna_hypera._sources import best_configurations
-from optuna_hypera._sources import past_study
-from optuna_hypera._sources import read_sources
-from optuna_hypera._sources import shares_parameter
-from optuna_hypera._sources import start_value
+from optuna_hypera._source_set import STARTS
+from optuna_hypera._source_set import SourceSet
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
 from optuna_hypera._table import TrialTable
-from optuna_hypera._transfer import TransferPrior
 from optuna_hypera._weights import PRETRAINED
 from optuna_hypera._weights import pretrained_path
 
@@ -58,17 +50,12 @@ from optuna_hypera._weights import pretrained_path
 _logger = optuna.logging.get_logger("optuna.hypera")
 USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
-SOURCES_ATTR = "hypera_sources"
 _MAX_MODES = 10_000
 _STARTUP = 10
 _SOURCE_STARTUP = 5
-_SOURCE_STARTS = 3
-"""With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first
-``_SOURCE_STARTS`` of them the sources' best configurations."""
+"""With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first ``STARTS`` of
+them the sources' best configurations."""
 _STARTUP_MODE, _SOURCE_MODE, _AGENTS = "startup", "source", "agents"
-_ADAPTED: OrderedDict[tuple[Any, ...], dict[str, torch.Tensor]] = OrderedDict()
-"""Agents' weights adapted on source studies, per process (the adaptation runs once)."""
-_MAX_ADAPTED = 8
 class _StudyCache:
     """What one process keeps for one study: the core (networks, learner), the encoded trial
     table and the parsed proposals. Everything here can be rebuilt from storage, so losing it
@@ -81,8 +68,6 @@ class _StudyCache:
         self.unreadable: set[int] = set()
         self.encoder: SpaceEncoder | None = None
         self.groups_written: dict[str, list[str]] | None = None
-        self.prior_encoder: SpaceEncoder | None = None
-        self.sources_written: list[dict[str, Any]] | None = None
 
 
 class HyperaSampler(BaseSampler):
@@ -198,14 +183,12 @@ class HyperaSampler(BaseSampler):
         self._caches: dict[tuple[int, int], _StudyCache] = {}
         self._startup: OrderedDict[int, str] = OrderedDict()
         self._dashboard = Refresher(self._dashboard_every)
-        self._sources: list[Source] | None = None
-        self._starts: list[dict[str, tuple[BaseDistribution, Any]]] = []
-        self._checked: set[tuple[int, int]] = set()
+        self._sources = SourceSet(self._source_studies, min(STARTS, self._n_startup_trials),
+                                  self._source_steps)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_caches", "_startup", "_dashboard", "_sources", "_starts",
-                    "_checked"):
+        for key in ("_lock", "_caches", "_startup", "_dashboard", "_sources"):
             del state[key]
         return state
 
@@ -244,14 +227,14 @@ class HyperaSampler(BaseSampler):
         mode = _AGENTS
         if len(finished) < self._n_startup_trials:
             mode = _STARTUP_MODE
-            if self._source_studies and trial.number < len(self._read_sources()[1]):
+            if self._sources and trial.number < len(self._sources.starts()):
                 mode = _SOURCE_MODE
         with self._lock:
             self._startup[trial._trial_id] = mode
             while len(self._startup) > _MAX_MODES:
                 self._startup.popitem(last=False)
-        if self._source_studies and finished:
-            self._check_sources(study, finished[0])
+        if self._sources and finished:
+            self._sources.check(self._key(study), study, finished[0])
         if mode == _SOURCE_MODE:
             return {}  # the source's values come through sample_independent, checked there
         if mode == _STARTUP_MODE:
@@ -284,8 +267,8 @@ class HyperaSampler(BaseSampler):
         self._raise_error_if_multi_objective(study)
         mode = self._startup.get(trial._trial_id)
         if mode == _SOURCE_MODE:
-            found, value = start_value(self._read_sources()[1][trial.number], param_name,
-                                       param_distribution)
+            found, value = self._sources.start_value(trial.number, param_name,
+                                                     param_distribution)
             if found:
                 return value
             mode = _STARTUP_MODE
@@ -349,88 +332,10 @@ class HyperaSampler(BaseSampler):
                     core.sac.load(pretrained_path())
                 except ValueError as e:  # custom agents or network sizes: not what shipped
                     warnings.warn(f"HyperaSampler starts from scratch: {e}", stacklevel=3)
-            if self._source_studies and self._source_steps:
-                self._adapt(core)
+            self._sources.adapt(core)
             cache = _StudyCache(core, study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache
-
-    # -- past studies -------------------------------------------------------------------------
-    def _read_sources(self) -> tuple[list[Source], list[dict[str, tuple[BaseDistribution, Any]]]]:
-        """The source studies, read once per process, and the configurations to start from."""
-        if self._sources is None:
-            sources = read_sources(self._source_studies)
-            self._starts = best_configurations(sources, min(_SOURCE_STARTS,
-                                                            self._n_startup_trials))
-            self._sources = sources
-        return self._sources, self._starts
-
-    def _check_sources(self, study: Study, first: FrozenTrial) -> None:
-        """``ValueError`` once a finished trial shows a source shares no parameter."""
-        key = self._key(study)
-        if key in self._checked or not first.distributions:
-            return
-        self._checked.add(key)
-        for source in self._read_sources()[0]:
-            if not shares_parameter(source, first.distributions):
-                raise ValueError(
-                    f"Source study {source.name!r} shares no parameter with study "
-                    f"{study.study_name!r} (same name and kind of distribution): its "
-                    f"parameters are {sorted(source.param_names())}, this study's "
-                    f"{sorted(first.distributions)}.")
-
-    def _adapt(self, core: HyperaCore) -> None:
-        """Fine-tune the agents on the sources' experience (cached per process)."""
-        sources = self._read_sources()[0]
-        key = (repr(self._weights), self._agents, repr(self._sac_config), self._source_steps,
-               self._seed, tuple(s.ident for s in sources))
-        state = _ADAPTED.get(key)
-        if state is None:
-            start = time.perf_counter()
-            past = [p for k, s in enumerate(sources) if (p := past_study(s, k)) is not None]
-            n = adapt(core, past, self._source_steps, core.rng,
-                      torch.Generator(device=core.sac.device).manual_seed(
-                          int(core.rng.randint(2**31 - 1))))
-            state = core.sac.state_dict()
-            _ADAPTED[key] = state
-            while len(_ADAPTED) > _MAX_ADAPTED:
-                _ADAPTED.popitem(last=False)
-            _logger.info(f"HyperaSampler adapted its agents on {n} trials of "
-                         f"{len(sources)} source studies in {time.perf_counter() - start:.1f} s.")
-        else:
-            core.sac.load_state_dict({k: v.to(core.sac.device) for k, v in state.items()})
-
-    def _prior_for(self, study: Study, cache: _StudyCache, enc: SpaceEncoder) -> None:
-        """The sources' models in the encoder's coordinates (rebuilt when the space
-        changes); warns once per source about what it cannot use."""
-        if cache.prior_encoder is enc:
-            return
-        cache.prior_encoder = enc
-        usable, info = [], []
-        for source in self._read_sources()[0]:
-            al = align(source, enc)
-            if not al.matched:
-                raise ValueError(
-                    f"Source study {source.name!r} shares no parameter with study "
-                    f"{study.study_name!r}'s search space {list(enc.names)}.")
-            unmatched = sorted(set(al.ignored) | (set(enc.names) - set(al.matched)))
-            if unmatched:
-                warnings.warn(
-                    f"HyperaSampler: source study {source.name!r} does not match the "
-                    f"parameters {unmatched} (name or kind of distribution); they are ignored "
-                    f"for it.", stacklevel=4)
-            info.append({"study": source.name, "completed": al.n_completed,
-                         "matched_trials": len(al.data.loss), "params": al.matched,
-                         "ignored": unmatched})
-            if len(al.data.loss) >= 2:
-                usable.append(al.data)
-        if usable:
-            cache.core.priors[0] = TransferPrior(usable, len(enc))
-        else:
-            cache.core.priors.pop(0, None)
-        if info != cache.sources_written:
-            study._storage.set_study_user_attr(study._study_id, SOURCES_ATTR, info)
-            cache.sources_written = info
 
     def _encoder_for(self, study: Study, cache: _StudyCache,
                      search_space: dict[str, BaseDistribution]) -> SpaceEncoder:
@@ -466,8 +371,8 @@ class HyperaSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, use_cache=False)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
-        if self._source_studies:
-            self._prior_for(study, cache, enc)
+        if self._sources:
+            self._sources.attach(self._key(study), study, cache.core, enc)
         for t in cache.table.update(trials):
             self._read(cache, t)
         pending: list[np.ndarray] = []

@@ -16,7 +16,7 @@ from optuna.trial import create_trial
 import pytest
 
 from optuna_hypera import HyperaSampler
-from optuna_hypera import _sampler
+from optuna_hypera import _source_set
 from optuna_hypera import pretrain_on_studies
 from optuna_hypera.__main__ import main as cli
 from optuna_hypera._config import DEFAULT_AGENTS
@@ -216,19 +216,24 @@ def test_trials_of_other_samplers_become_hindsight_moves_from_earlier_elites() -
         assert p.agents and all(np.abs(r.action).max() < 1.0 for r in p.agents.values())
 
 
-def test_adaptation_runs_once_per_process_and_changes_the_agents() -> None:
+def test_adaptation_runs_once_per_sampler_and_changes_the_agents(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     past = source_study("tpe", n=15, name="adapt-me")
-    _sampler._ADAPTED.clear()
+    calls = []
+    real = _source_set.adapt
+
+    def counting(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_source_set, "adapt", counting)
     a = HyperaSampler(seed=0, source_studies=[past], source_steps=30)
     s1 = optuna.create_study(sampler=a)
     s1.optimize(quadratic(), n_trials=6)
-    assert len(_sampler._ADAPTED) == 1
-    adapted = next(iter(_sampler._ADAPTED.values()))
-    b = HyperaSampler(seed=0, source_studies=[past], source_steps=30)
-    optuna.create_study(sampler=b).optimize(quadratic(), n_trials=6)
-    assert len(_sampler._ADAPTED) == 1  # reused, not recomputed
-    shipped = HyperaSampler(seed=0)
-    optuna.create_study(sampler=shipped).optimize(quadratic(), n_trials=0)
+    s2 = optuna.create_study(sampler=a)
+    s2.optimize(quadratic(), n_trials=6)
+    assert len(calls) == 1  # the second study of the same sampler reuses the adaptation
+    adapted = a._caches[a._key(s1)].core.sac.state_dict()
     fresh = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                        conflict="thompson")
     from optuna_hypera._weights import pretrained_path
@@ -236,6 +241,20 @@ def test_adaptation_runs_once_per_process_and_changes_the_agents() -> None:
     fresh.sac.load(pretrained_path())
     before = fresh.sac.state_dict()
     assert any(not np.allclose(before[k].numpy(), adapted[k].numpy()) for k in before)
+    # Reused exactly (6 trials make one agent proposal, too few for an online update).
+    second = a._caches[a._key(s2)].core.sac.state_dict()
+    assert all(np.array_equal(adapted[k].numpy(), second[k].numpy()) for k in adapted)
+
+
+def test_identical_samplers_with_sources_give_identical_trials() -> None:
+    past = source_study("tpe", n=15, name="same-twice")
+    runs = []
+    for _ in range(2):
+        study = optuna.create_study(
+            sampler=HyperaSampler(seed=3, source_studies=[past], source_steps=20))
+        study.optimize(quadratic(), n_trials=12)
+        runs.append([t.params for t in study.trials])
+    assert runs[0] == runs[1]
 
 
 def test_the_team_pretrain_command_round_trips_without_unpickling(
