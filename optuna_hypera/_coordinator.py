@@ -42,6 +42,7 @@ from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_TOKEN
 from optuna_hypera._schema import AgentRecord
@@ -231,7 +232,7 @@ class Coordinator:
             return ctx.incumbent
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 
-    def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
+    def states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
                 agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
         filled; items that share a group assignment are featurized together."""
@@ -280,7 +281,7 @@ class Coordinator:
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
         the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs)."""
         n_agents = len(self.agents)
-        tok, mask, glob = self._states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
+        tok, mask, glob = self.states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
         dev = sac.device
         tok_t, mask_t, glob_t = (torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
                                  torch.from_numpy(glob).to(dev))
@@ -299,7 +300,8 @@ class Coordinator:
                 for a in range(n_agents):
                     pa = asg.indices(a)
                     if len(pa):
-                        act_np[a, k, : len(pa)] = rng.uniform(-0.999, 0.999, len(pa)) * chosen[pa]
+                        act_np[a, k, : len(pa)] = (
+                            rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, len(pa)) * chosen[pa])
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         tok64 = tok.astype(np.float64)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
@@ -347,7 +349,8 @@ class Coordinator:
             for a in agents:
                 p = asg.indices(a)
                 start = tok64[a, kk, : len(p), T["x"]]
-                executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -0.999, 0.999)
+                executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -ACTION_LIMIT,
+                                      ACTION_LIMIT)
             params = {a: asg.params_of(a) for a in agents}
             values = values_np[:, kk].T.tolist()
             steps = step.tolist()
@@ -394,7 +397,7 @@ class Coordinator:
                 g = bases[k].glob.copy()
                 g[G["moved"]] = moved_feature(xs[k], bases[k].x)
                 items.append((ctxs[k], xs[k], g))
-            tok, mask, glob = self._states(items, [a])
+            tok, mask, glob = self.states(items, [a])
             one = slice(a, a + 1)  # run only this agent's slice of the stacked networks
             tok_t, mask_t, glob_t = (torch.from_numpy(tok[one]).to(dev),
                                      torch.from_numpy(mask[one]).to(dev),
@@ -500,7 +503,7 @@ def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.n
 def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
     """The action that takes the agent's state to the final ``x`` (clipped to (-1, 1))."""
     start = move.tokens[:, T["x"]]
-    return np.clip((x[move.params] - start) / step, -0.999, 0.999)
+    return np.clip((x[move.params] - start) / step, -ACTION_LIMIT, ACTION_LIMIT)
 
 
 def _acceptable(x: np.ndarray, ctx: Context) -> bool:

@@ -39,6 +39,7 @@ from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._groups import assign_groups
 from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
@@ -47,7 +48,6 @@ from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._transfer import TransferPrior
 
 
-_ELITE_FRACTION = 0.2
 _NONE_PENDING = np.zeros((0, 0))
 _NO_MEDIANS = Medians(np.full(len(STAT_NAMES), np.nan), 0.0)
 
@@ -195,7 +195,7 @@ class HyperaCore:
                  g_study: np.ndarray, ranked: np.ndarray, covering: np.ndarray,
                  plain: bool, model: ModelView | None = None, radius: float = 0.1) -> Context:
         h, space = study.history, study.space
-        n_elite = max(3, math.ceil(_ELITE_FRACTION * len(ranked)))
+        n_elite = max(3, math.ceil(ELITE_FRACTION * len(ranked)))
         medians = _NO_MEDIANS if plain else Medians.of(h)
 
         def make_base(row: int) -> Base:

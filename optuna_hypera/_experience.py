@@ -28,11 +28,9 @@ from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._features import History
 from optuna_hypera._learner import Learner
+from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
-
-
-_ACTION_LIMIT = 0.999
 
 
 @dataclass
@@ -73,15 +71,16 @@ def hindsight(core: HyperaCore, study: PastStudy) -> dict[int, Proposal]:
             rows = np.array(ctx.elites, dtype=np.int64)
             near = int(rows[np.argmin(((h.x[rows] - x) ** 2).sum(1))])
             base = ctx.make_base(near)
-            tok, _, _ = core.coordinator._states([(ctx, base.x, base.glob)], range(n_agents))
+            tok, _, _ = core.coordinator.states([(ctx, base.x, base.glob)],
+                                             range(n_agents))
             moves = {}
             for a in range(n_agents):
                 params = ctx.assignment.params_of(a)
                 if not params:
                     continue
                 step = float(ctx.step[a])
-                action = np.clip((x[params] - base.x[params]) / step, -_ACTION_LIMIT,
-                                 _ACTION_LIMIT)
+                action = np.clip((x[params] - base.x[params]) / step, -ACTION_LIMIT,
+                                 ACTION_LIMIT)
                 moves[core.agents[a].name] = AgentMove(
                     list(params), tok[a, 0, : len(params)].astype(np.float64), action, 0.0,
                     0.0, step)

@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
 from optuna_hypera._schema import G
@@ -33,7 +34,6 @@ from optuna_hypera._schema import T
 
 PENALTY = -1.0
 STAT_NAMES = ("grad_norm", "train_loss", "val_loss", "gpu_mem")
-_ELITE_FRACTION = 0.2
 _RECENT = 10
 _MIN_DURATION = 1.0
 
@@ -247,7 +247,7 @@ class Evidence:
             half = np.full(x.shape[:-2] + (d,), 0.5)
             return cls(half, half, half.copy(), np.zeros_like(half))
         order = np.argsort(quantiles, axis=-1, kind="stable")
-        n_elite = max(3, int(math.ceil(_ELITE_FRACTION * m)))
+        n_elite = max(3, int(math.ceil(ELITE_FRACTION * m)))
         elite = np.take_along_axis(x, order[..., :n_elite, None], axis=-2)
         return cls(
             best_x=np.take_along_axis(x, order[..., :1, None], axis=-2)[..., 0, :],

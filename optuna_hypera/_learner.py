@@ -33,6 +33,7 @@ from optuna_hypera._config import SACConfig
 from optuna_hypera._features import History
 from optuna_hypera._features import rewards
 from optuna_hypera._sac import MultiAgentSAC
+from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
@@ -43,7 +44,6 @@ from optuna_hypera._space import Space
 
 
 _logger = logging.getLogger("optuna.hypera")
-_ACTION_LIMIT = 0.999
 _MOVED = G["moved"]
 _SAME = 1e-4
 """Coordinates closer than this count as the proposed value (proposals are rounded to 1e-5)."""
@@ -401,5 +401,5 @@ def executed_action(start: np.ndarray, step: float, stored: np.ndarray, ran: np.
     other = np.abs(ran - proposed) > _SAME
     if not other.any():
         return stored
-    recomputed = np.clip((ran - start) / step, -_ACTION_LIMIT, _ACTION_LIMIT)
+    recomputed = np.clip((ran - start) / step, -ACTION_LIMIT, ACTION_LIMIT)
     return np.where(other, recomputed, stored)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
+from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
@@ -130,7 +131,7 @@ class Actor(nn.Module):
                  action: torch.Tensor) -> torch.Tensor:
         """log-probability ``[A, B]`` of given actions in (-1, 1)."""
         mean, log_std = self(tokens, mask, glob)
-        a = action.clamp(-0.999, 0.999)
+        a = action.clamp(-ACTION_LIMIT, ACTION_LIMIT)
         u = torch.atanh(a)
         eps = (u - mean) / log_std.exp()
         lp = -0.5 * eps.pow(2) - log_std - _HALF_LOG_2PI - torch.log1p(-a.pow(2))

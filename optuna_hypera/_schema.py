@@ -122,6 +122,13 @@ _READABLE = (1, 2, 3)
 1 and 2 have no candidate features (read as 0: no model)."""
 
 
+ACTION_LIMIT = 0.999
+"""Actions live in (-ACTION_LIMIT, ACTION_LIMIT): tanh never reaches +-1, and clipping stored
+and recomputed actions there keeps their log-probability finite."""
+ELITE_FRACTION = 0.2
+"""The elite trials are the best ``max(3, ceil(ELITE_FRACTION * n))``."""
+
+
 @dataclass
 class AgentRecord:
     """What one agent saw and did for one proposal."""
