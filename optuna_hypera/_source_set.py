@@ -102,7 +102,7 @@ class SourceSet:
     def adapt(self, core: HyperaCore) -> None:
         """Fine-tune ``core``'s agents on the sources' experience: computed once per sampler,
         then loaded, and both paths leave ``core``'s generators in the same state."""
-        if not self.steps:
+        if not self.studies or not self.steps:
             return
         with self._lock:
             sources = self.read()
