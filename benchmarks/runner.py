@@ -5,10 +5,12 @@ are fair and sampler timings exclude database latency). The parent process then 
 finished study into the shared Optuna storage and appends the run's record to
 ``results.jsonl``, in that order, so it is the only writer of both: SQLite sees no concurrent
 writers and a record always has its study. A run whose record exists is skipped on a rerun.
+:func:`run_in_workers` is that worker pool on its own, for other benchmarks' jobs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED
@@ -25,7 +27,9 @@ import os
 from pathlib import Path
 import platform
 import time
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 import optuna
 from optuna.storages import BaseStorage
@@ -38,12 +42,19 @@ from benchmarks.suites import Suite
 from benchmarks.suites import Task
 
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.progress import TaskID
+
 RESULTS_FILE = "results.jsonl"
 META_FILE = "meta.json"
 SCHEMA = 1
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 CAUGHT = (RuntimeError, ValueError, ArithmeticError)
 """Errors inside one trial (diverged training, CUDA OOM) fail that trial, not the run."""
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -216,6 +227,51 @@ def _single_thread_env() -> Iterator[None]:
                 os.environ[name] = value
 
 
+def run_in_workers(
+    work: Callable[[Item], Result],
+    items: Sequence[Item],
+    finish: Callable[[Item, Result], None],
+    *,
+    jobs: int,
+    progress: Progress,
+    task_id: TaskID,
+    name: Callable[[Item], str],
+) -> list[str]:
+    """``work(item)`` for every item in ``min(jobs, len(items))`` spawned worker processes (one
+    torch/BLAS thread each), then ``finish(item, result)`` here as each one completes, in the
+    order they complete; advances ``task_id`` by one per item.
+
+    ``work`` and the items must pickle (``work`` a module-level function). Returns the failures
+    as ``"<name>: <error type>: <message>"``: an error in ``work`` or ``finish`` fails that item
+    only. Ctrl-C drops the queue; what ``finish`` stored stays, for a rerun to resume from.
+    """
+    failed: list[str] = []
+    if not items:
+        return failed
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_single_thread_env())
+        pool = stack.enter_context(ProcessPoolExecutor(
+            max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+        ))
+        pending: dict[Future[Result], Item] = {pool.submit(work, item): item for item in items}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = pending.pop(future)
+                    try:
+                        finish(item, future.result())
+                    except Exception as error:  # one broken item must not stop the others
+                        failed.append(f"{name(item)}: {type(error).__name__}: {error}")
+                        progress.console.print(f"[red]failed[/red] {failed[-1]}")
+                    progress.update(task_id, advance=1, description=name(item))
+        except BaseException:  # Ctrl-C: keep what is recorded, drop the queue, resume later
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return failed
+
+
 def make_storage(url: str) -> BaseStorage:
     """An Optuna storage for ``url``; SQLite gets a 60 s lock timeout (the dashboard reads it)."""
     if url.startswith("sqlite"):
@@ -333,40 +389,17 @@ def run_suite(
     storage = make_storage(storage_url)
     started = datetime.datetime.now().isoformat(timespec="seconds")
     start = time.perf_counter()
-    failed: list[str] = []
-    completed = 0
 
-    with contextlib.ExitStack() as stack:
-        bar = stack.enter_context(Progress(disable=not progress, transient=False))
+    def finish(spec: RunSpec, output: RunOutput) -> None:
+        store_study(storage, spec, output)
+        append_record(results, output.record)
+
+    with Progress(disable=not progress, transient=False) as bar:
         task_id = bar.add_task(f"{suite_name or 'runs'}", total=len(runs),
                                completed=len(runs) - len(todo))
-        if todo:
-            context = multiprocessing.get_context("spawn")
-            stack.enter_context(_single_thread_env())
-            pool = stack.enter_context(ProcessPoolExecutor(
-                max_workers=min(jobs, len(todo)), mp_context=context, initializer=_init_worker
-            ))
-            pending: dict[Future[RunOutput], RunSpec] = {
-                pool.submit(execute_run, spec): spec for spec in todo
-            }
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        spec = pending.pop(future)
-                        try:
-                            output = future.result()
-                            store_study(storage, spec, output)
-                            append_record(results, output.record)
-                            completed += 1
-                        except Exception as error:  # one broken run must not stop the suite
-                            failed.append(f"{spec.study_name}: {type(error).__name__}: {error}")
-                            bar.console.print(f"[red]failed[/red] {failed[-1]}")
-                        bar.update(task_id, advance=1, description=spec.study_name)
-            except BaseException:  # Ctrl-C: keep what is recorded, drop the queue, resume later
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-
+        failed = run_in_workers(execute_run, todo, finish, jobs=jobs, progress=bar,
+                                task_id=task_id, name=lambda spec: spec.study_name)
+    completed = len(todo) - len(failed)
     wall = time.perf_counter() - start
     update_meta(out_dir, {
         "command": command, "suite": suite_name, "jobs": jobs, "storage": storage_url,

@@ -6,15 +6,22 @@ import inspect
 import json
 import math
 from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
 import optuna
 import pytest
+from rich.progress import Progress
 
 from benchmarks import transfer
+from benchmarks import transfer_plan
+from benchmarks import transfer_run
+from benchmarks import transfer_stats
 from benchmarks.objectives.tabular_mlp import DATASETS
 from benchmarks.objectives.tabular_mlp import NUMERIC_FIXED
 from benchmarks.objectives.tabular_mlp import TabularMLPObjective
+from benchmarks.runner import run_in_workers
 from benchmarks.samplers import SamplerUnavailableError
 
 
@@ -45,11 +52,11 @@ def test_mean_final_ranks_average_ties_over_common_pairs() -> None:
         "b": {("x", 0): 2.0, ("x", 1): 3.0, ("y", 0): 4.0},
         "c": {("x", 0): 3.0, ("x", 1): 1.0, ("y", 0): 6.0, ("y", 1): 0.0},  # (y, 1): c only
     }
-    ranks, n_pairs = transfer.mean_final_ranks(finals)
+    ranks, n_pairs = transfer_stats.mean_final_ranks(finals)
     assert n_pairs == 3
     # (x, 0): a 1, b 2, c 3; (x, 1): c 1, a and b tie at 2.5; (y, 0): b 1, a 2, c 3.
     assert ranks == pytest.approx({"a": 5.5 / 3, "b": 5.5 / 3, "c": 7 / 3})
-    assert transfer.mean_final_ranks({})[1] == 0
+    assert transfer_stats.mean_final_ranks({})[1] == 0
 
 
 def test_trials_to_reach_the_references_final_value() -> None:
@@ -58,22 +65,22 @@ def test_trials_to_reach_the_references_final_value() -> None:
         "fast": {("x", 0): [2.0, 1.0, 1.0], ("x", 1): [9.0, 3.0, 1.0]},
         "slow": {("x", 0): [6.0, 6.0, 6.0], ("x", 1): [4.0, 4.0, 2.5]},
     }
-    reach = transfer.trials_to_reach(curves, "hypera")
+    reach = transfer_stats.trials_to_reach(curves, "hypera")
     assert reach["hypera"] == {("x", 0): 3, ("x", 1): 1}  # <= its own final: ties count
     assert reach["fast"] == {("x", 0): 1, ("x", 1): 2}
     assert reach["slow"] == {("x", 0): None, ("x", 1): 3}
-    assert transfer.censored_median([1, 2]) == 1.5
-    assert transfer.censored_median([None, 3]) == math.inf  # half censored: median > budget
-    assert transfer.censored_median([None, 3, 1]) == 3.0
-    assert math.isnan(transfer.censored_median([]))
+    assert transfer_stats.censored_median([1, 2]) == 1.5
+    assert transfer_stats.censored_median([None, 3]) == math.inf  # half censored: median > budget
+    assert transfer_stats.censored_median([None, 3, 1]) == 3.0
+    assert math.isnan(transfer_stats.censored_median([]))
 
 
 def test_head_to_head_and_normalisation() -> None:
     first = {("x", 0): 1.0, ("x", 1): 2.0, ("y", 0): 3.0, ("y", 1): 9.0}
     second = {("x", 0): 2.0, ("x", 1): 2.0, ("y", 0): 1.0}
-    assert transfer.head_to_head(first, second) == {"better": 1, "worse": 1, "tied": 1}
-    assert transfer.normalized_curve([5.0, 3.0, 1.0], 1.0, 3.0) == [2.0, 1.0, 0.0]
-    assert transfer.normalized_curve([5.0, 3.0], 2.0, 2.0) == [0.0, 0.0]
+    assert transfer_stats.head_to_head(first, second) == {"better": 1, "worse": 1, "tied": 1}
+    assert transfer_stats.normalized_curve([5.0, 3.0, 1.0], 1.0, 3.0) == [2.0, 1.0, 0.0]
+    assert transfer_stats.normalized_curve([5.0, 3.0], 2.0, 2.0) == [0.0, 0.0]
 
 
 def test_summary_of_hand_made_records() -> None:
@@ -94,7 +101,7 @@ def test_summary_of_hand_made_records() -> None:
         record("y", "hypera", 0, [3.0, 2.0, 1.0]),
         record("y", "tpe", 0, [5.0, 5.0, 5.0]),
     ]
-    fam = transfer.summarize_transfer(records)["families"]["numeric"]
+    fam = transfer_stats.summarize_transfer(records)["families"]["numeric"]
     assert fam["pairs"] == 2
     # x: transfer 1, hypera and tpe tie at 2.5; y: transfer and hypera tie at 1.5, tpe 3.
     assert fam["mean_rank"] == pytest.approx({"hypera-transfer": 1.25, "hypera": 2.0,
@@ -132,35 +139,35 @@ def test_transfer_samplers_get_the_right_sources(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(optuna_hypera, "HyperaSampler", _FakeHypera)
     sources = [optuna.create_study(study_name="s1"), optuna.create_study(study_name="s2")]
     flipped = [optuna.create_study(study_name="f1")]
-    sampler = transfer.make_transfer_sampler("hypera-transfer", 3, sources=sources,
-                                             flipped=flipped)
+    sampler = transfer_run.make_transfer_sampler("hypera-transfer", 3, sources=sources,
+                                                 flipped=flipped)
     assert isinstance(sampler, _FakeHypera) and sampler.source_studies == sources
-    sampler = transfer.make_transfer_sampler("hypera-flipped", 3, sources=sources,
-                                             flipped=flipped)
+    sampler = transfer_run.make_transfer_sampler("hypera-flipped", 3, sources=sources,
+                                                 flipped=flipped)
     assert isinstance(sampler, _FakeHypera) and sampler.source_studies == flipped
     with pytest.raises(ValueError, match="at least 10"):  # too few trials for WS-CMA-ES
-        transfer.make_transfer_sampler("ws-cmaes", 0, sources=sources)
+        transfer_run.make_transfer_sampler("ws-cmaes", 0, sources=sources)
 
     monkeypatch.setattr(optuna_hypera, "HyperaSampler", _OldHypera)
     with pytest.raises(SamplerUnavailableError, match="source_studies"):
-        transfer.check_transfer_samplers(["tpe", "hypera-flipped"])
-    transfer.check_transfer_samplers(["tpe", "ws-cmaes"])  # no hypera sources needed
+        transfer_plan.check_transfer_samplers(["tpe", "hypera-flipped"])
+    transfer_plan.check_transfer_samplers(["tpe", "ws-cmaes"])  # no hypera sources needed
     with pytest.raises(ValueError, match="Unknown"):
-        transfer.check_transfer_samplers(["nope"])
+        transfer_plan.check_transfer_samplers(["nope"])
 
 
 def test_flipped_trial_negates_values_and_keeps_params() -> None:
     study = optuna.create_study()
     study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0) + 1.0, n_trials=2)
     for trial in study.trials:
-        flipped = transfer.flip_trial(trial)
+        flipped = transfer_run.flip_trial(trial)
         assert flipped.value == -trial.value  # type: ignore[operator]
         assert flipped.params == trial.params and flipped.state == trial.state
 
 
 def test_tabular_objective_spaces_and_data_sets() -> None:
-    assert transfer.cannot_run_reason("ws-cmaes", "full") is not None
-    assert transfer.cannot_run_reason("ws-cmaes", "numeric") is None
+    assert transfer_plan.cannot_run_reason("ws-cmaes", "full") is not None
+    assert transfer_plan.cannot_run_reason("ws-cmaes", "numeric") is None
     params = {
         "n_layers": 1, "width": 32, "activation": "tanh", "lr": 0.1, "momentum": 0.9,
         "weight_decay": 1e-4, "batch_size": 64, "dropout": 0.0, "input_noise": 0.0,
@@ -184,7 +191,65 @@ def test_tabular_objective_spaces_and_data_sets() -> None:
     assert len(study.trials[0].params) == 12
 
 
+# ----------------------------------------------------------------------------- worker pool
+
+
+def test_worker_pool_finishes_every_item_and_reports_each_failure() -> None:
+    finished: dict[float, float] = {}
+
+    def finish(item: float, result: float) -> None:
+        if item == 16.0:
+            raise OSError("disk full")
+        finished[item] = result
+
+    with Progress(disable=True) as progress:
+        task_id = progress.add_task("items", total=4)
+        failed = run_in_workers(math.sqrt, [4.0, -1.0, 9.0, 16.0], finish, jobs=2,
+                                progress=progress, task_id=task_id, name=lambda x: f"item {x}")
+        assert progress.tasks[0].completed == 4
+    assert finished == {4.0: 2.0, 9.0: 3.0}
+    # Errors in the worker and in the parent's finish both fail their item only.
+    assert sorted(failed) == ["item -1.0: ValueError: math domain error",
+                              "item 16.0: OSError: disk full"]
+    assert run_in_workers(math.sqrt, [], finish, jobs=1, progress=progress, task_id=task_id,
+                          name=str) == []
+
+
 # ----------------------------------------------------------------------------- end to end
+
+
+def test_smallest_run_from_the_command_line(tmp_path: Path) -> None:
+    """``python -m benchmarks.transfer`` at the smallest budget: one family, the two members
+    leave-one-out needs, one seed, two trials, one worker; then ``--report-only``."""
+    out = tmp_path / "t"
+    samplers = ["hypera", "tpe", "ws-cmaes"]
+    command = [
+        sys.executable, "-m", "benchmarks.transfer", "--out", str(out), "--families", "numeric",
+        "--members", "wine,iris", "--seeds", "1", "--trials", "2", "--source-trials", "10",
+        "--epochs", "1", "--samplers", ",".join(samplers), "--jobs", "1", "--no-progress",
+    ]
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "6 run(s) recorded, 0 already recorded, 0 failed" in done.stdout
+    summary = (out / "summary.md").read_text()
+    cells = [[c.strip() for c in line.strip("|").split("|")]
+             for line in summary.splitlines() if line.startswith("| ")]
+    rows = {row[0]: row for row in cells}  # the main table's, then the per-target table's
+    assert rows["sampler"][:2] == ["sampler", "mean rank (1-3)"] and len(rows["sampler"]) == 8
+    assert rows["target"] == ["target", *samplers]
+    for sampler in samplers:
+        row = rows[sampler]
+        assert len(row) == 8 and 1.0 <= float(row[1]) <= 3.0  # mean rank over the 2 pairs
+        assert row[5].endswith("/2")  # pairs reaching hypera's final best
+    assert sum(float(rows[s][1]) for s in samplers) == pytest.approx(6.0)  # ranks 1..3
+    assert rows["hypera"][5] == "2/2"  # its own final best: always reached
+    assert len(rows["wine"]) == len(rows["iris"]) == 1 + len(samplers)
+    assert "cannot run" not in summary
+    report = subprocess.run([*command[:5], "--report-only"], cwd=root, capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert (out / "summary.md").read_text() == summary  # rebuilt from the records alone
 
 
 @pytest.fixture(scope="module")
