@@ -30,6 +30,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,39 @@ class Context:
     def surrogate_tokens(self, x: np.ndarray) -> np.ndarray | None:
         return None if self.surrogate is None else self.surrogate.token_features(x, self.radius)
 
+    def acceptable(self, x: np.ndarray) -> np.ndarray:
+        """Per row of ``x`` ``[m, d]``: it repeats no existing trial and keeps
+        ``_MIN_DISTANCE`` from every unfinished one."""
+        s = self.space.snap(x)
+        ok = np.ones(len(x), bool)
+        if len(self.taken) and not s.shape[1]:
+            ok[:] = False  # no dimension: every point repeats the taken one
+        elif len(self.taken):
+            # Only rows whose most varied coordinate matches can repeat: look those up in
+            # that column, sorted once, instead of comparing every row with every trial.
+            col, keys, order = self._taken_index
+            lo = np.searchsorted(keys, s[:, col] - _SAME_POINT, side="left")
+            hi = np.searchsorted(keys, s[:, col] + _SAME_POINT, side="right")
+            for i in np.flatnonzero(hi > lo).tolist():
+                rows = self.taken[order[lo[i]:hi[i]]]
+                if (np.abs(rows - s[i]).max(axis=1) < _SAME_POINT).any():
+                    ok[i] = False
+        if len(self.pending):
+            d = np.sqrt(((s[:, None, :] - self.pending[None, :, :]) ** 2).mean(axis=2))
+            ok &= d.min(axis=1) >= _MIN_DISTANCE
+        return ok
+
+    @cached_property
+    def _taken_index(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """The coordinate with the most distinct values among the taken rows, its values
+        sorted and the sorting order."""
+        taken = self.taken
+        sample = taken[-256:]
+        distinct = [len(np.unique(sample[:, j])) for j in range(taken.shape[1])]
+        col = int(np.argmax(distinct))
+        order = np.argsort(taken[:, col], kind="stable")
+        return col, taken[order, col], order
+
 
 AgentMove = AgentRecord
 """What one agent saw and did in a decision: the record that is stored with the proposal."""
@@ -127,6 +161,54 @@ class Decision:
     """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
     transfer: np.ndarray | None = None
     """With past studies: the ensemble's weights (per source, then the study's own model)."""
+
+
+class _Joint:
+    """The joint moves of a batch of (context, base) items: every item's configuration and
+    critic values, and its ``Decision`` built when asked for."""
+
+    def __init__(self, items: Sequence[tuple[Context, Base, np.ndarray]], tok: np.ndarray,
+                 act: np.ndarray, cand: np.ndarray, sources: list[str]) -> None:
+        self.items, self.tok, self.act, self.cand, self.sources = items, tok, act, cand, sources
+        self.values = np.zeros(act.shape[:2])
+        """``[A, K]`` each agent's critic value of its part of item k's move."""
+        self.x: list[np.ndarray] = [np.zeros(0)] * len(items)
+        self.active: list[np.ndarray] = [np.zeros(0, bool)] * len(items)
+        """Per item, the agents that own a parameter."""
+        self.plans: list[tuple[tuple[int, ...], list[int], np.ndarray, np.ndarray]] = []
+        self.claims: list[tuple[tuple[int, ...], list[int]]] = []
+        self.built: dict[int, Decision] = {}
+
+    def tok64(self, k: int) -> np.ndarray:
+        return self.tok[:, k].astype(np.float64)
+
+    def decision(self, k: int) -> Decision:
+        d = self.built.get(k)
+        if d is not None:
+            return d
+        for ks, agents, x, step in self.plans:
+            if k not in ks:
+                continue
+            i = ks.index(k)
+            ctx, base, _ = self.items[k]
+            tok = self.tok64(k)
+            moves = {}
+            for a in agents:
+                params = ctx.assignment.params_of(a)
+                start = tok[a, : len(params), T["x"]]
+                action = np.clip((x[i, params] - start) / step[i, a], -ACTION_LIMIT,
+                                 ACTION_LIMIT)
+                moves[a] = AgentMove(params, tok[a, : len(params)], action,
+                                     float(self.values[a, k]), 0.0, float(step[i, a]))
+            d = Decision(x=x[i], base=base, moves=moves,
+                         value=float(self.values[agents, k].sum()),
+                         cand=self.cand[0, k].astype(np.float64), source=self.sources[k])
+            self.built[k] = d
+            return d
+        raise KeyError(k)
+
+    def decisions(self) -> list[Decision]:
+        return [self.decision(k) for k in range(len(self.items))]
 
 
 @dataclass
@@ -202,17 +284,20 @@ class Coordinator:
             sub = [ctxs[i] for i in todo]
             th = [thetas[i] for i in todo]
             if self.strategy == "cooperative":
-                got = self._cooperative(sac, sub, rng, gen, th)
+                got, accepted = self._cooperative(sac, sub, rng, gen, th)
             else:
                 bases = [self._draw_base(c, rng) for c in sub]
                 if self.strategy == "sequential":
                     got = self._sequential(sac, sub, bases, gen, th)
                 else:
-                    got = self._joint(sac, list(zip(sub, bases, th, strict=True)), gen)
+                    got = self._joint(sac, list(zip(sub, bases, th, strict=True)),
+                                      gen).decisions()
+                accepted = [bool(c.acceptable(d.x[None])[0]) for c, d in zip(sub, got,
+                                                                             strict=True)]
             still = []
-            for i, d in zip(todo, got, strict=True):
+            for i, d, ok in zip(todo, got, accepted, strict=True):
                 last[i] = d
-                if _acceptable(d.x, ctxs[i]):
+                if ok:
                     d.retries = attempt
                     out[i] = d
                 else:
@@ -233,9 +318,26 @@ class Coordinator:
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 
     def states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
-                agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
-        filled; items that share a group assignment are featurized together."""
+        filled; items that share a group assignment are featurized together, and repeated
+        items (a cooperative decision's candidates share their base) once."""
+        unique: dict[tuple[int, int, int], int] = {}
+        first: list[tuple[Context, np.ndarray, np.ndarray]] = []
+        where = np.empty(len(items), np.int64)
+        for k, (c, x, g) in enumerate(items):
+            key = (id(c), id(x), id(g))
+            if key not in unique:
+                unique[key] = len(first)
+                first.append((c, x, g))
+            where[k] = unique[key]
+        tok, mask, glob = self._states(first, agents)
+        if len(first) == len(items):
+            return tok, mask, glob
+        return tok[:, where], mask[:, where], glob[:, where]
+
+    def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
+                agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_agents, b = len(self.agents), len(items)
         groups = _by_assignment(items)
         p = max(1, max(len(g[0][0].assignment.params_of(a)) for g in groups.values()
@@ -243,7 +345,6 @@ class Coordinator:
         tok = np.zeros((n_agents, b, p, N_TOKEN), np.float32)
         mask = np.zeros((n_agents, b, p), np.float32)
         glob = np.zeros((n_agents, b, len(items[0][2])), np.float32)
-        seen: dict[tuple[int, int], np.ndarray] = {}  # candidates share their base's features
         for ks, group in groups.items():
             ctxs = [c for c, _, _ in group]
             asg = ctxs[0].assignment
@@ -256,11 +357,8 @@ class Coordinator:
             if any(c.surrogate is not None for c in ctxs):
                 rows = []
                 for c, xi, _ in group:
-                    key = (id(c), id(xi))
-                    if key not in seen:
-                        t = c.surrogate_tokens(xi[None])
-                        seen[key] = t[0] if t is not None else np.zeros((len(xi), 2))
-                    rows.append(seen[key])
+                    t = c.surrogate_tokens(xi[None])
+                    rows.append(t[0] if t is not None else np.zeros((len(xi), 2)))
                 surrogate = np.stack(rows)
             for a in agents:
                 params = asg.indices(a)
@@ -276,10 +374,12 @@ class Coordinator:
                items: Sequence[tuple[Context, Base, np.ndarray]],
                gen: torch.Generator | None,
                uniform: np.ndarray | None = None,
-               rng: np.random.RandomState | None = None) -> list[Decision]:
+               rng: np.random.RandomState | None = None) -> _Joint:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
-        the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs)."""
+        the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs).
+        Decisions are built on demand (``_Joint.decision``): a cooperative decision needs
+        only its pick's."""
         n_agents = len(self.agents)
         tok, mask, glob = self.states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
         dev = sac.device
@@ -303,11 +403,9 @@ class Coordinator:
                         act_np[a, k, : len(pa)] = (
                             rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, len(pa)) * chosen[pa])
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
-        tok64 = tok.astype(np.float64)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
-        plans: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        groups = _by_assignment(items)
-        for ks, group in groups.items():
+        out = _Joint(items, tok, act_np, cand, sources)
+        for ks, group in _by_assignment(items).items():
             asg = group[0][0].assignment
             kk = np.array(ks)
             agents = [a for a in range(n_agents) if len(asg.indices(a))]
@@ -320,9 +418,8 @@ class Coordinator:
                     p = asg.indices(a)
                     x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                       0, 1)
-                f = _features(group, x)
-                cand[:, kk] = f[None]
-                plans[ks] = x, step
+                cand[:, kk] = _features(group, x)[None]
+                out.plans.append((ks, agents, x, step))
             else:
                 # Claims: each critic judges its own move from the base.
                 for a in agents:
@@ -331,37 +428,26 @@ class Coordinator:
                     xa[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                        0, 1)
                     cand[a, kk] = _features(group, xa)
-        values_np = sac.value(tok_t, mask_t, glob_t, actions,
-                              torch.from_numpy(cand).to(dev)).cpu().numpy().astype(np.float64)
-        decisions: list[Decision | None] = [None] * len(items)
-        for ks, group in groups.items():
-            asg = group[0][0].assignment
-            kk = np.array(ks)
-            agents = [a for a in range(n_agents) if len(asg.indices(a))]
-            if not asg.disjoint:
-                for k, (ctx, base, theta) in zip(ks, group, strict=True):
-                    decisions[k] = self._claims(ctx, base, theta, agents, tok64[:, k],
-                                                act_np[:, k], values_np[:, k])
-                    decisions[k].source = sources[k]  # type: ignore[union-attr]
-                continue
-            x, step = plans[ks]
-            executed = {}
-            for a in agents:
-                p = asg.indices(a)
-                start = tok64[a, kk, : len(p), T["x"]]
-                executed[a] = np.clip((x[:, p] - start) / step[:, a, None], -ACTION_LIMIT,
-                                      ACTION_LIMIT)
-            params = {a: asg.params_of(a) for a in agents}
-            values = values_np[:, kk].T.tolist()
-            steps = step.tolist()
-            for i, (k, (_, base, _)) in enumerate(zip(ks, group, strict=True)):
-                v, st = values[i], steps[i]
-                moves = {a: AgentMove(params[a], tok64[a, k, : len(params[a])], executed[a][i],
-                                      v[a], 0.0, st[a]) for a in agents}
-                decisions[k] = Decision(x=x[i], base=base, moves=moves,
-                                        value=float(sum(v[a] for a in agents)),
-                                        cand=cand[0, k].astype(np.float64), source=sources[k])
-        return [d for d in decisions if d is not None]
+                out.claims.append((ks, agents))
+        out.values = sac.value(tok_t, mask_t, glob_t, actions,
+                               torch.from_numpy(cand).to(dev)).cpu().numpy().astype(np.float64)
+        for ks, agents in out.claims:
+            for k in ks:
+                ctx, base, theta = items[k]
+                made = self._claims(ctx, base, theta, agents, out.tok64(k), act_np[:, k],
+                                    out.values[:, k])
+                made.source = sources[k]
+                out.built[k] = made
+        for ks, agents, x, _ in out.plans:
+            active = np.zeros(n_agents, bool)
+            active[agents] = True
+            for i, k in enumerate(ks):
+                out.x[k] = x[i]
+                out.active[k] = active
+        for k, made in out.built.items():
+            out.x[k] = made.x
+            out.active[k] = np.isin(np.arange(n_agents), list(made.moves))
+        return out
 
     def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],
                 tok: np.ndarray, act: np.ndarray, values: np.ndarray) -> Decision:
@@ -428,7 +514,8 @@ class Coordinator:
 
     def _cooperative(self, sac: MultiAgentSAC, ctxs: Sequence[Context],
                      rng: np.random.RandomState, gen: torch.Generator | None,
-                     thetas: Sequence[np.ndarray]) -> list[Decision]:
+                     thetas: Sequence[np.ndarray]) -> tuple[list[Decision], list[bool]]:
+        """The best acceptable candidate of each context, and whether there was one."""
         # All candidates share one base: rewards are relative to the base, so critics would
         # otherwise (rightly) value poor bases higher and steer the study towards them.
         m = self.n_candidates
@@ -437,24 +524,28 @@ class Coordinator:
             base = self._draw_base(c, rng)
             items.extend([(c, base, th)] * m)
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
-        candidates = self._joint(sac, items, gen, uniform, rng)
-        out = []
+        joint = self._joint(sac, items, gen, uniform, rng)
+        out, found = [], []
         for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
-            group = candidates[k * m : (k + 1) * m]
+            rows = range(k * m, (k + 1) * m)
+            x = np.stack([joint.x[r] for r in rows])
+            active = np.stack([joint.active[r] for r in rows])  # [m, A]
             w = self.agent_weights(c, th)
-            for d in group:
-                d.value = float(sum(w[a] * mv.value for a, mv in d.moves.items()))
+            value = ((joint.values[:, rows.start:rows.stop].T * w) * active).sum(axis=1)
             if self.chooser == "teacher" and c.surrogate is not None:
-                mu, sd = c.surrogate.predict(np.stack([d.x for d in group]))
+                mu, sd = c.surrogate.predict(x)
                 score = log_ei((c.surrogate.best - mu) / sd, sd)
             else:
-                score = np.array([d.value for d in group])
-            ok = _acceptable_rows(np.stack([d.x for d in group]), c)
+                score = value
+            ok = c.acceptable(x)
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))
-            out.append(group[pick])
-        return out
+            d = joint.decision(rows.start + pick)
+            d.value = float(value[pick])
+            out.append(d)
+            found.append(bool(ok.any()))
+        return out, found
 
     def _finish(self, ctx: Context, base: Base, claims: dict[int, list[_Claim]],
                 moves: dict[int, AgentMove], theta: np.ndarray) -> Decision:
@@ -506,33 +597,13 @@ def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
     return np.clip((x[move.params] - start) / step, -ACTION_LIMIT, ACTION_LIMIT)
 
 
-def _acceptable(x: np.ndarray, ctx: Context) -> bool:
-    return bool(_acceptable_rows(x[None], ctx)[0])
-
-
-def _acceptable_rows(x: np.ndarray, ctx: Context) -> np.ndarray:
-    """Per row of ``x`` ``[m, d]``: it repeats no existing trial and keeps ``_MIN_DISTANCE``
-    from every unfinished one."""
-    s = ctx.space.snap(x)
-    ok = np.ones(len(x), bool)
-    if len(ctx.taken) and s.shape[1]:
-        gap = np.abs(s[:, None, :] - ctx.taken[None, :, :]).max(axis=2)
-        ok &= ~(gap < _SAME_POINT).any(axis=1)
-    elif len(ctx.taken):
-        ok[:] = False  # no dimension: every point repeats the taken one
-    if len(ctx.pending):
-        d = np.sqrt(((s[:, None, :] - ctx.pending[None, :, :]) ** 2).mean(axis=2))
-        ok &= d.min(axis=1) >= _MIN_DISTANCE
-    return ok
-
-
 def _widen(decision: Decision, ctx: Context, rng: np.random.RandomState) -> Decision:
     x = decision.x
     k = 0
     for k in range(1, 40):
         x = np.clip(decision.x + rng.uniform(-1, 1, len(x)) * min(1.0, 0.05 * 2 ** (k / 4)),
                     0, 1)
-        if _acceptable(x, ctx):
+        if ctx.acceptable(x[None])[0]:
             break
     decision.x = x
     decision.retries = _MAX_RETRIES + k

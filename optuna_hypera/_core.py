@@ -101,7 +101,7 @@ class HyperaCore:
         self.config = sac
         self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)
         self.use_surrogate = surrogate
-        self._kernels: dict[Hashable, dict[int, KernelParams]] = {}
+        self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
         self.groups = groups
@@ -183,8 +183,12 @@ class HyperaCore:
                 for k, b in enumerate(sub.tolist()):
                     model = None
                     if self.use_surrogate:
-                        model = self.surrogate(studies[idx[b]].key, x[b][base_ok[b]],
-                                               loss[b][base_ok[b]], x[b][ranked[b, 0]])
+                        done = hs[b].completed
+                        if done is not None and len(done) != len(loss[b]):
+                            done = None  # a History sliced without its completion times
+                        model = self.surrogate(
+                            studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
+                            x[b][ranked[b, 0]], None if done is None else done[base_ok[b]])
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -213,10 +217,10 @@ class HyperaCore:
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
-                  center: np.ndarray) -> ModelView | None:
+                  center: np.ndarray, completed: np.ndarray | None = None) -> ModelView | None:
         """The study's model on its completed trials (kernel refits cached per study),
         combined with its past studies' models where it has a ``TransferPrior``."""
-        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}))
+        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed)
         prior = self.priors.get(key)
         if prior is None:
             return own

@@ -60,6 +60,9 @@ class History:
     stats: np.ndarray
     """``[n, len(STAT_NAMES)]`` ``report_stats`` values; NaN where absent."""
     has_stats: np.ndarray
+    completed: np.ndarray | None = None
+    """When each trial finished (seconds; any increasing clock), for what must depend on
+    the order of completion rather than of trial numbers; ``None``: in trial order."""
 
     @classmethod
     def from_values(cls, x: np.ndarray, loss: np.ndarray,
@@ -76,6 +79,14 @@ class History:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def head(self, n: int) -> History:
+        """The first ``n`` finished trials (in trial order)."""
+        return History(
+            numbers=self.numbers[:n], x=self.x[:n], loss=self.loss[:n], pruned=self.pruned[:n],
+            step=self.step[:n], trend=self.trend[:n], duration=self.duration[:n],
+            stats=self.stats[:n], has_stats=self.has_stats[:n],
+            completed=None if self.completed is None else self.completed[:n])
 
     @cached_property
     def valid(self) -> np.ndarray:

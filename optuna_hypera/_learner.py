@@ -360,20 +360,24 @@ class Learner:
             "done": np.ones((n_agents, b), np.float32),
         }
         agent_mask = np.zeros(n_agents, np.float32)
+        bootstrap = self.config.gamma > 0  # with gamma 0 the next state is never read
         for a, (rep, is_due) in enumerate(zip(self.replays, due, strict=True)):
             if not is_due or rep.n == 0:
                 continue
             agent_mask[a] = 1.0
             idx = rng.randint(0, rep.n, size=b)
             q = rep.p
-            for name in ("tokens", "mask", "action", "next_tokens", "next_mask"):
+            for name in ("tokens", "mask", "action"):
                 out[name][a, :, :q] = getattr(rep, name)[idx]
             out["glob"][a] = rep.glob[idx]
-            out["next_glob"][a] = rep.next_glob[idx]
             out["cand"][a] = rep.cand[idx]
-            out["next_cand"][a] = rep.next_cand[idx]
-            out["done"][a] = rep.done[idx]
             out["reward"][a] = self.rewards(a, idx)
+            if bootstrap:
+                for name in ("next_tokens", "next_mask"):
+                    out[name][a, :, :q] = getattr(rep, name)[idx]
+                out["next_glob"][a] = rep.next_glob[idx]
+                out["next_cand"][a] = rep.next_cand[idx]
+                out["done"][a] = rep.done[idx]
         device = self.sac.device
         tensors = {k: torch.from_numpy(v).to(device) for k, v in out.items()}
         return tensors, torch.from_numpy(agent_mask).to(device)

@@ -252,19 +252,19 @@ class MultiAgentSAC:
         tok, mask, glob, act = batch["tokens"], batch["mask"], batch["glob"], batch["action"]
         alpha = self.log_alpha.detach().exp()
         with torch.no_grad():
-            next_action, next_logp = self.actor.sample(
-                batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen
-            )
-            # The next state's candidate is unknown until it is decided: the stored one stands
-            # in (only read when gamma > 0).
-            q_next = self.target(
-                batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action,
-                batch["next_cand"],
-            ).min(dim=1).values
-            # Soft Bellman target (SAC paper, eq. 3 with the soft value of eq. 3's V).
-            y = batch["reward"] + cfg.gamma * (1 - batch["done"]) * (
-                q_next - alpha[:, None] * next_logp
-            )
+            y = batch["reward"]
+            if cfg.gamma > 0:  # a bandit (gamma 0, the default) needs no bootstrap
+                next_action, next_logp = self.actor.sample(
+                    batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen
+                )
+                # The next state's candidate is unknown until it is decided: the stored one
+                # stands in.
+                q_next = self.target(
+                    batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action,
+                    batch["next_cand"],
+                ).min(dim=1).values
+                # Soft Bellman target (SAC paper, eq. 3 with the soft value of eq. 3's V).
+                y = y + cfg.gamma * (1 - batch["done"]) * (q_next - alpha[:, None] * next_logp)
         cand = batch["cand"]
         q = self.critic(tok, mask, glob, act, cand)
         critic_loss = (q - y.unsqueeze(1)).pow(2).mean(dim=(1, 2))

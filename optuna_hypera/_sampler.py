@@ -368,16 +368,18 @@ class HyperaSampler(BaseSampler):
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        trials = study._get_trials(deepcopy=False, use_cache=False)
+        # The list this ask read for the search space (Optuna clears it at every ask and tell).
+        trials = study._get_trials(deepcopy=False, use_cache=True)
         cache = self._cache_for(study)
         enc = self._encoder_for(study, cache, search_space)
         if self._sources:
             self._sources.attach(self._key(study), study, cache.core, enc)
-        for t in cache.table.update(trials):
+        new, unfinished = cache.table.update(trials)
+        for t in new:
             self._read(cache, t)
         pending: list[np.ndarray] = []
-        for t in trials:  # other workers' running and waiting trials: points to keep away from
-            if t.state not in (TrialState.RUNNING, TrialState.WAITING) or t.number == trial.number:
+        for t in unfinished:  # other workers' running and waiting trials: points to keep away
+            if t.number == trial.number:
                 continue
             p = self._read(cache, t)
             row = _row(enc, t)

@@ -12,8 +12,10 @@ factor or transformed by any increasing function.
   around the trust region, as TuRBO's); kernel hyperparameters are refitted only when the
   number of completed trials reaches a refit point (``refit_point``: every 5 trials at first,
   more rarely as the study grows) and are reused in between.
-  The refit point depends only on the data, so every worker (and a fresh process) fits the
-  same hyperparameters from the same trials.
+- Every worker fits the same hyperparameters: the refit at point m uses the *first m trials
+  to complete* (by completion order, which later completions never change), local around the
+  best of them, in trial order; a cached fit is reused only when that set is the one it was
+  fitted on (a fingerprint), so a fresh process and a long-running one agree at any size.
 
 Features (see ``_schema``): per candidate configuration the predicted improvement over the best
 trial in units of predictive standard deviation, the standard deviation, the log expected
@@ -31,6 +33,8 @@ import math
 import numpy as np
 from scipy.linalg import cho_solve
 from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
 from scipy.special import erfcx
 from scipy.special import log_ndtr
@@ -43,12 +47,17 @@ from optuna_hypera._schema import C
 
 LOCAL_POINTS = 200
 """At most this many trials (the nearest to the incumbent) enter the model."""
+
+
 def refit_point(n: int) -> int:
     """The number of trials the kernel was last fitted on, given ``n``: every 5 trials up to
-    50, every 10 up to 200, every 25 beyond (a function of ``n`` only, so every process agrees
-    on it)."""
-    step = 5 if n < 50 else 10 if n < 200 else 25
+    50, every 10 up to 200, every 50 beyond, where the fit sees ``LOCAL_POINTS`` of them (a
+    function of ``n`` only, so every process agrees on it)."""
+    step = 5 if n < 50 else 10 if n < 200 else 50
     return max(2, n - n % step)
+
+
+
 _SQRT5 = math.sqrt(5.0)
 _LS_BOUNDS = (math.log(0.01), math.log(20.0))
 _SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
@@ -97,14 +106,13 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     e = np.exp(-_SQRT5 * r)
     k = s2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * e
     kn = k + (nz + _JITTER) * np.eye(n)
-    try:
-        chol = np.linalg.cholesky(kn)
-    except np.linalg.LinAlgError:
+    chol, info = dpotrf(kn, lower=True, clean=True)
+    if info != 0:
         return 1e10, np.zeros_like(theta)
     alpha = cho_solve((chol, True), y)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
     prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
-    inv = cho_solve((chol, True), np.eye(n))
+    inv = _inverse(chol)
     w = np.outer(alpha, alpha) - inv
     # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2
     m = w * (s2 * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * e)
@@ -116,6 +124,12 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     g_nz = -0.5 * nz * np.trace(w)
     grad = np.concatenate([g_ls + (theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [g_s2, g_nz]])
     return float(nll + prior), grad
+
+
+def _inverse(chol: np.ndarray) -> np.ndarray:
+    """K^-1 from K's lower Cholesky factor (LAPACK potri: a third of a solve against I)."""
+    inv, _ = dpotri(chol, lower=True)
+    return np.tril(inv) + np.tril(inv, -1).T
 
 
 def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None) -> KernelParams:
@@ -189,21 +203,29 @@ class Surrogate(ModelView):
 
     @classmethod
     def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,
-            cache: dict[int, KernelParams] | None = None) -> Surrogate | None:
+            cache: dict[int, tuple[bytes, KernelParams]] | None = None,
+            order: np.ndarray | None = None) -> Surrogate | None:
         """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
         local around ``center``; ``None`` with fewer than two trials or no dimension.
-        ``cache`` maps a refit point (number of trials) to its hyperparameters."""
+        ``order`` ranks the rows by completion (``None``: they completed in trial order);
+        ``cache`` maps a refit point to the fingerprint of its trials and their kernel."""
         n, d = x.shape
         if n < 2 or d == 0:
             return None
         m = refit_point(n)
-        params = cache.get(m) if cache is not None else None
-        if params is None or len(params.log_ls) != d:
-            xf, lf = _local(x[:m], loss[:m], center)
+        first = (np.arange(m) if order is None
+                 else np.sort(np.argsort(order, kind="stable")[:m]))
+        xm, lm = x[first], loss[first]
+        key = xm.tobytes() + lm.tobytes()
+        hit = cache.get(m) if cache is not None else None
+        if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
+            params = hit[1]
+        else:
+            xf, lf = _local(xm, lm, xm[int(np.argmin(lm))])
             params = fit_kernel(xf, normal_scores(lf))
             if cache is not None:
                 cache.clear()  # only the latest refit point is ever asked again
-                cache[m] = params
+                cache[m] = (key, params)
         xl, ll = _local(x, loss, center)
         try:
             return cls(xl, normal_scores(ll), params)
@@ -213,7 +235,7 @@ class Surrogate(ModelView):
     def loo_mean(self) -> np.ndarray:
         """Leave-one-out posterior means at the model's own points (closed form:
         ``y_i - [K^-1 y]_i / [K^-1]_ii``)."""
-        inv_diag = np.diag(cho_solve((self.chol, True), np.eye(len(self.y))))
+        inv_diag = np.diag(_inverse(self.chol))
         return self.y - self.alpha / inv_diag
 
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

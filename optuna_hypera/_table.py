@@ -22,7 +22,8 @@ from optuna_hypera._report import STATS_KEY
 
 
 RowFn = Callable[[FrozenTrial], "np.ndarray | None"]
-_N_RECORD = 5 + len(STAT_NAMES)  # loss, pruned, step, trend, duration, stats...
+_N_RECORD = 6 + len(STAT_NAMES)  # loss, pruned, step, trend, duration, completed, stats...
+_STATS = 6
 
 
 def trial_loss(trial: FrozenTrial, minimize: bool) -> float | None:
@@ -53,14 +54,16 @@ def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
     sign = 1.0 if minimize else -1.0
     curve = [sign * trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
     rec[3] = curve_trend(curve)
-    if trial.datetime_start is not None and trial.datetime_complete is not None:
-        rec[4] = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    if trial.datetime_complete is not None:
+        rec[5] = trial.datetime_complete.timestamp()
+        if trial.datetime_start is not None:
+            rec[4] = (trial.datetime_complete - trial.datetime_start).total_seconds()
     stats = trial.user_attrs.get(STATS_KEY)
     if isinstance(stats, dict):
         for k, name in enumerate(STAT_NAMES):
             v = stats.get(name)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                rec[5 + k] = float(v)
+                rec[_STATS + k] = float(v)
     return rec
 
 
@@ -69,7 +72,8 @@ def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
     return History(
         numbers=numbers, x=x, loss=records[:, 0], pruned=records[:, 1].astype(bool),
         step=records[:, 2], trend=records[:, 3], duration=records[:, 4],
-        stats=records[:, 5:], has_stats=has_stats,
+        stats=records[:, _STATS:], has_stats=has_stats,
+        completed=np.where(np.isnan(records[:, 5]), np.inf, records[:, 5]),
     )
 
 
@@ -89,36 +93,59 @@ def build_history(trials: Sequence[FrozenTrial], minimize: bool, row_fn: RowFn,
 
 
 class TrialTable:
+    """The finished trials of one study, encoded once each, read incrementally: the trials
+    before the first unfinished one are never looked at again, so a call costs Python work
+    only for the new and the unfinished trials."""
+
     def __init__(self, minimize: bool) -> None:
         self.minimize = minimize
         self.index: dict[int, int] = {}
         self._numbers: list[int] = []
-        self._records: list[np.ndarray] = []
+        self._records = np.full((64, _N_RECORD), np.nan)
         self._has_stats: list[bool] = []
         self._trials: list[FrozenTrial] = []
         self._x = np.full((64, 0), np.nan)  # coordinates in insertion order, NaN: not covering
         self._row_fn: RowFn | None = None
         self._cached: History | None = None
+        self._done = 0
+        """Length of the prefix of the last trial list that is finished and in the table."""
+        self._done_last = -1
+        """The trial number at the end of that prefix (a different list starts over)."""
 
-    def update(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-        """Add the newly finished trials among ``trials``; returns them."""
-        new = [t for t in trials if t.state.is_finished() and t.number not in self.index]
+    def update(self, trials: Sequence[FrozenTrial]) -> tuple[list[FrozenTrial],
+                                                             list[FrozenTrial]]:
+        """Add the newly finished trials among ``trials`` (sorted by number, as Optuna gives
+        them); returns them and the unfinished trials."""
+        k = self._done
+        if k > len(trials) or (k and trials[k - 1].number != self._done_last):
+            k = 0  # not the list seen before (a filtered study): scan it all
+        tail = trials[k:]
+        new = [t for t in tail if t.state.is_finished() and t.number not in self.index]
         for t in new:
-            self.index[t.number] = len(self._numbers)
+            i = len(self._numbers)
+            self.index[t.number] = i
             self._numbers.append(t.number)
-            self._records.append(encode_trial(t, self.minimize))
+            if i >= len(self._records):
+                self._records = _grown(self._records)
+            self._records[i] = encode_trial(t, self.minimize)
             self._has_stats.append(isinstance(t.user_attrs.get(STATS_KEY), dict))
             self._trials.append(t)
-            self._put_row(len(self._numbers) - 1, t)
+            self._put_row(i, t)
         if new:
             self._cached = None
-        return new
+        unfinished = []
+        for t in tail:
+            if not t.state.is_finished():
+                unfinished.append(t)
+            elif not unfinished:
+                k += 1
+        self._done = k
+        self._done_last = trials[k - 1].number if k else -1
+        return new, unfinished
 
     def _put_row(self, i: int, t: FrozenTrial) -> None:
         if i >= len(self._x):
-            grown = np.full((2 * len(self._x), self._x.shape[1]), np.nan)
-            grown[: len(self._x)] = self._x
-            self._x = grown
+            self._x = _grown(self._x)
         row = None if self._row_fn is None else self._row_fn(t)
         self._x[i] = np.nan if row is None else row
 
@@ -133,11 +160,20 @@ class TrialTable:
     def view(self) -> History:
         """The finished trials so far, in trial-number order."""
         if self._cached is None:
-            order = np.argsort(np.array(self._numbers, dtype=np.int64), kind="stable")
-            records = np.array(self._records).reshape(-1, _N_RECORD)[order]
+            n = len(self._numbers)
+            numbers = np.array(self._numbers, dtype=np.int64)
+            if bool((numbers[1:] > numbers[:-1]).all()):
+                order: np.ndarray | slice = slice(None)  # added in trial order already
+            else:
+                order = np.argsort(numbers, kind="stable")
             self._cached = _history(
-                np.array(self._numbers, dtype=np.int64)[order], records,
-                self._x[: len(self._numbers)][order],
+                numbers[order], self._records[:n][order], self._x[:n][order],
                 np.array(self._has_stats, dtype=bool)[order],
             )
         return self._cached
+
+
+def _grown(a: np.ndarray) -> np.ndarray:
+    out = np.full((2 * len(a),) + a.shape[1:], np.nan)
+    out[: len(a)] = a
+    return out

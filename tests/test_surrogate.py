@@ -102,7 +102,7 @@ def test_no_model_with_one_trial_and_a_model_with_ties() -> None:
 def test_kernel_refits_happen_at_data_determined_points() -> None:
     """Two processes that see the same trials fit the same kernel, whatever they saw before."""
     x, loss = _data(37)
-    warm: dict[int, KernelParams] = {}
+    warm: dict[int, tuple[bytes, KernelParams]] = {}
     for n in range(10, 38):  # one process followed the study trial by trial
         a = Surrogate.fit(x[:n], loss[:n], x[0], warm)
     b = Surrogate.fit(x, loss, x[0], {})  # a fresh process
