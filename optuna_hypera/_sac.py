@@ -53,6 +53,10 @@ _LOG2 = math.log(2.0)
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+Agents = slice | torch.Tensor | None
+"""A selection of the stacked agents: a slice, an index tensor, or ``None`` for all."""
+
+
 class StackedLinear(nn.Module):
     """Independent linear layers for each index of ``lead`` (agents, twins), one matmul."""
 
@@ -65,7 +69,7 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter((torch.rand(*lead, n_in, n_out, generator=gen) * 2 - 1) * bound)
         self.bias = nn.Parameter((torch.rand(*lead, 1, n_out, generator=gen) * 2 - 1) * bound)
 
-    def forward(self, x: torch.Tensor, agents: slice | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, agents: Agents = None) -> torch.Tensor:
         if agents is None:
             return torch.matmul(x, self.weight) + self.bias
         return torch.matmul(x, self.weight[agents]) + self.bias[agents]
@@ -93,7 +97,7 @@ class Actor(nn.Module):
 
     def forward(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
-        agents: slice | None = None,
+        agents: Agents = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``agents`` selects a slice of the stacked agents (inputs then hold only those)."""
         a, b, p, _ = tokens.shape
@@ -115,10 +119,16 @@ class Actor(nn.Module):
         mask: torch.Tensor,
         glob: torch.Tensor,
         gen: torch.Generator | None,
-        agents: slice | None = None,
+        agents: Agents = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions in (-1, 1) and their log-probability summed over parameters ``[A, B]``."""
         mean, log_std = self(tokens, mask, glob, agents)
+        return self.draw(mean, log_std, mask, gen)
+
+    @staticmethod
+    def draw(mean: torch.Tensor, log_std: torch.Tensor, mask: torch.Tensor,
+             gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``sample`` from the actor's outputs."""
         eps = torch.randn(mean.shape, generator=gen, device=mean.device)
         u = mean + log_std.exp() * eps
         action = torch.tanh(u)
@@ -131,6 +141,12 @@ class Actor(nn.Module):
                  action: torch.Tensor) -> torch.Tensor:
         """log-probability ``[A, B]`` of given actions in (-1, 1)."""
         mean, log_std = self(tokens, mask, glob)
+        return self.density(mean, log_std, mask, action)
+
+    @staticmethod
+    def density(mean: torch.Tensor, log_std: torch.Tensor, mask: torch.Tensor,
+                action: torch.Tensor) -> torch.Tensor:
+        """``log_prob`` from the actor's outputs."""
         a = action.clamp(-ACTION_LIMIT, ACTION_LIMIT)
         u = torch.atanh(a)
         eps = (u - mean) / log_std.exp()
@@ -149,7 +165,7 @@ class TwinCritic(nn.Module):
 
     def forward(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor, action: torch.Tensor,
-        cand: torch.Tensor, agents: slice | None = None,
+        cand: torch.Tensor, agents: Agents = None,
     ) -> torch.Tensor:
         """Q values ``[A, 2, B]``."""
         a, b, p, _ = tokens.shape
@@ -230,7 +246,7 @@ class MultiAgentSAC:
         mask: torch.Tensor,
         glob: torch.Tensor,
         gen: torch.Generator | None,
-        agents: slice | None = None,
+        agents: Agents = None,
     ) -> torch.Tensor:
         """Sampled actions ``[A, B, P]``; with ``agents``, only that slice of agents (and of
         the inputs' first axis)."""
@@ -239,7 +255,7 @@ class MultiAgentSAC:
     @torch.no_grad()
     def value(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
-        action: torch.Tensor, cand: torch.Tensor, agents: slice | None = None,
+        action: torch.Tensor, cand: torch.Tensor, agents: Agents = None,
     ) -> torch.Tensor:
         """The critics' value (min of the twins) ``[A, B]`` of actions with their candidate
         features."""
@@ -247,54 +263,70 @@ class MultiAgentSAC:
 
     def update(self, batch: dict[str, torch.Tensor], agent_mask: torch.Tensor,
                gen: torch.Generator | None) -> dict[str, torch.Tensor]:
-        """One gradient step for the agents in ``agent_mask`` (float ``[A]``); returns losses."""
+        """One gradient step for the agents in ``agent_mask`` (float ``[A]``); returns losses
+        ``[A]`` (0 for the others). Only the due agents' slices of the stacked networks are
+        computed: an update costs what its due agents cost."""
         cfg = self.config
+        due = torch.nonzero(agent_mask > 0).flatten()
+        sel: torch.Tensor | None = None if len(due) == self.n_agents else due
+        if sel is not None:
+            batch = {k: v[sel] for k, v in batch.items()}
         tok, mask, glob, act = batch["tokens"], batch["mask"], batch["glob"], batch["action"]
-        alpha = self.log_alpha.detach().exp()
+        log_alpha = self.log_alpha if sel is None else self.log_alpha[sel]
+        alpha = log_alpha.detach().exp()
         with torch.no_grad():
             y = batch["reward"]
             if cfg.gamma > 0:  # a bandit (gamma 0, the default) needs no bootstrap
                 next_action, next_logp = self.actor.sample(
-                    batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen
-                )
+                    batch["next_tokens"], batch["next_mask"], batch["next_glob"], gen, sel)
                 # The next state's candidate is unknown until it is decided: the stored one
                 # stands in.
                 q_next = self.target(
                     batch["next_tokens"], batch["next_mask"], batch["next_glob"], next_action,
-                    batch["next_cand"],
-                ).min(dim=1).values
+                    batch["next_cand"], sel).min(dim=1).values
                 # Soft Bellman target (SAC paper, eq. 3 with the soft value of eq. 3's V).
                 y = y + cfg.gamma * (1 - batch["done"]) * (q_next - alpha[:, None] * next_logp)
         cand = batch["cand"]
-        q = self.critic(tok, mask, glob, act, cand)
+        q = self.critic(tok, mask, glob, act, cand, sel)
         critic_loss = (q - y.unsqueeze(1)).pow(2).mean(dim=(1, 2))
         critic_params = list(self.critic.parameters())
-        grads = torch.autograd.grad((critic_loss * agent_mask).sum(), critic_params)
+        grads = torch.autograd.grad(critic_loss.sum(), critic_params)
         self.critic_opt.step(grads, agent_mask)
 
-        new_action, logp = self.actor.sample(tok, mask, glob, gen)
-        q_pi = self.critic(tok, mask, glob, new_action, cand).min(dim=1).values
+        # One actor pass serves the reparameterized sample and the cloning term.
+        mean, log_std = self.actor(tok, mask, glob, sel)
+        new_action, logp = Actor.draw(mean, log_std, mask, gen)
+        q_pi = self.critic(tok, mask, glob, new_action, cand, sel).min(dim=1).values
         actor_loss = (alpha[:, None] * logp - q_pi).mean(dim=1)  # eq. 7
         bc = torch.zeros_like(actor_loss)
         if cfg.bc_weight > 0:
             n = mask.sum(-1).clamp(min=1.0)
-            bc = -(self.actor.log_prob(tok, mask, glob, act) / n).mean(dim=1)
+            bc = -(Actor.density(mean, log_std, mask, act) / n).mean(dim=1)
             actor_loss = actor_loss + cfg.bc_weight * bc
         actor_params = list(self.actor.parameters())
-        grads = torch.autograd.grad((actor_loss * agent_mask).sum(), actor_params)
+        grads = torch.autograd.grad(actor_loss.sum(), actor_params)
         self.actor_opt.step(grads, agent_mask)
 
         # Automatic temperature (eq. 18): target entropy counted per parameter.
         n_params = mask.sum(-1)
-        alpha_loss = -(self.log_alpha[:, None] * (logp.detach() + cfg.target_entropy * n_params))
+        alpha_loss = -(log_alpha[:, None] * (logp.detach() + cfg.target_entropy * n_params))
         alpha_loss = alpha_loss.mean(dim=1)
-        (grad,) = torch.autograd.grad((alpha_loss * agent_mask).sum(), [self.log_alpha])
+        (grad,) = torch.autograd.grad(alpha_loss.sum(), [self.log_alpha])
         self.alpha_opt.step([grad], agent_mask)
 
         self.soft_update(cfg.tau, agent_mask)
         self.updates += agent_mask.to(torch.long).cpu()
-        return {"critic": critic_loss.detach(), "actor": actor_loss.detach(),
-                "alpha": alpha, "log_prob": logp.detach().mean(dim=1), "bc": bc.detach()}
+        losses = {"critic": critic_loss, "actor": actor_loss, "alpha": alpha,
+                  "log_prob": logp.mean(dim=1), "bc": bc}
+        return {k: self._full(v.detach(), sel) for k, v in losses.items()}
+
+    def _full(self, values: torch.Tensor, sel: torch.Tensor | None) -> torch.Tensor:
+        """Per-agent values ``[A]`` from those of the selected agents (0 elsewhere)."""
+        if sel is None:
+            return values
+        out = torch.zeros(self.n_agents, dtype=values.dtype, device=values.device)
+        out[sel] = values
+        return out
 
     @torch.no_grad()
     def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:

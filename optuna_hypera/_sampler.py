@@ -16,7 +16,6 @@ from optuna.samplers import BaseSampler
 from optuna.samplers import QMCSampler
 from optuna.samplers import RandomSampler
 from optuna.samplers._lazy_random_state import LazyRandomState
-from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
@@ -42,6 +41,7 @@ from optuna_hypera._source_set import SourceSet
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
+from optuna_hypera._table import Intersection
 from optuna_hypera._table import TrialTable
 from optuna_hypera._weights import PRETRAINED
 from optuna_hypera._weights import pretrained_path
@@ -175,12 +175,12 @@ class HyperaSampler(BaseSampler):
         self._warn_independent_sampling = warn_independent_sampling
         self._source_studies = sources
         self._source_steps = source_steps
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
         self._init_process_state()
 
     def _init_process_state(self) -> None:
         self._lock = threading.Lock()
         self._caches: dict[tuple[int, int], _StudyCache] = {}
+        self._spaces: dict[tuple[int, int], Intersection] = {}
         self._startup: OrderedDict[int, str] = OrderedDict()
         self._dashboard = Refresher(self._dashboard_every)
         self._sources = SourceSet(self._source_studies, min(STARTS, self._n_startup_trials),
@@ -188,7 +188,7 @@ class HyperaSampler(BaseSampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_caches", "_startup", "_dashboard", "_sources"):
+        for key in ("_lock", "_caches", "_spaces", "_startup", "_dashboard", "_sources"):
             del state[key]
         return state
 
@@ -239,11 +239,9 @@ class HyperaSampler(BaseSampler):
             return {}  # the source's values come through sample_independent, checked there
         if mode == _STARTUP_MODE:
             return self._startup_sampler.infer_relative_search_space(study, trial)
-        return {
-            name: dist
-            for name, dist in self._search_space.calculate(study).items()
-            if not dist.single()
-        }
+        with self._lock:
+            space = self._spaces.setdefault(self._key(study), Intersection())
+            return dict(space.update(study._get_trials(deepcopy=False, use_cache=True)))
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

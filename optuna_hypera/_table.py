@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import math
 
 import numpy as np
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
@@ -107,19 +108,13 @@ class TrialTable:
         self._x = np.full((64, 0), np.nan)  # coordinates in insertion order, NaN: not covering
         self._row_fn: RowFn | None = None
         self._cached: History | None = None
-        self._done = 0
-        """Length of the prefix of the last trial list that is finished and in the table."""
-        self._done_last = -1
-        """The trial number at the end of that prefix (a different list starts over)."""
+        self._cursor = _Cursor()
 
     def update(self, trials: Sequence[FrozenTrial]) -> tuple[list[FrozenTrial],
                                                              list[FrozenTrial]]:
         """Add the newly finished trials among ``trials`` (sorted by number, as Optuna gives
         them); returns them and the unfinished trials."""
-        k = self._done
-        if k > len(trials) or (k and trials[k - 1].number != self._done_last):
-            k = 0  # not the list seen before (a filtered study): scan it all
-        tail = trials[k:]
+        tail = self._cursor.tail(trials)
         new = [t for t in tail if t.state.is_finished() and t.number not in self.index]
         for t in new:
             i = len(self._numbers)
@@ -133,15 +128,7 @@ class TrialTable:
             self._put_row(i, t)
         if new:
             self._cached = None
-        unfinished = []
-        for t in tail:
-            if not t.state.is_finished():
-                unfinished.append(t)
-            elif not unfinished:
-                k += 1
-        self._done = k
-        self._done_last = trials[k - 1].number if k else -1
-        return new, unfinished
+        return new, self._cursor.advance(trials, tail)
 
     def _put_row(self, i: int, t: FrozenTrial) -> None:
         if i >= len(self._x):
@@ -177,3 +164,69 @@ def _grown(a: np.ndarray) -> np.ndarray:
     out = np.full((2 * len(a),) + a.shape[1:], np.nan)
     out[: len(a)] = a
     return out
+
+
+class _Cursor:
+    """Where the finished prefix of a study's trial list ends: trials before it are finished
+    and were seen, so a reader looks only at the rest (finished trials never change)."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.last = -1
+        """The trial number at the end of the prefix (a different list starts over)."""
+
+    def tail(self, trials: Sequence[FrozenTrial]) -> Sequence[FrozenTrial]:
+        k = self.done
+        if k > len(trials) or (k and trials[k - 1].number != self.last):
+            k = self.done = 0  # not the list seen before (a filtered study): scan it all
+        return trials[k:]
+
+    def advance(self, trials: Sequence[FrozenTrial],
+                tail: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """Move past the finished start of ``tail``; returns its unfinished trials."""
+        unfinished = []
+        k = self.done
+        for t in tail:
+            if not t.state.is_finished():
+                unfinished.append(t)
+            elif not unfinished:
+                k += 1
+        self.done = k
+        self.last = trials[k - 1].number if k else -1
+        return unfinished
+
+
+class Intersection:
+    """Optuna's intersection search space of the completed and pruned trials (as
+    ``IntersectionSearchSpace(include_pruned=True)``), kept per study from the ask's trial
+    list: no second read of the storage and no copy of the result per call."""
+
+    def __init__(self) -> None:
+        self._cursor = _Cursor()
+        self._seen: set[int] = set()
+        self._space: dict[str, BaseDistribution] | None = None
+        self._sorted: dict[str, BaseDistribution] = {}
+
+    def update(self, trials: Sequence[FrozenTrial]) -> dict[str, BaseDistribution]:
+        """The search space (sorted by name, single-valued parameters left out); the caller
+        must not change it."""
+        tail = self._cursor.tail(trials)
+        changed = False
+        for t in tail:
+            if t.state not in _SPACE_STATES or t.number in self._seen:
+                continue
+            self._seen.add(t.number)
+            if self._space is None:
+                self._space = dict(t.distributions)
+            else:
+                self._space = {n: d for n, d in self._space.items()
+                               if t.distributions.get(n) == d}
+            changed = True
+        self._cursor.advance(trials, tail)
+        if changed and self._space is not None:
+            self._sorted = {n: self._space[n] for n in sorted(self._space)
+                            if not self._space[n].single()}
+        return self._sorted
+
+
+_SPACE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -103,6 +103,31 @@ def test_masked_adam_moves_only_masked_agents() -> None:
     assert opt.t.tolist() == [1.0, 0.0, 1.0]
 
 
+def test_an_update_of_some_agents_computes_only_theirs_and_equals_their_own_update() -> None:
+    """Agents 1 and 3 due: the five-agent stack moves them exactly as a stack of those two
+    would, and leaves the other three (weights, temperatures, moments) as they were."""
+    gen = torch.Generator().manual_seed(0)
+    five = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=1)
+    due = [1, 3]
+    two = MultiAgentSAC([DEFAULT_AGENTS[i] for i in due], SACConfig(), seed=2)
+    two.load_state_dict({k: v[due] for k, v in five.state_dict().items()})
+    batch = _batch(5, 16, 3, gen)
+    before = five.state_dict()
+    mask = torch.zeros(5)
+    mask[due] = 1.0
+    lost5 = five.update(batch, mask, torch.Generator().manual_seed(7))
+    lost2 = two.update({k: v[due] for k, v in batch.items()}, torch.ones(2),
+                       torch.Generator().manual_seed(7))
+    after5, after2 = five.state_dict(), two.state_dict()
+    for k in before:
+        torch.testing.assert_close(after5[k][due], after2[k], rtol=1e-5, atol=1e-6, msg=k)
+        others = [0, 2, 4]
+        assert torch.equal(after5[k][others], before[k][others]), k
+    assert not torch.equal(after5["actor.enc1.weight"][due], before["actor.enc1.weight"][due])
+    torch.testing.assert_close(lost5["critic"][due], lost2["critic"])
+    assert lost5["critic"][[0, 2, 4]].abs().sum() == 0
+
+
 def test_policy_mean_moves_towards_the_optimum_of_a_continuous_bandit() -> None:
     """One-step bandit: reward = -(a - 0.6)^2 for every parameter; the policy starts near 0."""
     cfg = SACConfig(lr=3e-3, batch_size=128, gamma=0.0, bc_weight=0.0)
