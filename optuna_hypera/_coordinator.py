@@ -390,18 +390,21 @@ class Coordinator:
         sources = ["actor"] * len(items)
         if uniform is not None and uniform.any():
             assert rng is not None
-            for k in np.flatnonzero(uniform).tolist():
-                sources[k] = "uniform"
-                d = len(items[k][1].x)
-                chosen = rng.rand(d) < min(1.0, 20.0 / max(d, 1))
-                if not chosen.any():
-                    chosen[rng.randint(d)] = True
-                asg = items[k][0].assignment
+            for ks, group in _by_assignment(items).items():
+                rows = np.array(ks)[uniform[list(ks)]]
+                if not len(rows):
+                    continue
+                asg, d = group[0][0].assignment, len(group[0][1].x)
+                chosen = rng.rand(len(rows), d) < min(1.0, 20.0 / max(d, 1))
+                none = np.flatnonzero(~chosen.any(axis=1))
+                chosen[none, rng.randint(d, size=len(none))] = True
                 for a in range(n_agents):
                     pa = asg.indices(a)
                     if len(pa):
-                        act_np[a, k, : len(pa)] = (
-                            rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, len(pa)) * chosen[pa])
+                        act_np[a, rows, : len(pa)] = rng.uniform(
+                            -ACTION_LIMIT, ACTION_LIMIT, (len(rows), len(pa))) * chosen[:, pa]
+                for k in rows.tolist():
+                    sources[k] = "uniform"
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
         out = _Joint(items, tok, act_np, cand, sources)

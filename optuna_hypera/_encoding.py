@@ -151,7 +151,10 @@ def trial_row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
     for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
         if name not in trial.params:
             return None
-        internal = trial.distributions[name].to_internal_repr(trial.params[name])
+        try:  # the value in *this* distribution (categorical choices may have been reordered)
+            internal = dist.to_internal_repr(trial.params[name])
+        except (ValueError, TypeError):
+            return None
         if not dist._contains(internal):
             return None
         row[j] = enc.encode_internal(j, internal)

@@ -100,3 +100,24 @@ def test_discrete_values_own_equal_bins_and_log_scale() -> None:
     np.testing.assert_array_equal(enc.is_categorical, [1, 0, 0])
     np.testing.assert_array_equal(enc.is_log, [0, 0, 1])
     np.testing.assert_allclose(enc.granularity, [0.25, 1 / 3, 0.0])
+
+
+def test_a_trial_row_reads_each_value_in_the_current_distribution() -> None:
+    """A categorical whose choices were reordered maps to the same choice, not the same
+    index; a value outside the current choices or range leaves the trial out."""
+    from optuna.trial import create_trial
+
+    from optuna_hypera._encoding import trial_row
+
+    old = CategoricalDistribution(["a", "b", "c"])
+    new = CategoricalDistribution(["c", "b", "a"])
+    trial = create_trial(params={"k": "c", "u": 0.25}, value=1.0,
+                         distributions={"k": old, "u": FloatDistribution(0.0, 1.0)})
+    enc = SpaceEncoder({"k": new, "u": FloatDistribution(0.0, 1.0)})
+    row = trial_row(enc, trial)
+    assert row is not None
+    assert enc.decode(row)["k"] == "c"
+    np.testing.assert_allclose(row, [0.5 / 3, 0.25])
+    assert trial_row(SpaceEncoder({"k": CategoricalDistribution(["a", "b"]),
+                                   "u": FloatDistribution(0.0, 1.0)}), trial) is None
+    assert trial_row(SpaceEncoder({"k": new, "u": FloatDistribution(0.5, 1.0)}), trial) is None
