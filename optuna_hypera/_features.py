@@ -211,13 +211,17 @@ def rewards(quantiles: np.ndarray, valid: np.ndarray, trial: np.ndarray,
 
 
 def curve_trend(curve: Sequence[float]) -> float:
-    """tanh((first - last) / (|first| + |last|)) of a direction-adjusted learning curve (lower
-    is better), > 0 when it improved; NaN with fewer than two finite values."""
-    c = [v for v in curve if math.isfinite(v)]
+    """Rank correlation of a direction-adjusted learning curve (lower is better) with its
+    step order, negated: 1 when every report improved on the last, -1 when every one got
+    worse; unchanged by shifting, scaling or any increasing transform of the values. NaN with
+    fewer than two finite values."""
+    c = np.array([v for v in curve if math.isfinite(v)], dtype=np.float64)
     if len(c) < 2:
         return math.nan
-    first, last = c[0], c[-1]
-    return math.tanh((first - last) / (abs(first) + abs(last) + 1e-12))
+    r = midranks(c) - (len(c) - 1) / 2.0
+    t = np.arange(len(c)) - (len(c) - 1) / 2.0
+    den = math.sqrt(float((r * r).sum() * (t * t).sum()))
+    return 0.0 if den == 0 else -float((r * t).sum()) / den
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -359,15 +363,22 @@ def study_features(loss: np.ndarray, valid: np.ndarray, complete: np.ndarray,
     last = n - 1 - np.argmax(improved[:, ::-1], axis=1)
     g[:, G["since_best"]] = np.where(has, (n - 1 - last) / (n + 1.0), 0.0)
     if complete.all():
-        q25, q50, q75 = _quartiles(loss)
-        g[:, G["spread"]] = np.tanh((q75 - q25) / (np.abs(q50) + np.abs(loss.min(axis=1))
-                                                   + 1e-12))
+        g[:, G["spread"]] = _spread(loss)
         return g
     for k in np.flatnonzero(has).tolist():
-        v = loss[k][complete[k]][None]
-        lo, mid, hi = (float(q[0]) for q in _quartiles(v))
-        g[k, G["spread"]] = math.tanh((hi - lo) / (abs(mid) + abs(float(v.min())) + 1e-12))
+        g[k, G["spread"]] = _spread(loss[k][complete[k]][None])[0]
     return g
+
+
+def _spread(v: np.ndarray) -> np.ndarray:
+    """tanh(interquartile range / (median - best)) per row of ``[B, n]``: how spread the
+    values are relative to the best one's lead, unchanged by shifts and positive scaling of
+    the objective (1 where the median ties the best but the values spread, 0 when all tie)."""
+    q25, q50, q75 = _quartiles(v)
+    iqr, lead = q75 - q25, q50 - v.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(lead > 0, iqr / lead, np.where(iqr > 0, np.inf, 0.0))
+    return np.tanh(ratio)
 
 
 def _quartiles(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -167,3 +167,56 @@ def test_trust_radius_of_one_study_equals_its_row_in_a_batch() -> None:
         np.testing.assert_array_equal(batch, single)
         seen |= set(batch.tolist())
     assert len(seen) >= 4  # the comparison covered growing and shrinking radii
+
+
+@pytest.mark.parametrize("scale,shift", [(1.0, 1000.0), (3.0, -50.0), (0.01, 7.0)])
+def test_every_feature_is_unchanged_by_shifting_and_scaling_the_objective(
+        scale: float, shift: float) -> None:
+    """Study and base features, parameter tokens and the surrogate's candidate features of
+    one decision: the same numbers whatever positive affine map the objective went through
+    (completed and pruned trials with learning curves included)."""
+    from optuna_hypera import DEFAULT_AGENTS
+    from optuna_hypera import SACConfig
+    from optuna_hypera._core import HyperaCore
+    from optuna_hypera._core import StudyInput
+    from optuna_hypera._encoding import SpaceEncoder
+    from optuna_hypera._encoding import trial_row
+
+    rng = np.random.RandomState(0)
+    dists = {f"x{j}": FloatDistribution(0.0, 1.0) for j in range(4)}
+    enc = SpaceEncoder(dists)
+
+    def trials(f: float, b: float) -> list[FrozenTrial]:
+        out = []
+        gen = np.random.RandomState(1)
+        for i in range(30):
+            params = {n: float(gen.rand()) for n in dists}
+            v = 2.0 + sum((p - 0.3) ** 2 for p in params.values())
+            curve = {s: f * (v + 1.0 / (s + 1)) + b for s in range(4)}
+            state = TrialState.PRUNED if i % 7 == 3 else TrialState.COMPLETE
+            out.append(optuna.trial.create_trial(
+                state=state, params=params, distributions=dists,
+                value=f * v + b if state == TrialState.COMPLETE else None,
+                intermediate_values=curve if state == TrialState.COMPLETE else
+                {0: curve[0], 1: curve[1]}))
+            out[-1].number = i
+        return out
+
+    query = rng.rand(8, 4)
+
+    def features(f: float, b: float) -> list[np.ndarray]:
+        h = build_history(trials(f, b), True, lambda t: trial_row(enc, t), len(enc))
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                          conflict="value", seed=0)
+        ctx = core.context(StudyInput(enc.space, h))
+        assert ctx is not None and ctx.surrogate is not None
+        tok, _, glob = core.coordinator.states(
+            [(ctx, ctx.incumbent.x, ctx.incumbent.glob)], range(len(DEFAULT_AGENTS)))
+        return [ctx.incumbent.glob, tok, glob, ctx.candidates(query, ctx.incumbent.x)]
+
+    plain, moved = features(1.0, 0.0), features(scale, shift)
+    for name, a, b in zip(("base", "tokens", "study", "candidates"), plain, moved,
+                          strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-6, err_msg=name)
+    g0 = plain[0]
+    assert g0[G["base_has_curve"]] == 1.0 and g0[G["spread"]] > 0

@@ -21,6 +21,7 @@ from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import agent_credit
 from optuna_hypera._features import History
+from optuna_hypera._features import curve_trend
 from optuna_hypera._features import rank_quantiles
 from optuna_hypera._features import spearman
 from optuna_hypera._learner import Learner
@@ -144,7 +145,17 @@ def test_learning_curve_trend_reads_improvement_in_either_direction(direction: s
         params={"x": 0.1}, distributions={"x": FloatDistribution(0, 1)}, value=good[-1],
         intermediate_values=dict(enumerate(good))))
     trend = encode_trial(study.trials[0], direction == "minimize")[3]
-    assert trend == pytest.approx(math.tanh(0.7 / 1.1))  # improving, whatever the direction
+    assert trend == pytest.approx(1.0)  # improving at every report, whatever the direction
+
+
+def test_learning_curve_trend_depends_on_the_curve_s_order_only() -> None:
+    curve = [5.0, 3.0, 4.0, 1.0, 1.5]
+    base = curve_trend(curve)
+    assert 0.0 < base < 1.0
+    assert curve_trend([1e3 + 7 * v for v in curve]) == pytest.approx(base)
+    assert curve_trend([math.exp(v) for v in curve]) == pytest.approx(base)
+    assert curve_trend(curve[::-1]) == pytest.approx(-base)
+    assert curve_trend([2.0, 2.0]) == 0.0 and math.isnan(curve_trend([1.0]))
 
 
 def test_rank_correlation_of_tied_values_does_not_follow_trial_order() -> None:
