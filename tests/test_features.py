@@ -133,7 +133,7 @@ def test_state_features_are_bounded_and_scale_free() -> None:
     full = base_features(g, h, 1, Medians.of(h))
     assert np.all(np.abs(full) <= 1.0)
     assert full[G["base_quantile"]] == pytest.approx(0.5)  # the base is the median trial
-    assert full[G["base_trend"]] == pytest.approx(math.tanh(6 / 12))  # improving curve
+    assert full[G["base_trend"]] == pytest.approx(1.0)  # improving at every report
     assert full[G["base_has_curve"]] == 1.0
     # grad norm 2 against a median of 1.5 (of 2 and 1)
     assert full[G["base_grad_norm"]] == pytest.approx(math.tanh(math.log(2.0 / 1.5)))
