@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import contextlib
 import math
 import os
+import pickle
 import threading
 from typing import Any
 
@@ -378,7 +379,15 @@ class MultiAgentSAC:
         torch.save(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        """``FileNotFoundError`` for a missing file, ``ValueError`` for one that is not
+        HyperaSampler weights or not for these networks (a pickle payload is refused unrun)."""
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"HyperaSampler weights file not found: {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+            raise ValueError(f"{path} is not a readable HyperaSampler weights file (tensors "
+                             f"only; nothing in it was run): {e}") from None
         if not isinstance(state, dict):
             raise ValueError(f"{path} does not hold HyperaSampler weights.")
         try:

@@ -96,3 +96,22 @@ def test_the_weights_ship_in_a_non_editable_wheel(tmp_path: Path) -> None:
     package, weights = json.loads(out)
     assert package.startswith(str(target)) and weights.startswith(str(target))
     assert Path(weights).is_file() and Path(weights).with_suffix(".json").is_file()
+
+
+def test_a_bad_weights_path_fails_at_construction_not_after_the_startup_trials(
+        tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        HyperaSampler(weights=tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file at all")
+    with pytest.raises(ValueError, match="not a readable HyperaSampler weights file"):
+        HyperaSampler(weights=garbage)
+    other = tmp_path / "other.pt"
+    torch.save({"actor.enc1.weight": torch.zeros(3, 3)}, other)
+    with pytest.raises(ValueError, match="does not fit"):
+        HyperaSampler(weights=other)
+
+
+def test_torch_threads_none_warns() -> None:
+    with pytest.warns(UserWarning, match="torch_threads=None"):
+        HyperaSampler(torch_threads=None, weights=None)
