@@ -29,7 +29,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-from optuna_hypera._coordinator import Decision
+from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._explain import parse_moves
 from optuna_hypera._features import rewards
 from optuna_hypera._features import spearman
 from optuna_hypera._table import build_history
@@ -72,39 +73,6 @@ class _AgentTally:
         }
 
 
-def _parse_record(raw: object) -> tuple[int | None, dict[str, tuple[int, float]]] | None:
-    """``(base trial, {agent: (parameters changed, sum of |delta|)})`` or ``None`` if malformed."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    if not isinstance(raw, Mapping):
-        return None
-    agents = raw.get("agents")
-    if not isinstance(agents, Mapping):
-        return None
-    base = raw.get("base_trial")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool)):
-        return None
-    moves: dict[str, tuple[int, float]] = {}
-    for name, entry in agents.items():
-        if not isinstance(name, str) or not isinstance(entry, Mapping):
-            return None
-        params = entry.get("params", {})
-        if not isinstance(params, Mapping):
-            return None
-        if not all(isinstance(move, Mapping) for move in params.values()):
-            return None
-        size = 0.0
-        for move in params.values():
-            delta = move.get("delta", 0.0)
-            if isinstance(delta, (int, float)) and math.isfinite(delta):
-                size += abs(delta)
-        moves[name] = (len(params), size)
-    return base, moves
-
-
 def _tally(
     trials: Sequence[FrozenTrial], direction: StudyDirection | str
 ) -> tuple[dict[str, _AgentTally], int, int, list[tuple[float, float, float, float]]]:
@@ -119,7 +87,7 @@ def _tally(
     for trial in trials:
         if trial.number not in row_of or "hypera" not in trial.user_attrs:
             continue
-        record = _parse_record(trial.user_attrs["hypera"])
+        record = parse_moves(trial.user_attrs[USER_ATTR])
         if record is None:
             malformed += 1
         else:
@@ -391,36 +359,3 @@ class Refresher:
             _logger.warning(f"HyperaSampler could not refresh the dashboard note: {e!r}")
         end = time.monotonic()
         self._last[key] = (n, end, end - start)
-
-
-def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
-            base_params: Mapping[str, Any], agent_names: Sequence[str], strategy: str,
-            conflict: str) -> dict[str, Any]:
-    """The ``hypera`` user attribute of a proposed trial (``docs/INTERFACE.md``): its base, and
-    per agent its critic value and the parameters it changed."""
-    agents: dict[str, Any] = {}
-    for a, name in enumerate(agent_names):
-        move = decision.moves.get(a)
-        if move is None:  # owns no parameter of this search space
-            agents[name] = {"value": None, "params": {}}
-            continue
-        changed = {}
-        for j in move.params:
-            p = names[j]
-            if params[p] != base_params[p]:
-                changed[p] = {"from": base_params[p], "to": params[p],
-                              "delta": round(float(decision.x[j] - decision.base.x[j]), 5)}
-        agents[name] = {"value": round(move.value, 5), "params": changed}
-    out = {"base_trial": decision.base.number, "strategy": strategy, "conflict": conflict,
-           "value_estimate": round(decision.value, 5), "agents": agents}
-    pred = decision.prediction
-    if "gp_quantile" in pred:
-        # What the surrogate predicted for this trial, to hold against its outcome: its rank
-        # quantile among the trials (0 = best), the model's sd (normal-score units) and the
-        # log expected improvement; and where the executed candidate came from.
-        out["prediction"] = {"rank_quantile": round(pred["gp_quantile"], 4),
-                             "sd": round(pred["gp_sd"], 4),
-                             "log_ei": round(pred["gp_log_ei"], 4),
-                             "critic_value": round(decision.value, 5),
-                             "candidate": decision.source}
-    return out

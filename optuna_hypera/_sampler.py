@@ -30,9 +30,10 @@ from optuna_hypera._coordinator import check_rules
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import Refresher
-from optuna_hypera._dashboard import explain
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
+from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._explain import explain
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._sac import torch_threads
@@ -49,7 +50,6 @@ from optuna_hypera._weights import pretrained_path
 
 
 _logger = optuna.logging.get_logger("optuna.hypera")
-USER_ATTR = "hypera"
 GROUPS_ATTR = "hypera_groups"
 _MAX_MODES = 10_000
 _STARTUP = 10
@@ -420,17 +420,12 @@ class HyperaSampler(BaseSampler):
         """The proposal for replay (system attrs) and its explanation (user attrs)."""
         params = enc.decode(decision.x)
         write_proposal(study._storage, trial._trial_id, cache.core.record(decision, enc.space))
-        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
-                       [a.name for a in self._agents], self.strategy, self.conflict)
         prior = cache.core.priors.get(0)
-        if decision.transfer is not None and prior is not None:
-            info["transfer"] = {
-                "sources": {n: round(float(w), 4)
-                            for n, w in zip(prior.names, decision.transfer, strict=False)},
-                "own_model": round(float(decision.transfer[-1]), 4)}
+        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
+                       [a.name for a in self._agents], self.strategy, self.conflict,
+                       prior.names if prior is not None else ())
         study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
         return params
-
 
 
 _row = trial_row
