@@ -13,7 +13,6 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
-from optuna.samplers import QMCSampler
 from optuna.samplers import RandomSampler
 from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.study import Study
@@ -40,6 +39,7 @@ from optuna_hypera._sac import torch_threads
 from optuna_hypera._schema import Proposal
 from optuna_hypera._source_set import STARTS
 from optuna_hypera._source_set import SourceSet
+from optuna_hypera._startup import StudySobol
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
 from optuna_hypera._storage import write_proposal
@@ -88,7 +88,9 @@ class HyperaSampler(BaseSampler):
         sac: Soft Actor-Critic settings.
         independent_sampler: Samples parameters outside the relative search space (default
             ``RandomSampler(seed=seed)``).
-        startup_sampler: Samples the startup trials (default scrambled Sobol ``QMCSampler``).
+        startup_sampler: Samples the startup trials (default: the study's scrambled Sobol
+            sequence, indexed by trial number, so every worker gives a trial the same point;
+            see ``_startup``).
         device: Torch device of the networks (``"cpu"`` or e.g. ``"cuda"``).
         weights: The agents' starting weights: ``"pretrained"`` (default) loads the weights
             that ship inside the package (pre-trained on synthetic tasks, see
@@ -113,8 +115,9 @@ class HyperaSampler(BaseSampler):
             misleading source loses its weight within a few trials); and the agents adapt
             from ``weights`` on the sources' experience once per process before the first
             proposal. See the README's "Transfer from past studies".
-        source_steps: Gradient steps of that adaptation (0: none, the agents start from
-            ``weights`` as they are).
+        source_steps: Gradient steps of that adaptation, at most: fewer when the sources'
+            experience is small (it stops after 50 passes over it); 0: none, the agents start
+            from ``weights`` as they are.
     """
 
     def __init__(
@@ -172,7 +175,7 @@ class HyperaSampler(BaseSampler):
         self._rng = LazyRandomState(seed)
         self._n_startup_trials = n_startup_trials
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
-        self._startup_sampler = startup_sampler or _default_startup_sampler(seed)
+        self._startup_sampler = startup_sampler or StudySobol(seed)
         self._device = torch.device(device)
         self._weights = weights
         self._surrogate = surrogate
@@ -429,10 +432,3 @@ class HyperaSampler(BaseSampler):
 
 
 _row = trial_row
-
-
-def _default_startup_sampler(seed: int | None) -> BaseSampler:
-    """Scrambled Sobol points: better coverage than random for the first trials."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)

@@ -10,12 +10,14 @@ the study's own model::
     mean(x) = sum_i w_i mean_i(x),    var(x) = sum_i w_i^2 var_i(x)
 
 The weight of a model is the share of bootstrap resamples of the study's completed trials on
-which it orders them best (fewest misordered pairs). The study's own model is judged on its
-leave-one-out predictions, so it cannot win by memorising its trials. A source whose median
+which it orders them best (fewest misordered pairs; a predicted tie is half a misordering,
+whichever trial came first). The study's own model is judged on its leave-one-out
+predictions, so it cannot win by memorising its trials. A source whose median
 misordering exceeds the 95th percentile of the study's own model's gets no weight at all
 (RGPE's guard against weight dilution): a source that ranks the new study's trials backwards
 loses its weight within a handful of trials, which is the guard against negative transfer.
-The resamples are seeded by the number of trials, so every worker computes the same weights.
+The resamples are seeded by the number of trials and dealt to the trials in a canonical
+order, so the weights depend only on the set of trials and every worker computes the same.
 
 No Optuna import (``_sources`` maps studies onto these arrays).
 """
@@ -135,24 +137,36 @@ class TransferPrior:
         return Ensemble(members, w, x)
 
 
+def misorderings(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[n, n]`` how badly ``pred`` orders each pair of trials with different scores ``y``:
+    1 ordered backwards, 1/2 predicted tied, 0 right (and 0 on pairs of equal scores).
+    Symmetric, so a tie scores the same whichever trial came first."""
+    dp = np.sign(pred[:, None] - pred[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    return np.where(dy == 0, 0.0, np.where(dp == 0, 0.5, (dp == -dy).astype(np.float64)))
+
+
 def ranking_weights(source_preds: Sequence[np.ndarray], own_loo: np.ndarray,
                     y: np.ndarray) -> np.ndarray:
     """RGPE weights ``[S + 1]`` (the sources', then the study's own model's) from each
     model's predictions at the study's trials and the trials' scores ``y`` (lower is better).
+    They depend on the set of trials only, not on the order they come in.
     """
     n_models = len(source_preds) + 1
     n = len(y)
     if n < MIN_TRIALS:
         return np.full(n_models, 1.0 / n_models)
     preds = np.stack([*source_preds, own_loo])  # [M, n]
-    upper = np.triu(np.ones((n, n), bool), 1) & (y[:, None] != y[None, :])
-    truth = y[:, None] < y[None, :]
+    # The resample counts go to the trials in a canonical order (by score, then by the
+    # predictions), so permuting the trials cannot change which trial gets which count.
+    order = np.lexsort((*preds[::-1], y))
+    preds, y = preds[:, order], y[order]
     rng = np.random.default_rng(n)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=N_BOOTSTRAP).astype(np.float64)
     losses = np.empty((n_models, N_BOOTSTRAP))
     for m in range(n_models):
-        wrong = ((preds[m][:, None] < preds[m][None, :]) != truth) & upper
-        losses[m] = ((counts @ wrong.astype(np.float64)) * counts).sum(1)
+        # Each unordered pair once: half the sum over ordered pairs (exact, in halves).
+        losses[m] = 0.5 * ((counts @ misorderings(preds[m], y)) * counts).sum(1)
     own = losses[-1]
     eligible = np.ones(n_models, bool)
     eligible[:-1] = np.median(losses[:-1], axis=1) <= np.percentile(own, _DILUTION_PERCENTILE)

@@ -1,0 +1,86 @@
+"""The default startup design: a scrambled Sobol sequence that belongs to the study.
+
+Optuna's ``QMCSampler`` numbers its points with a counter in the study's system attributes
+(read, then written: two workers can take the same number) and scrambles with each process's
+own seed (``seed=None`` gives every worker another sequence). Here the point of a startup trial
+is a function of what is in storage only, so every worker, fresh or long-running, gives trial
+k the same configuration:
+
+- the scrambling seed is the study's: the first worker to start the study stores its seed (or
+  a random one) in the study system attribute ``hypera:startup_seed`` and every worker reads
+  it from there;
+- the point's index is the trial number, unique by construction (no counter to race on);
+- the first trial, before any search space is known, draws each parameter from a generator
+  seeded by (study seed, trial number, parameter name); later ones take the Sobol point on the
+  intersection search space of the finished trials, decoded as the agents' coordinates are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+from scipy.stats import qmc
+
+from optuna_hypera._encoding import SpaceEncoder
+
+
+SEED_KEY = "hypera:startup_seed"
+_sobol_lock = threading.Lock()  # scipy's Sobol engines share state between threads
+
+
+class StudySobol(BaseSampler):
+    """Scrambled Sobol points indexed by trial number, scrambled by the study's seed."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+
+    def reseed_rng(self) -> None:
+        # A new study then gets a random scrambling (a stored one is the study's and stays).
+        self._seed = None
+        self._rng.seed()
+
+    def study_seed(self, study: Study) -> int:
+        """The study's scrambling seed, stored by the first worker that asks."""
+        attrs = study._storage.get_study_system_attrs(study._study_id)
+        seed = attrs.get(SEED_KEY)
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            return seed
+        seed = self._seed if self._seed is not None else int(self._rng.randint(2**31 - 1))
+        study._storage.set_study_system_attr(study._study_id, SEED_KEY, seed)
+        return seed
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial,
+                                    ) -> dict[str, BaseDistribution]:
+        from optuna.search_space import intersection_search_space
+
+        finished = study._get_trials(deepcopy=False, use_cache=True)
+        space = intersection_search_space(
+            [t for t in finished if t.state.is_finished()], include_pruned=True)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        enc = SpaceEncoder(search_space)
+        with _sobol_lock:
+            engine = qmc.Sobol(len(enc), scramble=True, seed=self.study_seed(study))
+            if trial.number > 0:
+                engine.fast_forward(trial.number)
+            point = engine.random(1)[0]
+        return enc.decode(point)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        key = f"{self.study_seed(study)}:{trial.number}:{param_name}".encode()
+        u = np.random.RandomState(int.from_bytes(hashlib.sha256(key).digest()[:4], "little"))
+        enc = SpaceEncoder({param_name: param_distribution})
+        return enc.decode(np.array([u.rand()]))[param_name]
