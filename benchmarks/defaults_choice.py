@@ -27,7 +27,7 @@ import torch
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
-from optuna_hypera._features import rank_quantiles
+from optuna_hypera._history import rank_quantiles
 from optuna_hypera._sac import torch_threads
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask

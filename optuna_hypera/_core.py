@@ -27,16 +27,16 @@ from optuna_hypera._coordinator import Base
 from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import Decision
-from optuna_hypera._features import STAT_NAMES
 from optuna_hypera._features import Evidence
-from optuna_hypera._features import History
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
-from optuna_hypera._features import batch_quantiles
 from optuna_hypera._features import study_features
 from optuna_hypera._features import trust_radius
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._groups import assign_groups
+from optuna_hypera._history import STAT_NAMES
+from optuna_hypera._history import History
+from optuna_hypera._history import batch_quantiles
 from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
@@ -184,8 +184,6 @@ class HyperaCore:
                     model = None
                     if self.use_surrogate:
                         done = hs[b].completed
-                        if done is not None and len(done) != len(loss[b]):
-                            done = None  # a History sliced without its completion times
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]])

@@ -31,8 +31,8 @@ from optuna.trial import FrozenTrial
 
 from optuna_hypera._explain import USER_ATTR
 from optuna_hypera._explain import parse_moves
-from optuna_hypera._features import rewards
-from optuna_hypera._features import spearman
+from optuna_hypera._history import rewards
+from optuna_hypera._history import spearman
 from optuna_hypera._table import build_history
 
 

@@ -20,7 +20,6 @@ from collections.abc import Hashable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import replace
 import logging
 import math
 
@@ -31,7 +30,7 @@ from optuna_hypera._coordinator import AgentMove
 from optuna_hypera._coordinator import Context
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
-from optuna_hypera._features import History
+from optuna_hypera._history import History
 from optuna_hypera._learner import Learner
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import Proposal
@@ -57,13 +56,6 @@ class PastStudy:
     proposals: Mapping[int, Proposal]
 
 
-def prefix(h: History, n: int) -> History:
-    """The first ``n`` finished trials of ``h``."""
-    return replace(h, numbers=h.numbers[:n], x=h.x[:n], loss=h.loss[:n], pruned=h.pruned[:n],
-                   step=h.step[:n], trend=h.trend[:n], duration=h.duration[:n],
-                   stats=h.stats[:n], has_stats=h.has_stats[:n])
-
-
 def hindsight(core: HyperaCore, study: PastStudy) -> dict[int, Proposal]:
     """The study's proposals, completed with a hindsight move for every other finished trial
     that covers its space and that an earlier completed trial reaches in one move."""
@@ -78,7 +70,7 @@ def hindsight(core: HyperaCore, study: PastStudy) -> dict[int, Proposal]:
         for k in range(0, len(rows), _CHUNK):
             chunk = rows[k : k + _CHUNK]
             # One call builds the chunk's contexts, one pass their states.
-            ctxs = core.contexts([StudyInput(space=space, history=prefix(h, r), key=key)
+            ctxs = core.contexts([StudyInput(space=space, history=h.head(r), key=key)
                                   for r in chunk])
             made = []
             for row, ctx in zip(chunk, ctxs, strict=True):

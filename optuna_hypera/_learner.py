@@ -30,8 +30,8 @@ import torch
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._features import History
-from optuna_hypera._features import rewards
+from optuna_hypera._history import History
+from optuna_hypera._history import rewards
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND

@@ -24,8 +24,8 @@ from scipy.stats import qmc
 
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
-from optuna_hypera._features import STAT_NAMES
-from optuna_hypera._features import History
+from optuna_hypera._history import STAT_NAMES
+from optuna_hypera._history import History
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import BINNED
 from optuna_hypera._space import CONTINUOUS

@@ -40,7 +40,7 @@ from scipy.special import erfcx
 from scipy.special import log_ndtr
 from scipy.special import ndtri
 
-from optuna_hypera._features import midranks
+from optuna_hypera._history import midranks
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import C
 

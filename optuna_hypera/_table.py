@@ -16,9 +16,9 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
-from optuna_hypera._features import STAT_NAMES
-from optuna_hypera._features import History
-from optuna_hypera._features import curve_trend
+from optuna_hypera._history import STAT_NAMES
+from optuna_hypera._history import History
+from optuna_hypera._history import curve_trend
 from optuna_hypera._report import STATS_KEY
 
 

@@ -11,17 +11,17 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import pytest
 
-from optuna_hypera._features import PENALTY
 from optuna_hypera._features import RADIUS_INIT
 from optuna_hypera._features import RADIUS_MIN
 from optuna_hypera._features import Evidence
-from optuna_hypera._features import History
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
-from optuna_hypera._features import rank_quantiles
-from optuna_hypera._features import rewards
 from optuna_hypera._features import study_features
 from optuna_hypera._features import trust_radius
+from optuna_hypera._history import PENALTY
+from optuna_hypera._history import History
+from optuna_hypera._history import rank_quantiles
+from optuna_hypera._history import rewards
 from optuna_hypera._schema import G
 from optuna_hypera._table import build_history
 from optuna_hypera._table import trial_loss

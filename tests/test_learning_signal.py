@@ -20,10 +20,10 @@ from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import agent_credit
-from optuna_hypera._features import History
-from optuna_hypera._features import curve_trend
-from optuna_hypera._features import rank_quantiles
-from optuna_hypera._features import spearman
+from optuna_hypera._history import History
+from optuna_hypera._history import curve_trend
+from optuna_hypera._history import rank_quantiles
+from optuna_hypera._history import spearman
 from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL

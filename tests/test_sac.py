@@ -6,11 +6,11 @@ import torch
 
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
-from optuna_hypera._features import N_GLOBAL
-from optuna_hypera._features import N_TOKEN
 from optuna_hypera._sac import MaskedAdam
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_CAND
+from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._schema import N_TOKEN
 
 
 def _batch(a: int, b: int, p: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
