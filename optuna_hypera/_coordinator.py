@@ -26,31 +26,30 @@ simulator decides for many studies in one forward pass of the networks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 import torch
 
 from optuna_hypera._config import AgentConfig
+from optuna_hypera._decision import AgentMove
+from optuna_hypera._decision import Base
+from optuna_hypera._decision import Context
+from optuna_hypera._decision import Decision
+from optuna_hypera._decision import JointMoves
+from optuna_hypera._decision import executed
+from optuna_hypera._decision import explain
+from optuna_hypera._decision import widen
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
-from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_TOKEN
-from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import G
-from optuna_hypera._schema import T
-from optuna_hypera._space import Space
-from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import log_ei
 
 
@@ -59,156 +58,7 @@ CONFLICTS = ("value", "specialization", "thompson")
 N_CANDIDATES = 64
 """Joint candidates scored per cooperative decision (half from the actors)."""
 CHOOSERS = ("critic", "teacher")
-_NO_CAND = np.zeros(N_CAND)
 _MAX_RETRIES = 8
-_MIN_DISTANCE = 0.01
-"""Proposals closer than this RMS normalized distance to an unfinished trial are redrawn."""
-_SAME_POINT = 1e-9
-
-
-@dataclass
-class Base:
-    number: int
-    x: np.ndarray
-    glob: np.ndarray
-
-
-@dataclass
-class Context:
-    """Everything one decision needs, assembled from one study's history."""
-
-    space: Space
-    evidence: Evidence
-    assignment: GroupAssignment
-    incumbent: Base
-    elites: list[int]
-    """Rows of the elite trials, turned into bases by ``make_base`` when drawn."""
-    make_base: Callable[[int], Base]
-    step: np.ndarray
-    """``[A]`` coordinate change per unit action: action scale x trust radius, at most 1."""
-    taken: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    """Snapped coordinates ``[m, d]`` of every existing trial."""
-    pending: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    """Coordinates ``[R, d]`` of the unfinished trials of every worker."""
-    successes: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    failures: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    surrogate: ModelView | None = None
-    """The study's model of the objective (``None`` before two trials complete; with past
-    studies, their ensemble with it, ``_transfer.Ensemble``)."""
-    radius: float = 0.1
-    """The agents' mean step (``step`` averaged): the trust region's size in normalized
-    coordinates, which the surrogate's features are relative to."""
-
-    def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""
-        if self.surrogate is None:
-            return np.zeros((len(x), N_CAND))
-        return self.surrogate.candidate_features(x, base, self.radius)
-
-    def surrogate_tokens(self, x: np.ndarray) -> np.ndarray | None:
-        return None if self.surrogate is None else self.surrogate.token_features(x, self.radius)
-
-    def acceptable(self, x: np.ndarray) -> np.ndarray:
-        """Per row of ``x`` ``[m, d]``: it repeats no existing trial and keeps
-        ``_MIN_DISTANCE`` from every unfinished one."""
-        s = self.space.snap(x)
-        ok = np.ones(len(x), bool)
-        if len(self.taken) and not s.shape[1]:
-            ok[:] = False  # no dimension: every point repeats the taken one
-        elif len(self.taken):
-            # Only rows whose most varied coordinate matches can repeat: look those up in
-            # that column, sorted once, instead of comparing every row with every trial.
-            col, keys, order = self._taken_index
-            lo = np.searchsorted(keys, s[:, col] - _SAME_POINT, side="left")
-            hi = np.searchsorted(keys, s[:, col] + _SAME_POINT, side="right")
-            for i in np.flatnonzero(hi > lo).tolist():
-                rows = self.taken[order[lo[i]:hi[i]]]
-                if (np.abs(rows - s[i]).max(axis=1) < _SAME_POINT).any():
-                    ok[i] = False
-        if len(self.pending):
-            d = np.sqrt(((s[:, None, :] - self.pending[None, :, :]) ** 2).mean(axis=2))
-            ok &= d.min(axis=1) >= _MIN_DISTANCE
-        return ok
-
-    @cached_property
-    def _taken_index(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """The coordinate with the most distinct values among the taken rows, its values
-        sorted and the sorting order."""
-        taken = self.taken
-        sample = taken[-256:]
-        distinct = [len(np.unique(sample[:, j])) for j in range(taken.shape[1])]
-        col = int(np.argmax(distinct))
-        order = np.argsort(taken[:, col], kind="stable")
-        return col, taken[order, col], order
-
-
-AgentMove = AgentRecord
-"""What one agent saw and did in a decision: the record that is stored with the proposal."""
-
-
-@dataclass
-class Decision:
-    x: np.ndarray
-    base: Base
-    moves: dict[int, AgentMove]
-    value: float
-    retries: int = 0
-    cand: np.ndarray = field(default_factory=lambda: _NO_CAND)
-    """The surrogate's features of ``x``."""
-    source: str = "actor"
-    """Where the executed candidate came from: ``actor``, ``uniform`` (trust region)."""
-    prediction: dict[str, float] = field(default_factory=dict)
-    """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
-    transfer: np.ndarray | None = None
-    """With past studies: the ensemble's weights (per source, then the study's own model)."""
-
-
-class _Joint:
-    """The joint moves of a batch of (context, base) items: every item's configuration and
-    critic values, and its ``Decision`` built when asked for."""
-
-    def __init__(self, items: Sequence[tuple[Context, Base, np.ndarray]], tok: np.ndarray,
-                 act: np.ndarray, cand: np.ndarray, sources: list[str]) -> None:
-        self.items, self.tok, self.act, self.cand, self.sources = items, tok, act, cand, sources
-        self.values = np.zeros(act.shape[:2])
-        """``[A, K]`` each agent's critic value of its part of item k's move."""
-        self.x: list[np.ndarray] = [np.zeros(0)] * len(items)
-        self.active: list[np.ndarray] = [np.zeros(0, bool)] * len(items)
-        """Per item, the agents that own a parameter."""
-        self.plans: list[tuple[tuple[int, ...], list[int], np.ndarray, np.ndarray]] = []
-        self.claims: list[tuple[tuple[int, ...], list[int]]] = []
-        self.built: dict[int, Decision] = {}
-
-    def tok64(self, k: int) -> np.ndarray:
-        return self.tok[:, k].astype(np.float64)
-
-    def decision(self, k: int) -> Decision:
-        d = self.built.get(k)
-        if d is not None:
-            return d
-        for ks, agents, x, step in self.plans:
-            if k not in ks:
-                continue
-            i = ks.index(k)
-            ctx, base, _ = self.items[k]
-            tok = self.tok64(k)
-            moves = {}
-            for a in agents:
-                params = ctx.assignment.params_of(a)
-                start = tok[a, : len(params), T["x"]]
-                action = np.clip((x[i, params] - start) / step[i, a], -ACTION_LIMIT,
-                                 ACTION_LIMIT)
-                moves[a] = AgentMove(params, tok[a, : len(params)], action,
-                                     float(self.values[a, k]), 0.0, float(step[i, a]))
-            d = Decision(x=x[i], base=base, moves=moves,
-                         value=float(self.values[agents, k].sum()),
-                         cand=self.cand[0, k].astype(np.float64), source=self.sources[k])
-            self.built[k] = d
-            return d
-        raise KeyError(k)
-
-    def decisions(self) -> list[Decision]:
-        return [self.decision(k) for k in range(len(self.items))]
 
 
 @dataclass
@@ -306,10 +156,10 @@ class Coordinator:
             if not todo:
                 break
         for i in todo:  # every draw collided with an existing trial: widen until one does not
-            out[i] = _widen(last[i], ctxs[i], rng)
+            out[i] = widen(last[i], ctxs[i], rng, _MAX_RETRIES)
         done = [d for d in out if d is not None]
         for d, c in zip(done, ctxs, strict=True):
-            _explain(d, c)
+            explain(d, c)
         return done
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
@@ -374,11 +224,11 @@ class Coordinator:
                items: Sequence[tuple[Context, Base, np.ndarray]],
                gen: torch.Generator | None,
                uniform: np.ndarray | None = None,
-               rng: np.random.RandomState | None = None) -> _Joint:
+               rng: np.random.RandomState | None = None) -> JointMoves:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
         the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs).
-        Decisions are built on demand (``_Joint.decision``): a cooperative decision needs
+        Decisions are built on demand (``JointMoves.decision``): a cooperative decision needs
         only its pick's."""
         n_agents = len(self.agents)
         tok, mask, glob = self.states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
@@ -407,7 +257,7 @@ class Coordinator:
                     sources[k] = "uniform"
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
-        out = _Joint(items, tok, act_np, cand, sources)
+        out = JointMoves(items, tok, act_np, cand, sources)
         for ks, group in _by_assignment(items).items():
             asg = group[0][0].assignment
             kk = np.array(ks)
@@ -556,29 +406,9 @@ class Coordinator:
         for j, cl in claims.items():
             x[j] = self.resolve(j, cl, ctx, theta)
         for a, move in moves.items():
-            move.action = _executed(move, x, float(ctx.step[a]))
+            move.action = executed(move, x, float(ctx.step[a]))
         value = float(sum(m.value for m in moves.values()))
         return Decision(x=x, base=base, moves=moves, value=value)
-
-
-def _explain(d: Decision, ctx: Context) -> None:
-    """The final ``x``'s candidate features and predictions: the critics' value and, with a
-    model, the predicted rank quantile Phi(mean), its sd and the log expected improvement."""
-    d.prediction = {"value": d.value}
-    if ctx.surrogate is None:
-        d.cand = _NO_CAND
-        return
-    cand, mu, sd = ctx.surrogate.describe(d.x[None], d.base.x, ctx.radius)
-    d.cand = cand[0]
-    d.prediction.update({
-        "gp_quantile": float(ndtr(mu[0])),
-        "gp_sd": float(sd[0]),
-        "gp_log_ei": float(log_ei((ctx.surrogate.best - mu) / sd, sd)[0]),
-    })
-    weights = getattr(ctx.surrogate, "weights", None)
-    if weights is not None:
-        d.transfer = weights
-        d.prediction["source_weight"] = float(weights[:-1].sum())
 
 
 def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.ndarray:
@@ -592,27 +422,6 @@ def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.n
         if ctx.surrogate is not None:
             out[rows] = ctx.candidates(x[rows], base.x)
     return out
-
-
-def _executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
-    """The action that takes the agent's state to the final ``x`` (clipped to (-1, 1))."""
-    start = move.tokens[:, T["x"]]
-    return np.clip((x[move.params] - start) / step, -ACTION_LIMIT, ACTION_LIMIT)
-
-
-def _widen(decision: Decision, ctx: Context, rng: np.random.RandomState) -> Decision:
-    x = decision.x
-    k = 0
-    for k in range(1, 40):
-        x = np.clip(decision.x + rng.uniform(-1, 1, len(x)) * min(1.0, 0.05 * 2 ** (k / 4)),
-                    0, 1)
-        if ctx.acceptable(x[None])[0]:
-            break
-    decision.x = x
-    decision.retries = _MAX_RETRIES + k
-    for a, move in decision.moves.items():
-        move.action = _executed(move, x, float(ctx.step[a]))
-    return decision
 
 
 def _by_assignment(items: Sequence[tuple[Context, Any, Any]],

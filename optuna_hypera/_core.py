@@ -23,10 +23,10 @@ import torch
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._coordinator import Base
-from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
-from optuna_hypera._coordinator import Decision
+from optuna_hypera._decision import Base
+from optuna_hypera._decision import Context
+from optuna_hypera._decision import Decision
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features

@@ -26,10 +26,10 @@ import math
 import numpy as np
 import torch
 
-from optuna_hypera._coordinator import AgentMove
-from optuna_hypera._coordinator import Context
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._decision import AgentMove
+from optuna_hypera._decision import Context
 from optuna_hypera._history import History
 from optuna_hypera._learner import Learner
 from optuna_hypera._schema import ACTION_LIMIT

@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any
 
-from optuna_hypera._coordinator import Decision
+from optuna_hypera._decision import Decision
 
 
 USER_ATTR = "hypera"

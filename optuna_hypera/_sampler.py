@@ -24,11 +24,11 @@ import torch
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
-from optuna_hypera._coordinator import Decision
 from optuna_hypera._coordinator import check_rules
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import Refresher
+from optuna_hypera._decision import Decision
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._explain import USER_ATTR

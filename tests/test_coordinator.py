@@ -11,10 +11,10 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._coordinator import CONFLICTS
 from optuna_hypera._coordinator import STRATEGIES
-from optuna_hypera._coordinator import Base
-from optuna_hypera._coordinator import Context
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import _Claim
+from optuna_hypera._decision import Base
+from optuna_hypera._decision import Context
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._features import Evidence
 from optuna_hypera._groups import assign_groups
