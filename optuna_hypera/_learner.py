@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 import logging
-from typing import Any
 
 import numpy as np
 import torch
@@ -176,6 +175,20 @@ class _StudyLog:
     """The latest history seen: rewards come from its ranks."""
 
 
+@dataclass
+class _Staged:
+    """One agent's transition of one newly finished trial, before it joins the replay."""
+
+    log: _StudyLog
+    proposals: Mapping[int, Proposal]
+    number: int
+    proposal: Proposal
+    tokens: np.ndarray
+    action: np.ndarray
+    """As executed (recomputed where the trial ran other values than proposed)."""
+    moved: float
+
+
 class Learner:
     """``observe`` turns a study's proposals and results into transitions; ``train`` runs
     the gradient steps that are due and returns the SAC losses."""
@@ -203,29 +216,29 @@ class Learner:
     def observe_batch(self, studies: Sequence[tuple[Hashable, History, Mapping[int, Proposal],
                                                     Space]]) -> int:
         """``observe`` for many studies, their transitions appended together."""
-        staged: list[list[tuple[_StudyLog, Mapping[int, Proposal], int, np.ndarray,
-                                np.ndarray, np.ndarray, int, float]]] = [[] for _ in self.agents]
+        staged: list[list[_Staged]] = [[] for _ in self.agents]
         added = sum(self._collect(key, history, proposals, space, staged)
                     for key, history, proposals, space in studies)
         for a, entries in enumerate(staged):
             if not entries:
                 continue
-            globs = np.stack([e[4] for e in entries])
-            globs[:, _MOVED] = [e[7] for e in entries]  # each agent's own "moved"
+            globs = np.stack([e.proposal.glob for e in entries])
+            globs[:, _MOVED] = [e.moved for e in entries]  # each agent's own "moved"
             uids = self.replays[a].add(
-                [e[3] for e in entries], globs, [e[5] for e in entries],
-                [e[0].index for e in entries], [e[2] for e in entries],
-                [e[6] for e in entries], np.stack([e[1][e[2]].cand for e in entries]))
+                [e.tokens for e in entries], globs, [e.action for e in entries],
+                [e.log.index for e in entries], [e.number for e in entries],
+                [e.proposal.base for e in entries],
+                np.stack([e.proposal.cand for e in entries]))
             self.new[a] += len(entries)
-            for (log, proposals, number, *_), uid in zip(entries, uids.tolist(), strict=True):
-                log.slots.setdefault(number, []).append((a, uid))
-                if number in log.successor:
-                    self._pair(a, uid, proposals, log.successor[number])
+            for e, uid in zip(entries, uids.tolist(), strict=True):
+                e.log.slots.setdefault(e.number, []).append((a, uid))
+                if e.number in e.log.successor:
+                    self._pair(a, uid, e.proposals, e.log.successor[e.number])
         self.since_tick += added
         return added
 
     def _collect(self, key: Hashable, history: History, proposals: Mapping[int, Proposal],
-                 space: Space, staged: list[list[Any]]) -> int:
+                 space: Space, staged: list[list[_Staged]]) -> int:
         log = self._studies.get(key)
         if log is None:
             log = _StudyLog(len(self._tables))
@@ -265,8 +278,8 @@ class Learner:
                 if proposed is not None and ran is not None:
                     action = executed_action(rec.tokens[:, T["x"]], rec.step, rec.action,
                                              ran[rec.params], proposed[rec.params])
-                staged[self.index[name]].append((log, proposals, number, rec.tokens, p.glob,
-                                                 action, base, rec.moved))
+                staged[self.index[name]].append(_Staged(log, proposals, number, p, rec.tokens,
+                                                        action, rec.moved))
             added += 1
         return added
 
