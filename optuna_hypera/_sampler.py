@@ -26,51 +26,26 @@ from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import check_rules
 from optuna_hypera._core import HyperaCore
-from optuna_hypera._core import StudyInput
 from optuna_hypera._dashboard import Refresher
-from optuna_hypera._decision import Decision
-from optuna_hypera._encoding import SpaceEncoder
-from optuna_hypera._encoding import trial_row
-from optuna_hypera._explain import USER_ATTR
-from optuna_hypera._explain import explain
 from optuna_hypera._groups import validate_groups
-from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._sac import torch_threads
-from optuna_hypera._schema import Proposal
 from optuna_hypera._source_set import STARTS
 from optuna_hypera._source_set import SourceSet
+from optuna_hypera._source_set import checked_sources
 from optuna_hypera._startup import StudySobol
-from optuna_hypera._storage import PROPOSAL_KEY
-from optuna_hypera._storage import read_proposal
-from optuna_hypera._storage import write_proposal
+from optuna_hypera._study_cache import StudyCache
 from optuna_hypera._table import Intersection
-from optuna_hypera._table import TrialTable
 from optuna_hypera._weights import PRETRAINED
-from optuna_hypera._weights import pretrained_path
+from optuna_hypera._weights import starting_state
 
 
 _logger = optuna.logging.get_logger("optuna.hypera")
-GROUPS_ATTR = "hypera_groups"
 _MAX_MODES = 10_000
 _STARTUP = 10
 _SOURCE_STARTUP = 5
 """With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first ``STARTS`` of
 them the sources' best configurations."""
 _STARTUP_MODE, _SOURCE_MODE, _AGENTS = "startup", "source", "agents"
-class _StudyCache:
-    """What one process keeps for one study: the core (networks, learner), the encoded trial
-    table and the parsed proposals. Everything here can be rebuilt from storage, so losing it
-    (a new process, unpickling) costs only time."""
-
-    def __init__(self, core: HyperaCore, minimize: bool) -> None:
-        self.core = core
-        self.table = TrialTable(minimize)
-        self.proposals: dict[int, Proposal] = {}
-        self.unreadable: set[int] = set()
-        self.encoder: SpaceEncoder | None = None
-        self.groups_written: dict[str, list[str]] | None = None
-
-
 class HyperaSampler(BaseSampler):
     """Five Soft Actor-Critic agents, each owning a group of hyperparameters, propose changes
     to a good trial; a coordinator merges them. See the README for the state, action, reward and
@@ -141,14 +116,7 @@ class HyperaSampler(BaseSampler):
         source_studies: Sequence[Study] | None = None,
         source_steps: int = 200,
     ) -> None:
-        sources = tuple(source_studies or ())
-        if not all(isinstance(s, Study) for s in sources):
-            raise TypeError("source_studies must hold optuna.Study objects (load a stored one "
-                            "with optuna.load_study).")
-        if any(len(s.directions) != 1 for s in sources):
-            raise ValueError("source_studies must be single-objective studies.")
-        if source_steps < 0:
-            raise ValueError("source_steps must be non-negative.")
+        sources = checked_sources(source_studies, source_steps)
         if n_startup_trials is None:
             n_startup_trials = _SOURCE_STARTUP if sources else _STARTUP
         if n_startup_trials < 0:
@@ -184,28 +152,13 @@ class HyperaSampler(BaseSampler):
         self._warn_independent_sampling = warn_independent_sampling
         self._source_studies = sources
         self._source_steps = source_steps
-        self._start = self._starting_state()
+        # Read now: a missing, unreadable or mismatched file fails here, not trials later.
+        self._start = starting_state(weights, self._agents, self._sac_config)
         self._init_process_state()
-
-    def _starting_state(self) -> dict[str, torch.Tensor] | None:
-        """The agents' starting weights, read now so that a missing, unreadable or mismatched
-        file fails here and not after the startup trials."""
-        if self._weights is None:
-            return None
-        probe = MultiAgentSAC(self._agents, self._sac_config, 0)
-        if isinstance(self._weights, str) and self._weights == PRETRAINED:
-            try:
-                probe.load(pretrained_path())
-            except ValueError as e:  # custom agents or network sizes: not what shipped
-                warnings.warn(f"HyperaSampler starts from scratch: {e}", stacklevel=3)
-                return None
-        else:
-            probe.load(self._weights)
-        return probe.state_dict()
 
     def _init_process_state(self) -> None:
         self._lock = threading.Lock()
-        self._caches: dict[tuple[int, int], _StudyCache] = {}
+        self._caches: dict[tuple[int, int], StudyCache] = {}
         self._spaces: dict[tuple[int, int], Intersection] = {}
         self._startup: OrderedDict[int, str] = OrderedDict()
         self._dashboard = Refresher(self._dashboard_every)
@@ -340,7 +293,7 @@ class HyperaSampler(BaseSampler):
     def _key(study: Study) -> tuple[int, int]:
         return id(study._storage), study._study_id
 
-    def _cache_for(self, study: Study) -> _StudyCache:
+    def _cache_for(self, study: Study) -> StudyCache:
         key = self._key(study)
         cache = self._caches.get(key)
         if cache is None:
@@ -352,37 +305,9 @@ class HyperaSampler(BaseSampler):
                 core.sac.load_state_dict({k: v.to(core.sac.device)
                                           for k, v in self._start.items()})
             self._sources.adapt(core)
-            cache = _StudyCache(core, study.direction == StudyDirection.MINIMIZE)
+            cache = StudyCache(core, study.direction == StudyDirection.MINIMIZE)
             self._caches[key] = cache
         return cache
-
-    def _encoder_for(self, study: Study, cache: _StudyCache,
-                     search_space: dict[str, BaseDistribution]) -> SpaceEncoder:
-        enc = cache.encoder
-        if enc is None or enc.names != tuple(search_space) or enc.distributions != tuple(
-            search_space.values()
-        ):
-            enc = SpaceEncoder(search_space)
-            cache.encoder = enc
-            cache.table.set_rows(lambda t: _row(enc, t), len(enc))
-            mapping = cache.core.assignment(enc.names).as_dict(self._agents)
-            if mapping != cache.groups_written:
-                _logger.info(f"HyperaSampler parameter groups: {mapping}")
-                study._storage.set_study_user_attr(study._study_id, GROUPS_ATTR, mapping)
-                cache.groups_written = mapping
-        return enc
-
-    def _read(self, cache: _StudyCache, trial: FrozenTrial) -> Proposal | None:
-        """The trial's parsed proposal, read from storage until found (a malformed one warns
-        once)."""
-        p = cache.proposals.get(trial.number)
-        if p is None and trial.number not in cache.unreadable:
-            p = read_proposal(trial)
-            if p is not None:
-                cache.proposals[trial.number] = p
-            elif f"{PROPOSAL_KEY}:n" in trial.system_attrs:
-                cache.unreadable.add(trial.number)
-        return p
 
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -390,45 +315,16 @@ class HyperaSampler(BaseSampler):
         # The list this ask read for the search space (Optuna clears it at every ask and tell).
         trials = study._get_trials(deepcopy=False, use_cache=True)
         cache = self._cache_for(study)
-        enc = self._encoder_for(study, cache, search_space)
+        enc = cache.encoder_for(study, search_space, self._agents)
         if self._sources:
             self._sources.attach(self._key(study), study, cache.core, enc)
-        new, unfinished = cache.table.update(trials)
-        for t in new:
-            self._read(cache, t)
-        pending: list[np.ndarray] = []
-        for t in unfinished:  # other workers' running and waiting trials: points to keep away
-            if t.number == trial.number:
-                continue
-            p = self._read(cache, t)
-            row = _row(enc, t)
-            if row is None and p is not None and p.names == enc.names:
-                row = enc.snap(p.x)
-            if row is not None:
-                pending.append(row)
-        asked = cache.core.ask(StudyInput(
-            space=enc.space, history=cache.table.view(), proposals=cache.proposals,
-            pending=np.array(pending) if pending else None,
-        ))
+        asked = cache.core.ask(cache.study_input(trials, trial.number, enc))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
                 f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
         decision = asked.decisions[0]
         if decision is None:
             return {}  # nothing valid to improve on yet: the independent sampler takes over
-        return self._record(study, trial, enc, cache, decision)
+        return cache.record(study, trial, enc, decision, self._agents, self.strategy,
+                            self.conflict)
 
-    def _record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, cache: _StudyCache,
-                decision: Decision) -> dict[str, Any]:
-        """The proposal for replay (system attrs) and its explanation (user attrs)."""
-        params = enc.decode(decision.x)
-        write_proposal(study._storage, trial._trial_id, cache.core.record(decision, enc.space))
-        prior = cache.core.priors.get(0)
-        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
-                       [a.name for a in self._agents], self.strategy, self.conflict,
-                       prior.names if prior is not None else ())
-        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
-        return params
-
-
-_row = trial_row

@@ -49,6 +49,19 @@ noise), at two to four times the cost."""
 Start = dict[str, tuple[BaseDistribution, Any]]
 
 
+def checked_sources(studies: Sequence[Study] | None, steps: int) -> tuple[Study, ...]:
+    """``source_studies`` as given to the sampler, checked (``TypeError``/``ValueError``)."""
+    sources = tuple(studies or ())
+    if not all(isinstance(s, Study) for s in sources):
+        raise TypeError("source_studies must hold optuna.Study objects (load a stored one "
+                        "with optuna.load_study).")
+    if any(len(s.directions) != 1 for s in sources):
+        raise ValueError("source_studies must be single-objective studies.")
+    if steps < 0:
+        raise ValueError("source_steps must be non-negative.")
+    return sources
+
+
 class SourceSet:
     """Past studies of one sampler.
 

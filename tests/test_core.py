@@ -17,8 +17,8 @@ from optuna_hypera import report_stats
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._encoding import trial_row as _row
 from optuna_hypera._history import History
-from optuna_hypera._sampler import _row
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate

@@ -15,10 +15,10 @@ import torch
 from benchmarks.strategy_selection import mixed as six_param
 from optuna_hypera import HyperaSampler
 from optuna_hypera import report_stats
-from optuna_hypera._sampler import GROUPS_ATTR
-from optuna_hypera._sampler import USER_ATTR
+from optuna_hypera._explain import USER_ATTR
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
+from optuna_hypera._study_cache import GROUPS_ATTR
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

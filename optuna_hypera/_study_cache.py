@@ -1,0 +1,113 @@
+"""What one sampler process keeps for one study, and the glue between Optuna's trials and
+the core's arrays: the encoded trial table, the parsed proposals, the search-space encoder;
+the core's input built from them, and the decision written back as a proposal (system
+attributes, for replay) and its explanation (the ``hypera`` user attribute).
+
+Everything here can be rebuilt from storage, so losing it (a new process, unpickling) costs
+only time (``docs/distributed.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+from optuna_hypera._config import AgentConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._core import StudyInput
+from optuna_hypera._decision import Decision
+from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._encoding import trial_row
+from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._explain import explain
+from optuna_hypera._schema import Proposal
+from optuna_hypera._storage import PROPOSAL_KEY
+from optuna_hypera._storage import read_proposal
+from optuna_hypera._storage import write_proposal
+from optuna_hypera._table import TrialTable
+
+
+GROUPS_ATTR = "hypera_groups"
+_logger = optuna.logging.get_logger("optuna.hypera")
+
+
+class StudyCache:
+    """One study in one process: the core (networks, learner), the encoded trials and the
+    parsed proposals."""
+
+    def __init__(self, core: HyperaCore, minimize: bool) -> None:
+        self.core = core
+        self.table = TrialTable(minimize)
+        self.proposals: dict[int, Proposal] = {}
+        self.unreadable: set[int] = set()
+        self.encoder: SpaceEncoder | None = None
+        self.groups_written: dict[str, list[str]] | None = None
+
+    def encoder_for(self, study: Study, search_space: dict[str, BaseDistribution],
+                    agents: Sequence[AgentConfig]) -> SpaceEncoder:
+        """The encoder of ``search_space`` (a new one re-encodes every trial and records the
+        parameter groups in the study user attribute ``hypera_groups``)."""
+        enc = self.encoder
+        if enc is None or enc.names != tuple(search_space) or enc.distributions != tuple(
+            search_space.values()
+        ):
+            enc = SpaceEncoder(search_space)
+            self.encoder = enc
+            self.table.set_rows(lambda t: trial_row(enc, t), len(enc))
+            mapping = self.core.assignment(enc.names).as_dict(agents)
+            if mapping != self.groups_written:
+                _logger.info(f"HyperaSampler parameter groups: {mapping}")
+                study._storage.set_study_user_attr(study._study_id, GROUPS_ATTR, mapping)
+                self.groups_written = mapping
+        return enc
+
+    def read(self, trial: FrozenTrial) -> Proposal | None:
+        """The trial's parsed proposal, read from storage until found (a malformed one warns
+        once)."""
+        p = self.proposals.get(trial.number)
+        if p is None and trial.number not in self.unreadable:
+            p = read_proposal(trial)
+            if p is not None:
+                self.proposals[trial.number] = p
+            elif f"{PROPOSAL_KEY}:n" in trial.system_attrs:
+                self.unreadable.add(trial.number)
+        return p
+
+    def study_input(self, trials: Sequence[FrozenTrial], current: int,
+                    enc: SpaceEncoder) -> StudyInput:
+        """The core's input: the finished trials (read once each) and the coordinates of the
+        other unfinished ones, every worker's, to keep away from."""
+        new, unfinished = self.table.update(trials)
+        for t in new:
+            self.read(t)
+        pending: list[np.ndarray] = []
+        for t in unfinished:
+            if t.number == current:
+                continue
+            p = self.read(t)
+            row = trial_row(enc, t)
+            if row is None and p is not None and p.names == enc.names:
+                row = enc.snap(p.x)
+            if row is not None:
+                pending.append(row)
+        return StudyInput(space=enc.space, history=self.table.view(), proposals=self.proposals,
+                          pending=np.array(pending) if pending else None)
+
+    def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
+               agents: Sequence[AgentConfig], strategy: str, conflict: str) -> dict[str, Any]:
+        """The proposal for replay (system attrs) and its explanation (user attrs); returns
+        the parameters."""
+        params = enc.decode(decision.x)
+        write_proposal(study._storage, trial._trial_id, self.core.record(decision, enc.space))
+        prior = self.core.priors.get(0)
+        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
+                       [a.name for a in agents], strategy, conflict,
+                       prior.names if prior is not None else ())
+        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
+        return params
