@@ -1,0 +1,151 @@
+"""The distributed contract (docs/distributed.md): everything a worker derives from storage is
+a function of what is in storage, so a sampler that has followed a study from the start and
+one that meets it for the first time agree on all of it: the kernel fit, the model's
+predictions, the trust radius, the incumbent and elites, the state features, the RGPE
+weights and the startup configurations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.search_space import intersection_search_space
+from optuna.trial import TrialState
+import pytest
+
+from optuna_hypera import HyperaSampler
+from optuna_hypera._sac import torch_threads
+from optuna_hypera._startup import StudySobol
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+DISTS = {
+    **{f"x{j}": FloatDistribution(-2.0, 2.0) for j in range(4)},
+    "lr": FloatDistribution(1e-4, 1e-1, log=True),
+    "width": IntDistribution(8, 64),
+    "act": CategoricalDistribution(["relu", "tanh", "gelu"]),
+}
+QUERY = np.random.RandomState(11).rand(16, len(DISTS))
+
+
+def _value(params: dict[str, Any]) -> float:
+    v = sum((params[f"x{j}"] - 0.3 * j) ** 2 for j in range(4))
+    v += (np.log10(params["lr"]) + 2.5) ** 2 + abs(params["width"] - 40) / 20
+    return float(v + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[params["act"]])
+
+
+def _derived(sampler: HyperaSampler, study: optuna.Study) -> dict[str, np.ndarray]:
+    """What the sampler's next decision is made from, as numbers."""
+    trials = study._get_trials(deepcopy=False, use_cache=False)
+    finished = [t for t in trials if t.state.is_finished()]
+    space = {n: d for n, d in intersection_search_space(finished, include_pruned=True).items()
+             if not d.single()}
+    # The sampler computes under its own thread limits (BLAS sums in another order on more
+    # threads): equal down to the last bit needs equal torch_threads.
+    with sampler._lock, torch_threads(sampler._torch_threads):
+        cache = sampler._cache_for(study)
+        enc = cache.encoder_for(study, space, sampler._agents)
+        if sampler._sources:
+            sampler._sources.attach(sampler._key(study), study, cache.core, enc)
+        ctx = cache.core.context(cache.study_input(trials, -1, enc))
+        assert ctx is not None and ctx.surrogate is not None
+        mu, sd = ctx.surrogate.predict(QUERY[:, : len(enc)])
+        cand = ctx.candidates(QUERY[:, : len(enc)], ctx.incumbent.x)
+    out = {
+        "step": ctx.step, "incumbent": np.array([ctx.incumbent.number]),
+        "elites": np.array(ctx.elites), "base_features": ctx.incumbent.glob,
+        "best_x": ctx.evidence.best_x, "elite_mean": ctx.evidence.elite_mean,
+        "correlation": ctx.evidence.correlation, "mean": mu, "sd": sd,
+        "candidates": cand,
+    }
+    model = getattr(ctx.surrogate, "model", ctx.surrogate)
+    if hasattr(ctx.surrogate, "weights"):
+        out["rgpe_weights"] = ctx.surrogate.weights
+    else:
+        out["kernel"] = model.params.vector()
+    return out
+
+
+def _agree(a: dict[str, np.ndarray], b: dict[str, np.ndarray], when: int) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=f"{key} at {when} trials")
+
+
+def _grow(study: optuna.Study, n: int, rng: np.random.RandomState) -> None:
+    """Trials with three running at any time, finished in a random order, a few failed, and
+    one straggler (a slow worker's trial asked first and finished last), so that the trials
+    complete in another order than their numbers; all finished on return."""
+    straggler = study.ask(DISTS)
+    running: list[optuna.Trial] = []
+    while len(study.trials) < n or running:
+        while len(running) < 3 and len(study.trials) < n:
+            running.append(study.ask(DISTS))
+        t = running.pop(int(rng.randint(len(running))))
+        if t.number % 17 == 5:
+            study.tell(t, state=TrialState.FAIL)
+        else:
+            study.tell(t, _value(t.params))
+    study.tell(straggler, _value(straggler.params))
+
+
+def _new_best(study: optuna.Study) -> None:
+    """A trial added by hand with the best value yet: the incumbent moves between refits."""
+    params = {"x0": 1.9, "x1": -1.9, "x2": 1.9, "x3": -1.9, "lr": 1e-4, "width": 8,
+              "act": "tanh"}  # far from the incumbent
+    study.add_trial(optuna.trial.create_trial(params=params, distributions=DISTS,
+                                              value=study.best_value - 1.0))
+
+
+@pytest.mark.slow
+def test_a_fresh_sampler_and_a_long_running_one_agree_at_50_250_and_600_trials() -> None:
+    rng = np.random.RandomState(0)
+    long = HyperaSampler(seed=0)
+    study = optuna.create_study(sampler=long)
+    for n in (50, 250, 600):
+        _grow(study, n, rng)
+        _agree(_derived(long, study), _derived(HyperaSampler(seed=0), study), n)
+        _new_best(study)
+        _agree(_derived(long, study), _derived(HyperaSampler(seed=0), study), n + 1)
+        # Another seed is another process's agents, not another view of the storage.
+        _agree(_derived(long, study), _derived(HyperaSampler(seed=99), study), n)
+
+
+def test_the_rgpe_weights_are_the_same_in_every_worker() -> None:
+    source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(25):
+        t = source.ask(DISTS)
+        source.tell(t, _value(t.params) + 0.5)
+    rng = np.random.RandomState(2)
+    long = HyperaSampler(seed=0, source_studies=[source], source_steps=5)
+    study = optuna.create_study(sampler=long)
+    for n in (12, 30):
+        _grow(study, n, rng)
+        fresh = HyperaSampler(seed=7, source_studies=[source], source_steps=5)
+        a, b = _derived(long, study), _derived(fresh, study)
+        assert "rgpe_weights" in a
+        _agree(a, b, n)
+
+
+def test_every_worker_gives_a_startup_trial_the_same_configuration() -> None:
+    """Workers with different seeds, or none, share the study's Sobol design: startup trial k
+    has the same point whoever samples it, and no two startup trials repeat."""
+    storage = optuna.storages.InMemoryStorage()
+    first = optuna.create_study(storage=storage, sampler=HyperaSampler(seed=3))
+    name = first.study_name
+    samplers = [HyperaSampler(seed=3), HyperaSampler(seed=4), HyperaSampler()]
+    for k in range(9):  # three workers take turns
+        worker = optuna.load_study(study_name=name, storage=storage, sampler=samplers[k % 3])
+        t = worker.ask(DISTS)
+        worker.tell(t, _value(t.params))
+    trials = first.trials
+    design = StudySobol(seed=999)
+    for t in trials[1:]:
+        search_space = intersection_search_space(trials[:1])
+        assert design.sample_relative(first, t, search_space) == {
+            n: t.params[n] for n in search_space}
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
