@@ -20,6 +20,8 @@ import pytest
 from optuna_hypera import HyperaSampler
 from optuna_hypera._sac import torch_threads
 from optuna_hypera._startup import StudySobol
+from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._transfer import Ensemble
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,11 +64,11 @@ def _derived(sampler: HyperaSampler, study: optuna.Study) -> dict[str, np.ndarra
         "correlation": ctx.evidence.correlation, "mean": mu, "sd": sd,
         "candidates": cand,
     }
-    model = getattr(ctx.surrogate, "model", ctx.surrogate)
-    if hasattr(ctx.surrogate, "weights"):
-        out["rgpe_weights"] = ctx.surrogate.weights
+    if isinstance(ctx.surrogate, Surrogate):
+        out["kernel"] = ctx.surrogate.params.vector()
     else:
-        out["kernel"] = model.params.vector()
+        assert isinstance(ctx.surrogate, Ensemble)
+        out["rgpe_weights"] = ctx.surrogate.weights
     return out
 
 
@@ -140,8 +142,8 @@ def test_every_worker_gives_a_startup_trial_the_same_configuration() -> None:
     samplers = [HyperaSampler(seed=3), HyperaSampler(seed=4), HyperaSampler()]
     for k in range(9):  # three workers take turns
         worker = optuna.load_study(study_name=name, storage=storage, sampler=samplers[k % 3])
-        t = worker.ask(DISTS)
-        worker.tell(t, _value(t.params))
+        asked = worker.ask(DISTS)
+        worker.tell(asked, _value(asked.params))
     trials = first.trials
     design = StudySobol(seed=999)
     for t in trials[1:]:
