@@ -329,6 +329,10 @@ def publish_dashboard(study: optuna.Study) -> None:
     save_plotly_graph_object(study, figure, graph_object_id=GRAPH_OBJECT_ID)
 
 
+_SPACING = 50.0
+"""A refresh waits for this many times the last refresh's cost since it ended."""
+
+
 class Refresher:
     """When the sampler refreshes the dashboard (``HyperaSampler(dashboard_every=...)``)."""
 
@@ -338,14 +342,14 @@ class Refresher:
 
     def maybe_refresh(self, study: optuna.Study, n: int) -> None:
         """Refresh at most every `dashboard_every` trials, and only once the time since the
-        last refresh is 20x what that refresh took: the O(n) refresh stays under ~5% of the
+        last refresh is 50x what that refresh took: the O(n) refresh stays under ~2% of the
         study's time, yet a study of real training refreshes every `dashboard_every` trials."""
         if not self.every or n == 0:
             return
         key = (id(study._storage), study._study_id)
         last_n, last_end, last_cost = self._last.get(key, (0, -math.inf, 0.0))
         now = time.monotonic()
-        if n - last_n < self.every or now - last_end < 20 * last_cost:
+        if n - last_n < self.every or now - last_end < _SPACING * last_cost:
             return
         try:  # imported before the clock starts: a one-off cost must not throttle refreshes
             warm_imports()

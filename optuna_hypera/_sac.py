@@ -198,15 +198,32 @@ class MaskedAdam:
         self.t += mask
         bc1 = 1 - b1 ** self.t.clamp(min=1)
         bc2 = 1 - b2 ** self.t.clamp(min=1)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-            if g is None:
-                continue
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            mk = mask.view(shape)
-            m.mul_(1 - (1 - b1) * mk).add_((1 - b1) * mk * g)
-            v.mul_(1 - (1 - b2) * mk).add_((1 - b2) * mk * g * g)
-            step = (m / bc1.view(shape)) / ((v / bc2.view(shape)).sqrt() + self.eps)
-            p.sub_(self.lr * mk * step)
+        live = [(p, g, m, v) for p, g, m, v in zip(self.params, grads, self.m, self.v,
+                                                    strict=True) if g is not None]
+        if not live:
+            return
+        # The per-agent factors, once per parameter rank (there are two or three), then the
+        # update in a handful of fused multi-tensor ops instead of a dozen per parameter.
+        per_rank: dict[int, tuple[torch.Tensor, ...]] = {}
+        for p, *_ in live:
+            if p.dim() not in per_rank:
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                mk = mask.view(shape)
+                per_rank[p.dim()] = (1 - (1 - b1) * mk, (1 - b1) * mk, 1 - (1 - b2) * mk,
+                                     (1 - b2) * mk, bc1.view(shape), bc2.view(shape),
+                                     self.lr * mk)
+        f = [per_rank[p.dim()] for p, *_ in live]
+        ps, gs, ms, vs = ([item[k] for item in live] for k in range(4))
+        torch._foreach_mul_(ms, [x[0] for x in f])
+        torch._foreach_add_(ms, torch._foreach_mul(gs, [x[1] for x in f]))
+        torch._foreach_mul_(vs, [x[2] for x in f])
+        torch._foreach_add_(vs, torch._foreach_mul(torch._foreach_mul(gs, [x[3] for x in f]),
+                                                   gs))
+        denom = torch._foreach_div(vs, [x[5] for x in f])
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, self.eps)
+        step = torch._foreach_div(torch._foreach_div(ms, [x[4] for x in f]), denom)
+        torch._foreach_sub_(ps, torch._foreach_mul(step, [x[6] for x in f]))
 
     def moments(self) -> list[torch.Tensor]:
         """The optimizer's state (step counts, first and second moments), for snapshots."""
@@ -332,9 +349,13 @@ class MultiAgentSAC:
     @torch.no_grad()
     def soft_update(self, tau: float, agent_mask: torch.Tensor) -> None:
         """Polyak averaging of the target critics, per agent."""
-        for p, tp in zip(self.critic.parameters(), self.target.parameters(), strict=True):
-            w = (tau * agent_mask).view((-1,) + (1,) * (p.dim() - 1))
-            tp.mul_(1 - w).add_(w * p)
+        ps: list[torch.Tensor] = list(self.critic.parameters())
+        tps: list[torch.Tensor] = list(self.target.parameters())
+        w: list[torch.Tensor] = [(tau * agent_mask).view((-1,) + (1,) * (p.dim() - 1))
+                                 for p in ps]
+        keep: list[torch.Tensor] = [1 - wi for wi in w]
+        torch._foreach_mul_(tps, keep)
+        torch._foreach_add_(tps, torch._foreach_mul(ps, w))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}

@@ -78,7 +78,7 @@ class HyperaSampler(BaseSampler):
         torch_threads: Intra-op threads used while the sampler runs its networks (restored
             afterwards); ``None`` leaves torch's setting alone.
         dashboard_every: Refresh the optuna-dashboard note and figure at most every this many
-            finished trials, and only while refreshing takes under ~5% of the study's time
+            finished trials, and only while refreshing takes under ~2% of the study's time
             (0 turns it off); needs the ``dashboard`` extra.
         warn_independent_sampling: Log when a parameter falls back to ``independent_sampler``.
         source_studies: Past studies of related tasks to learn from (any storage, made by any

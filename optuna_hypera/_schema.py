@@ -198,6 +198,19 @@ class Proposal:
             "c": _round(self.cand),
         }, separators=(",", ":"))
 
+    def stored(self) -> Proposal:
+        """What ``from_json(self.to_json())`` gives, without the JSON round trip: the
+        proposal as every worker reads it back (the process that wrote it skips the parse)."""
+        agents = {
+            name: AgentRecord([int(j) for j in rec.params], _rounded(rec.tokens),
+                              _rounded(rec.action), round(float(rec.value), 5),
+                              round(float(rec.moved), 5), round(float(rec.step), 6))
+            for name, rec in self.agents.items()}
+        return Proposal(tuple(self.names), _rounded(self.x), int(self.base), self.strategy,
+                        self.conflict, _rounded(self.glob), agents,
+                        {k: round(float(v), 5) for k, v in self.prediction.items()},
+                        _rounded(self.cand))
+
     @classmethod
     def from_json(cls, text: str) -> Proposal:
         """Parse and validate; ``ValueError`` naming what is wrong."""
@@ -295,3 +308,9 @@ def _floats(v: Any, what: str, n: int) -> np.ndarray:
 
 def _round(values: Sequence[float] | np.ndarray) -> list[float]:
     return [round(float(v), 5) for v in values]
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """``values`` as ``_round`` stores them, same shape."""
+    a = np.asarray(values, dtype=np.float64)
+    return np.array([round(v, 5) for v in a.ravel().tolist()], dtype=np.float64).reshape(a.shape)

@@ -104,7 +104,9 @@ class StudyCache:
         """The proposal for replay (system attrs) and its explanation (user attrs); returns
         the parameters."""
         params = enc.decode(decision.x)
-        write_proposal(study._storage, trial._trial_id, self.core.record(decision, enc.space))
+        proposal = self.core.record(decision, enc.space)
+        write_proposal(study._storage, trial._trial_id, proposal)
+        self.proposals[trial.number] = proposal.stored()  # as any worker will read it
         prior = self.core.priors.get(0)
         info = explain(decision, enc.names, params, enc.decode(decision.base.x),
                        [a.name for a in agents], strategy, conflict,

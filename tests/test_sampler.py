@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import pickle
 from typing import Any
@@ -263,3 +264,35 @@ def test_reseed_rng_reseeds_everything_the_sampler_owns() -> None:
     b = params_of(run(reseeded, 12))
     assert a[0] != b[0]  # startup sampler reseeded
     assert a[5:] != b[5:]  # agents (their torch generators derive from the sampler's RNG)
+
+
+def test_a_proposal_as_the_writer_keeps_it_equals_what_every_worker_reads() -> None:
+    from optuna_hypera._schema import Proposal
+
+    study = optuna.create_study(sampler=HyperaSampler(seed=1, n_startup_trials=4))
+    study.optimize(lambda t: (t.suggest_float("u", -1, 1) - 0.2) ** 2
+                   + t.suggest_int("k", 0, 4), n_trials=8)
+    read = [p for t in study.trials if (p := read_proposal(t)) is not None]
+    assert len(read) >= 3
+    rng = np.random.RandomState(0)
+    for stored in read:  # made full-precision again, as the writer holds it
+        p = dataclasses.replace(
+            stored, x=np.clip(stored.x + rng.randn(len(stored.x)) * 1e-3, 0, 1),
+            glob=stored.glob + rng.randn(len(stored.glob)) * 1e-3,
+            cand=stored.cand + rng.randn(len(stored.cand)) * 1e-3,
+            agents={n: dataclasses.replace(r, tokens=r.tokens + rng.randn(*r.tokens.shape),
+                                           action=r.action * 0.3337, value=r.value + 1e-7)
+                    for n, r in stored.agents.items()},
+            prediction={k: v + 1e-6 for k, v in stored.prediction.items()})
+        again = Proposal.from_json(p.to_json())
+        kept = p.stored()
+        for field in ("names", "base", "strategy", "conflict", "prediction"):
+            assert getattr(kept, field) == getattr(again, field)
+        for field in ("x", "glob", "cand"):
+            np.testing.assert_array_equal(getattr(kept, field), getattr(again, field))
+        for name, rec in again.agents.items():
+            mine = kept.agents[name]
+            assert (mine.params, mine.value, mine.moved, mine.step) == (
+                rec.params, rec.value, rec.moved, rec.step)
+            np.testing.assert_array_equal(mine.tokens, rec.tokens)
+            np.testing.assert_array_equal(mine.action, rec.action)
