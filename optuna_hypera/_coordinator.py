@@ -172,6 +172,15 @@ class Coordinator:
         """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
         filled; items that share a group assignment are featurized together, and repeated
         items (a cooperative decision's candidates share their base) once."""
+        tok, mask, glob, where = self.distinct_states(items, agents)
+        if len(where) == tok.shape[1]:
+            return tok, mask, glob
+        return tok[:, where], mask[:, where], glob[:, where]
+
+    def distinct_states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
+                        agents: Sequence[int],
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``states`` of the distinct items only, and which of them each item is."""
         unique: dict[tuple[int, int, int], int] = {}
         first: list[tuple[Context, np.ndarray, np.ndarray]] = []
         where = np.empty(len(items), np.int64)
@@ -181,10 +190,7 @@ class Coordinator:
                 unique[key] = len(first)
                 first.append((c, x, g))
             where[k] = unique[key]
-        tok, mask, glob = self._states(first, agents)
-        if len(first) == len(items):
-            return tok, mask, glob
-        return tok[:, where], mask[:, where], glob[:, where]
+        return (*self._states(first, agents), where)
 
     def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
                 agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,11 +237,16 @@ class Coordinator:
         Decisions are built on demand (``JointMoves.decision``): a cooperative decision needs
         only its pick's."""
         n_agents = len(self.agents)
-        tok, mask, glob = self.states([(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
+        tok_u, mask_u, glob_u, where = self.distinct_states(
+            [(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
+        tok, mask, glob = tok_u[:, where], mask_u[:, where], glob_u[:, where]
         dev = sac.device
         tok_t, mask_t, glob_t = (torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
                                  torch.from_numpy(glob).to(dev))
-        actions = sac.act(tok_t, mask_t, glob_t, gen)
+        # Candidates from one base share its state: the actor runs once per distinct state.
+        actions = sac.act(torch.from_numpy(tok_u).to(dev), torch.from_numpy(mask_u).to(dev),
+                          torch.from_numpy(glob_u).to(dev), gen,
+                          rows=torch.from_numpy(where).to(dev), mask_rows=mask_t)
         act_np = actions.cpu().numpy().astype(np.float64)
         sources = ["actor"] * len(items)
         if uniform is not None and uniform.any():

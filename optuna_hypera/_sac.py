@@ -265,10 +265,17 @@ class MultiAgentSAC:
         glob: torch.Tensor,
         gen: torch.Generator | None,
         agents: Agents = None,
+        rows: torch.Tensor | None = None,
+        mask_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sampled actions ``[A, B, P]``; with ``agents``, only that slice of agents (and of
-        the inputs' first axis)."""
-        return self.actor.sample(tokens, mask, glob, gen, agents)[0]
+        the inputs' first axis). With ``rows``, the inputs are distinct states and row b of
+        the output samples from state ``rows[b]`` (``mask_rows``: the mask per output row)."""
+        if rows is None:
+            return self.actor.sample(tokens, mask, glob, gen, agents)[0]
+        mean, log_std = self.actor(tokens, mask, glob, agents)
+        assert mask_rows is not None
+        return Actor.draw(mean[:, rows], log_std[:, rows], mask_rows, gen)[0]
 
     @torch.no_grad()
     def value(

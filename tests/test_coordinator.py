@@ -68,11 +68,12 @@ class FakeSAC:
 
     def act(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
-        gen: torch.Generator, agents: slice | None = None,
+        gen: torch.Generator, agents: slice | None = None, rows: torch.Tensor | None = None,
+        mask_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         self.calls += 1
         a, b, p, _ = tokens.shape
-        return torch.full((a, b, p), self.sign * 0.999)
+        return torch.full((a, b if rows is None else len(rows), p), self.sign * 0.999)
 
     def value(
         self, tokens: torch.Tensor, mask: torch.Tensor, glob: torch.Tensor,
