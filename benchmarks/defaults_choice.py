@@ -2,6 +2,7 @@
 families, never on a named benchmark function (those are for evaluation only).
 
     .venv/bin/python -m benchmarks.defaults_choice [--seeds 6] [--trials 80] [--jobs 2]
+        [--variants coop-thompson,coop-thompson-b64,...]
 
 Variants differ in the coordination strategy and in the starting weights (the shipped
 pre-trained ones or none); ``teacher`` is pre-training's imitation target, the candidate with
@@ -35,27 +36,34 @@ from optuna_hypera._simulate import simulate
 from optuna_hypera._weights import pretrained_path
 
 
-VARIANTS: dict[str, tuple[str, str, bool, str]] = {
-    # name: (strategy, conflict, pre-trained, chooser)
-    "cooperative": ("cooperative", "value", True, "critic"),
-    "coop-thompson": ("cooperative", "thompson", True, "critic"),
-    "independent": ("independent", "value", True, "critic"),
-    "sequential": ("sequential", "value", True, "critic"),
-    "cooperative scratch": ("cooperative", "value", False, "critic"),
-    "independent scratch": ("independent", "value", False, "critic"),
-    "teacher": ("cooperative", "value", True, "teacher"),
+VARIANTS: dict[str, tuple[str, str, bool, str, SACConfig]] = {
+    # name: (strategy, conflict, pre-trained, chooser, online learning)
+    "cooperative": ("cooperative", "value", True, "critic", SACConfig()),
+    "coop-thompson": ("cooperative", "thompson", True, "critic", SACConfig()),
+    "independent": ("independent", "value", True, "critic", SACConfig()),
+    "sequential": ("sequential", "value", True, "critic", SACConfig()),
+    "cooperative scratch": ("cooperative", "value", False, "critic", SACConfig()),
+    "independent scratch": ("independent", "value", False, "critic", SACConfig()),
+    "teacher": ("cooperative", "value", True, "teacher", SACConfig()),
+    # The online updates' batch (the default's, 256, against 64) and none at all.
+    "coop-thompson-b64": ("cooperative", "thompson", True, "critic", SACConfig(batch_size=64)),
+    "coop-thompson-frozen": ("cooperative", "thompson", True, "critic",
+                             SACConfig(gradient_steps=0)),
 }
+DEFAULT_VARIANTS = ("cooperative", "coop-thompson", "independent", "sequential",
+                    "cooperative scratch", "independent scratch", "teacher")
 DIMS = (3, 6, 10)
 
 
-def run(family: str, d: int, seed: int, n_trials: int) -> list[float]:
+def run(family: str, d: int, seed: int, n_trials: int, names: tuple[str, ...]) -> list[float]:
     """Final best value of one study per variant, on the same task and seed."""
     torch.set_num_threads(1)
     task = SyntheticTask.sample(family, d, np.random.RandomState(10_000 * d + seed),
                                 discrete_share=0.2)
     out = []
-    for strategy, conflict, pretrained, chooser in VARIANTS.values():
-        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy=strategy,
+    for name in names:
+        strategy, conflict, pretrained, chooser, sac = VARIANTS[name]
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy=strategy,
                           conflict=conflict, seed=seed, chooser=chooser)
         if pretrained:
             core.sac.load(pretrained_path())
@@ -70,13 +78,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--trials", type=int, default=80)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"comma-separated, of {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     cells = list(itertools.product(FAMILIES, DIMS, range(args.seeds)))
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run, *zip(*cells, strict=True),
-                                itertools.repeat(args.trials)))
+                                itertools.repeat(args.trials), itertools.repeat(tuple(names))))
     best = dict(zip(cells, (np.array(r) for r in results), strict=True))
-    names = list(VARIANTS)
     print(f"# Defaults by measurement: {args.seeds} seeds x {args.trials} trials per setting, "
           f"one core per study")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}\n")
@@ -92,8 +105,7 @@ def main() -> None:
     print(f"\nMean rank over {len(cells)} (task, seed) pairs (1 = best):\n")
     for k in np.argsort(ranks.mean(axis=0), kind="stable").tolist():
         print(f"- {names[k]}: {ranks[:, k].mean():.2f}")
-    for first, second in (("cooperative", "independent"),
-                          ("cooperative", "cooperative scratch"), ("cooperative", "teacher")):
+    for first, second in ((names[0], other) for other in names[1:]):
         i, j = names.index(first), names.index(second)
         diff = np.array([best[c][i] - best[c][j] for c in cells])
         print(f"\n{first} against {second}: better on {(diff < 0).sum()}, worse on "

@@ -51,9 +51,9 @@ LOCAL_POINTS = 200
 
 def refit_point(n: int) -> int:
     """The number of trials the kernel was last fitted on, given ``n``: every 5 trials up to
-    50, every 10 up to 200, every 50 beyond, where the fit sees ``LOCAL_POINTS`` of them (a
+    50, every 10 up to 200, every 100 beyond, where the fit sees ``LOCAL_POINTS`` of them (a
     function of ``n`` only, so every process agrees on it)."""
-    step = 5 if n < 50 else 10 if n < 200 else 50
+    step = 5 if n < 50 else 10 if n < 200 else 100
     return max(2, n - n % step)
 
 
