@@ -29,10 +29,10 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._history import rank_quantiles
-from optuna_hypera._sac import torch_threads
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate
+from optuna_hypera._threads import torch_threads
 from optuna_hypera._weights import pretrained_path
 
 

@@ -28,13 +28,13 @@ from optuna_hypera._coordinator import check_rules
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._dashboard import Refresher
 from optuna_hypera._groups import validate_groups
-from optuna_hypera._sac import torch_threads
 from optuna_hypera._source_set import STARTS
 from optuna_hypera._source_set import SourceSet
 from optuna_hypera._source_set import checked_sources
 from optuna_hypera._startup import StudySobol
 from optuna_hypera._study_cache import StudyCache
 from optuna_hypera._table import Intersection
+from optuna_hypera._threads import torch_threads
 from optuna_hypera._weights import PRETRAINED
 from optuna_hypera._weights import starting_state
 

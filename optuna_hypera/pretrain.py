@@ -47,10 +47,10 @@ import torch
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
 from optuna_hypera._core import HyperaCore
-from optuna_hypera._sac import torch_threads
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate
+from optuna_hypera._threads import torch_threads
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._experience import adapt
-from optuna_hypera._sac import torch_threads
 from optuna_hypera._sources import past_study
 from optuna_hypera._sources import read_sources
+from optuna_hypera._threads import torch_threads
 from optuna_hypera._weights import PRETRAINED
 from optuna_hypera._weights import pretrained_path
 

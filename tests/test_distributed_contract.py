@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_hypera import HyperaSampler
-from optuna_hypera._sac import torch_threads
 from optuna_hypera._startup import StudySobol
 from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._threads import torch_threads
 from optuna_hypera._transfer import Ensemble
 
 
