@@ -50,6 +50,9 @@ VARIANTS: dict[str, tuple[str, str, bool, str, SACConfig]] = {
     "coop-thompson-frozen": ("cooperative", "thompson", True, "critic",
                              SACConfig(gradient_steps=0)),
 }
+CANDIDATES = {"coop-thompson-c32": 32}
+"""Variants scoring another number of candidates per decision than the default 64."""
+VARIANTS["coop-thompson-c32"] = VARIANTS["coop-thompson"]
 DEFAULT_VARIANTS = ("cooperative", "coop-thompson", "independent", "sequential",
                     "cooperative scratch", "independent scratch", "teacher")
 DIMS = (3, 6, 10)
@@ -64,7 +67,8 @@ def run(family: str, d: int, seed: int, n_trials: int, names: tuple[str, ...]) -
     for name in names:
         strategy, conflict, pretrained, chooser, sac = VARIANTS[name]
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy=strategy,
-                          conflict=conflict, seed=seed, chooser=chooser)
+                          conflict=conflict, seed=seed, chooser=chooser,
+                          n_candidates=CANDIDATES.get(name, 64))
         if pretrained:
             core.sac.load(pretrained_path())
         with torch_threads(1):

@@ -50,6 +50,7 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # Ablations of the default (pre-trained, cooperative, surrogate, online updates):
     "hypera-scratch": {"weights": None},  # no pre-training
     "hypera-frozen": {"sac": "frozen"},  # no online updates: the shipped weights as they are
+    "hypera-logei": {"scorer": "log-ei"},  # the teacher: log-EI picks among the same candidates
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
 }

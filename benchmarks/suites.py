@@ -57,7 +57,7 @@ ALL_SAMPLERS = (
     "hypera", "hypera-scratch",
     "tpe", "cmaes", "gp", "random", "qmc",
 )
-ABLATION_SAMPLERS = ("hypera", "hypera-scratch", "hypera-frozen", "hypera-nomodel")
+ABLATION_SAMPLERS = ("hypera", "hypera-logei", "hypera-scratch", "hypera-frozen", "hypera-nomodel")
 SMALL_DIGITS = {"epochs": 15}
 SMALL_MONAI = {"n_train": 32, "n_val": 16, "size": 32, "epochs": 8, "noise": 1.0}
 MONAI_3D = {"spatial_dims": 3, "n_train": 32, "n_val": 8, "size": 32, "epochs": 15, "noise": 1.5}

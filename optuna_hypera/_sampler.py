@@ -42,6 +42,8 @@ from optuna_hypera._weights import starting_state
 _logger = optuna.logging.get_logger("optuna.hypera")
 _MAX_MODES = 10_000
 _STARTUP = 10
+SCORERS = {"critics": "critic", "log-ei": "teacher"}
+"""``HyperaSampler(scorer=...)`` -> the core's chooser."""
 _SOURCE_STARTUP = 5
 """With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first ``STARTS`` of
 them the sources' best configurations."""
@@ -73,6 +75,10 @@ class HyperaSampler(BaseSampler):
             a path loads a file saved by :meth:`save_weights` or the pre-training command. A
             file that does not fit the networks raises ``ValueError``. The agents keep learning
             online within the study from this start.
+        scorer: What picks among a cooperative decision's candidates: ``"critics"`` (the
+            agents' critics, the default) or ``"log-ei"`` (the surrogate's log expected
+            improvement alone: the rule the critics were pre-trained to imitate, with the same
+            candidates, surrogate and trust region, to hold the agents against).
         surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
             ablation without a model).
         torch_threads: Intra-op threads used while the sampler runs its networks (restored
@@ -109,6 +115,7 @@ class HyperaSampler(BaseSampler):
         startup_sampler: BaseSampler | None = None,
         device: str | torch.device = "cpu",
         weights: str | os.PathLike[str] | None = PRETRAINED,
+        scorer: str = "critics",
         surrogate: bool = True,
         torch_threads: int | None = 1,
         dashboard_every: int = 10,
@@ -146,6 +153,9 @@ class HyperaSampler(BaseSampler):
         self._startup_sampler = startup_sampler or StudySobol(seed)
         self._device = torch.device(device)
         self._weights = weights
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {tuple(SCORERS)}, got {scorer!r}.")
+        self._scorer = scorer
         self._surrogate = surrogate
         self._torch_threads = torch_threads
         self._dashboard_every = dashboard_every
@@ -300,7 +310,7 @@ class HyperaSampler(BaseSampler):
             core = HyperaCore(agents=self._agents, sac=self._sac_config, strategy=self._strategy,
                               conflict=self._conflict, groups=self._groups,
                               seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device,
-                              surrogate=self._surrogate)
+                              surrogate=self._surrogate, chooser=SCORERS[self._scorer])
             if self._start is not None:
                 core.sac.load_state_dict({k: v.to(core.sac.device)
                                           for k, v in self._start.items()})

@@ -21,6 +21,7 @@ from optuna_hypera._groups import assign_groups
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL
+from optuna_hypera._surrogate import ModelView
 
 
 SPACE = {
@@ -151,6 +152,35 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     last = coord.n_candidates - 1
     assert d.value == pytest.approx(sum(0.1 * a + last for a in range(5)))
     assert d.source == "uniform"  # the second half of the candidates are trust-region draws
+
+
+class _Bowl(ModelView):
+    """A model whose mean is lowest at 0.9 in every coordinate, with a constant sd."""
+
+    best = 0.0
+
+    def __init__(self, d: int) -> None:
+        self.log_ls = np.zeros(d)
+
+    def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return ((xq - 0.9) ** 2).sum(axis=1), np.full(len(xq), 0.1)
+
+    def slope(self, x0: np.ndarray) -> np.ndarray:
+        return 2.0 * (x0 - 0.9)
+
+
+def test_the_teacher_picks_the_candidate_of_highest_log_ei_not_of_highest_value() -> None:
+    picks = {}
+    for chooser in ("critic", "teacher"):
+        ctx = context()
+        ctx.surrogate = _Bowl(len(ENC))
+        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
+        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
+        picks[chooser] = coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                                      torch.Generator())[0]
+    mean = {k: float(_Bowl(len(ENC)).predict(d.x[None])[0][0]) for k, d in picks.items()}
+    assert mean["teacher"] < mean["critic"]
+    assert picks["teacher"].value < picks["critic"].value  # the critics preferred another
 
 
 def test_sequential_agents_act_on_what_the_previous_produced() -> None:

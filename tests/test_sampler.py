@@ -296,3 +296,22 @@ def test_a_proposal_as_the_writer_keeps_it_equals_what_every_worker_reads() -> N
                 rec.params, rec.value, rec.moved, rec.step)
             np.testing.assert_array_equal(mine.tokens, rec.tokens)
             np.testing.assert_array_equal(mine.action, rec.action)
+
+
+def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates() -> None:
+    with pytest.raises(ValueError, match="scorer"):
+        HyperaSampler(scorer="ucb")
+
+    def objective(t: optuna.Trial) -> float:
+        return sum((t.suggest_float(f"x{j}", 0, 1) - 0.3) ** 2 for j in range(4))
+
+    runs = {}
+    for scorer in ("critics", "log-ei"):
+        sampler = HyperaSampler(seed=2, n_startup_trials=5, scorer=scorer)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=14)
+        core = next(iter(sampler._caches.values())).core
+        assert core.coordinator.chooser == ("teacher" if scorer == "log-ei" else "critic")
+        runs[scorer] = [t.params for t in study.trials]
+    assert runs["critics"][:5] == runs["log-ei"][:5]  # the same startup design
+    assert runs["critics"][5:] != runs["log-ei"][5:]
