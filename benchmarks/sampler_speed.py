@@ -1,6 +1,7 @@
 """Sampler time per trial, HyperaSampler against TPESampler and GPSampler, in one run.
 
     .venv/bin/python -m benchmarks.sampler_speed [--trials 100 200 300 1000] [--gp-max 300]
+    .venv/bin/python -m benchmarks.sampler_speed --sources   # the cost of source_studies
 
 A 10-d continuous space and a trivial objective, so the time is the sampler's own. Torch uses
 one thread for the whole process (HyperaSampler's default `torch_threads=1` as well). Modules
@@ -37,6 +38,38 @@ def time_study(sampler: optuna.samplers.BaseSampler, n_trials: int, dim: int) ->
     return times
 
 
+def sphere6(trial: optuna.Trial) -> float:
+    x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(6)])
+    return float(((x - np.linspace(0.2, 0.8, 6)) ** 2).sum())
+
+
+def tpe_source6() -> optuna.Study:
+    """A 60-trial TPE study of ``sphere6``: the past study of the ``--sources`` measurement."""
+    past = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3), study_name="six")
+    past.optimize(sphere6, n_trials=60)
+    return past
+
+
+def seconds_per_trial(sources: list[optuna.Study] | None, n_trials: int = 30) -> float:
+    """Mean wall time per trial of a ``sphere6`` study with the default sampler settings
+    (``source_steps=200``, ``torch_threads=1``), the one-off adaptation on the sources
+    included."""
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=sources))
+    start = time.perf_counter()
+    study.optimize(sphere6, n_trials=n_trials)
+    return (time.perf_counter() - start) / n_trials
+
+
+def sources_cost(repeats: int = 3) -> None:
+    past = tpe_source6()
+    seconds_per_trial(None, 12)  # imports outside the measurement
+    print("# A 30-trial study (6-d), with one 60-trial TPE source and without\n")
+    print("| run | with the source s/trial | without s/trial |\n|---|---|---|")
+    for k in range(repeats):
+        print(f"| {k + 1} | {seconds_per_trial([past]):.4f} | {seconds_per_trial(None):.4f} |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, nargs="+", default=[100, 200, 300, 1000])
@@ -44,6 +77,8 @@ def main() -> None:
                         help="run GPSampler only up to this many trials (its cost is cubic)")
     parser.add_argument("--dim", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sources", action="store_true",
+                        help="measure the cost of source_studies instead")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -54,6 +89,9 @@ def main() -> None:
         except ImportError:
             pass
     threadpool_limits(1)  # one BLAS thread for every sampler alike
+    if args.sources:
+        sources_cost()
+        return
     print(f"# Sampler time per trial ({args.dim}-d continuous, trivial objective)")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"optuna {optuna.__version__}, greenlet {_version('greenlet')}, 1 torch thread, "

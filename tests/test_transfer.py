@@ -7,7 +7,6 @@ from collections.abc import Callable
 import json
 from pathlib import Path
 import pickle
-import time
 from typing import Any
 import warnings
 
@@ -17,6 +16,8 @@ from optuna.trial import create_trial
 import pytest
 import torch
 
+from benchmarks.sampler_speed import seconds_per_trial
+from benchmarks.sampler_speed import tpe_source6
 from optuna_hypera import HyperaSampler
 from optuna_hypera import _source_set
 from optuna_hypera import pretrain_on_studies
@@ -343,27 +344,6 @@ def test_the_samplers_adaptation_stops_after_some_passes_over_the_experience() -
     assert _source_set.PASSES == 50
 
 
-def seconds_per_trial(sources: list[optuna.Study] | None, n_trials: int = 30) -> float:
-    """Mean wall time per trial of a study on a 6-d float space with the default sampler
-    settings (``source_steps=200``, ``torch_threads=1``); ``python tests/test_transfer.py``
-    prints it with and without a 60-trial TPE source."""
-    study = optuna.create_study(sampler=HyperaSampler(seed=0, source_studies=sources))
-    start = time.perf_counter()
-    study.optimize(sphere6, n_trials=n_trials)
-    return (time.perf_counter() - start) / n_trials
-
-
-def sphere6(trial: optuna.Trial) -> float:
-    x = np.array([trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(6)])
-    return float(((x - np.linspace(0.2, 0.8, 6)) ** 2).sum())
-
-
-def tpe_source6() -> optuna.Study:
-    past = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3), study_name="six")
-    past.optimize(sphere6, n_trials=60)
-    return past
-
-
 def test_a_source_adds_little_to_the_cost_of_a_study() -> None:
     # 0.08 to 0.26 s per trial before the adaptation was capped at PASSES (under 0.02 without
     # a source); the target is 0.05, and 3x that leaves room for a busy machine.
@@ -438,11 +418,3 @@ def test_the_dashboard_note_names_the_sources_and_their_weight() -> None:
     row = next(line for line in note.splitlines() if line.startswith("| past |"))
     weight = transfer_records(study)[-1][1]["sources"]["past"]
     assert row.split("|")[2].strip() == "20" and row.split("|")[-2].strip() == f"{weight:.2f}"
-
-
-if __name__ == "__main__":
-    past6 = tpe_source6()
-    seconds_per_trial(None, 12)  # imports outside the measurement
-    for _ in range(3):
-        print(f"with a source {seconds_per_trial([past6]):.4f} s/trial, "
-              f"without {seconds_per_trial(None):.4f} s/trial")
