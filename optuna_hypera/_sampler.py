@@ -204,8 +204,11 @@ class HyperaSampler(BaseSampler):
         self._raise_error_if_multi_objective(study)
         self._startup_sampler.before_trial(study, trial)
         # Here rather than in after_trial: Optuna's heartbeat has stopped by then, so a slow
-        # refresh there could get a healthy trial failed as stale.
-        self._dashboard.maybe_refresh(study, trial.number)
+        # refresh there could get a healthy trial failed as stale. Under HyperbandPruner Optuna
+        # hands over a bracket's view of the study, which has no attributes to write: the note
+        # is about the whole study.
+        whole: Study = getattr(study, "_study", study)  # a bracket's view keeps the study
+        self._dashboard.maybe_refresh(whole, trial.number)
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -214,7 +217,10 @@ class HyperaSampler(BaseSampler):
         states = (TrialState.COMPLETE, TrialState.PRUNED)
         finished = study._get_trials(deepcopy=False, states=states, use_cache=True)
         mode = _AGENTS
-        if len(finished) < self._n_startup_trials:
+        # The startup design goes on until the agents have a base, a completed trial (all
+        # startup trials pruned or failed leaves them none).
+        if (len(finished) < self._n_startup_trials
+                or not any(t.state == TrialState.COMPLETE for t in finished)):
             mode = _STARTUP_MODE
             if self._sources and trial.number < len(self._sources.starts()):
                 mode = _SOURCE_MODE
