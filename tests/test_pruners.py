@@ -146,8 +146,10 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_
 
 def run_study(pruner: BasePruner, objective: Callable[[optuna.Trial], float], seed: int,
               n_jobs: int = 1) -> Run:
+    # A fixed name: Hyperband assigns brackets by a hash of the study name and trial number.
     study = optuna.create_study(
-        sampler=HyperaSampler(seed=seed, n_startup_trials=N_STARTUP), pruner=pruner)
+        sampler=HyperaSampler(seed=seed, n_startup_trials=N_STARTUP), pruner=pruner,
+        study_name=f"pruners-{type(pruner).__name__}-{seed}")
     return Run(study, optimize(study, objective, N_TRIALS, n_jobs))
 
 
@@ -325,9 +327,7 @@ def test_hyperband_brackets_start_pruning_at_their_own_rungs(hyperband_run: Run)
         if t.state == TrialState.PRUNED and t.last_step is not None:
             b = bracket_of(study, t)
             first[b] = min(first.get(b, N_STEPS), t.last_step)
-    # Which brackets get to prune depends on the trajectory (one run of the full suite on a
-    # loaded machine pruned in bracket 0 only); where they prune must be their first rung.
-    assert first and first == {b: 3**b for b in first}, first
+    assert len(first) >= 2 and first == {b: 3**b for b in first}, first
 
 
 @pytest.mark.xfail(strict=True, reason=(
