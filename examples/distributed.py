@@ -21,10 +21,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from collections.abc import Sequence
+import functools
 import itertools
 import math
 import multiprocessing
 import sys
+import time
 
 import numpy as np
 import optuna
@@ -79,6 +81,12 @@ def objective(trial: optuna.Trial) -> float:
     return quadratic(suggest(trial))
 
 
+def slow_objective(trial: optuna.Trial, sleep: float) -> float:
+    """``objective`` after ``sleep`` seconds, standing in for training: workers overlap."""
+    time.sleep(sleep)
+    return objective(trial)
+
+
 def make_sampler(seed: int | None, n_startup_trials: int) -> BaseSampler:
     """One sampler per worker; distinct seeds keep the workers' random draws apart."""
     from optuna_hypera import HyperaSampler
@@ -97,6 +105,7 @@ def run_worker(
     grace_period: int | None = 120,
     max_retry: int | None = 3,
     objective: Callable[[optuna.Trial], float] = objective,
+    sleep: float = 0.0,
     sampler: BaseSampler | None = None,
     verbose: bool = False,
 ) -> None:
@@ -116,6 +125,8 @@ def run_worker(
         direction="minimize",
         load_if_exists=True,
     )
+    if sleep:
+        objective = functools.partial(slow_objective, sleep=sleep)
     study.optimize(objective, n_trials=n_trials)
 
 
@@ -207,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--heartbeat-interval", type=int, default=60, help="RDB only; 0 = off")
     parser.add_argument("--grace-period", type=int, default=120)
     parser.add_argument("--max-retry", type=int, default=3)
+    parser.add_argument("--sleep", type=float, default=0.0,
+                        help="seconds each trial sleeps, standing in for training")
     parser.add_argument("--verbose", action="store_true", help="log every finished trial")
     args = parser.parse_args(argv)
 
@@ -232,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seed": None if args.seed is None else args.seed + i,
                 "n_startup_trials": args.n_startup_trials,
                 "verbose": args.verbose,
+                "sleep": args.sleep,
                 **storage_kwargs,
             },
         )

@@ -88,7 +88,9 @@ def test_four_workers_fifty_trials_each(backend: str) -> None:
 
 def test_two_workers_on_a_journal_file(tmp_path: Path) -> None:
     path = str(tmp_path / "study.log")
-    args = ["--storage", path, "--study-name", "journal", "--workers", "2", "--trials", "8"]
+    # Trials that take a moment, so the two workers overlap however far apart they start.
+    args = ["--storage", path, "--study-name", "journal", "--workers", "2", "--trials", "8",
+            "--sleep", "0.25"]
     result = run_example([*args, "--seed", "3", "--n-startup-trials", str(N_STARTUP)])
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
