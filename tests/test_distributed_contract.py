@@ -6,6 +6,9 @@ weights and the startup configurations."""
 
 from __future__ import annotations
 
+from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.search_space import intersection_search_space
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 import pytest
 
@@ -151,3 +155,35 @@ def test_every_worker_gives_a_startup_trial_the_same_configuration() -> None:
         assert design.sample_relative(first, t, search_space) == {
             n: t.params[n] for n in search_space}
     assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
+
+
+_FRESH_PROCESS = """
+import sys
+import numpy as np
+import optuna
+sys.path.insert(0, sys.argv[3])
+import test_distributed_contract as T
+from optuna_hypera import HyperaSampler
+storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(sys.argv[1]))
+study = optuna.load_study(study_name="contract", storage=storage, sampler=HyperaSampler(seed=5))
+np.savez(sys.argv[2], **T._derived(study.sampler, study))
+"""
+
+
+def test_a_fresh_process_agrees_with_the_long_running_one(tmp_path: Path) -> None:
+    """The same, across processes: the new worker is another Python process reading the
+    study from a journal file."""
+    path = str(tmp_path / "study.log")
+    storage = optuna.storages.JournalStorage(JournalFileBackend(path))
+    long = HyperaSampler(seed=0)
+    study = optuna.create_study(study_name="contract", storage=storage, sampler=long)
+    _grow(study, 230, np.random.RandomState(4))
+    _new_best(study)
+    mine = _derived(long, study)
+    out = tmp_path / "fresh.npz"
+    done = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, path, str(out),
+                           str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    with np.load(out) as fresh:
+        _agree(mine, {k: fresh[k] for k in fresh.files}, 231)
