@@ -306,11 +306,11 @@ def _floats(v: Any, what: str, n: int) -> np.ndarray:
     return out
 
 
-def _round(values: Sequence[float] | np.ndarray) -> list[float]:
-    return [round(float(v), 5) for v in values]
-
-
-def _rounded(values: np.ndarray) -> np.ndarray:
-    """``values`` as ``_round`` stores them, same shape."""
+def _rounded(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``values`` rounded to 5 decimals as JSON stores them, same shape."""
     a = np.asarray(values, dtype=np.float64)
     return np.array([round(v, 5) for v in a.ravel().tolist()], dtype=np.float64).reshape(a.shape)
+
+
+def _round(values: Sequence[float] | np.ndarray) -> list[float]:
+    return _rounded(values).tolist()

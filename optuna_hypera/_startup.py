@@ -41,6 +41,13 @@ class StudySobol(BaseSampler):
     def __init__(self, seed: int | None = None) -> None:
         self._seed = seed
         self._rng = np.random.RandomState(seed)
+        self._stored: dict[tuple[int, int], int] = {}
+        """Seeds read back from storage, per study (a stored seed never changes)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_stored"] = {}  # keyed by this process's storage objects
+        return state
 
     def reseed_rng(self) -> None:
         # A new study then gets a random scrambling (a stored one is the study's and stays).
@@ -49,9 +56,13 @@ class StudySobol(BaseSampler):
 
     def study_seed(self, study: Study) -> int:
         """The study's scrambling seed, stored by the first worker that asks."""
+        key = (id(study._storage), study._study_id)
+        if key in self._stored:
+            return self._stored[key]
         attrs = study._storage.get_study_system_attrs(study._study_id)
         seed = attrs.get(SEED_KEY)
         if isinstance(seed, int) and not isinstance(seed, bool):
+            self._stored[key] = seed
             return seed
         seed = self._seed if self._seed is not None else int(self._rng.randint(2**31 - 1))
         study._storage.set_study_system_attr(study._study_id, SEED_KEY, seed)
