@@ -44,6 +44,7 @@ from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
+from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._transfer import TransferPrior
 
@@ -186,7 +187,8 @@ class HyperaCore:
                         done = hs[b].completed
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
-                            x[b][ranked[b, 0]], None if done is None else done[base_ok[b]])
+                            x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
+                            studies[idx[b]].space, _pseudo(hs[b], covers[b]))
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -215,10 +217,14 @@ class HyperaCore:
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
-                  center: np.ndarray, completed: np.ndarray | None = None) -> ModelView | None:
+                  center: np.ndarray, completed: np.ndarray | None = None,
+                  space: Space | None = None, pseudo: Pseudo | None = None,
+                  ) -> ModelView | None:
         """The study's model on its completed trials (kernel refits cached per study),
-        combined with its past studies' models where it has a ``TransferPrior``."""
-        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed)
+        and its pruned trials at their predicted final values, combined with its past
+        studies' models where it has a ``TransferPrior``."""
+        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
+                            space, pseudo)
         prior = self.priors.get(key)
         if prior is None:
             return own
@@ -239,6 +245,16 @@ class HyperaCore:
             prediction=decision.prediction or {"value": decision.value},
             cand=decision.cand,
         )
+
+
+def _pseudo(h: History, covers: np.ndarray) -> Pseudo | None:
+    """The pruned trials whose partial curves predict a final value (``_curves``)."""
+    if h.final_score is None or h.final_sd is None:
+        return None
+    rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
+    if not len(rows):
+        return None
+    return Pseudo(h.x[rows], h.final_score[rows], h.final_sd[rows] ** 2)
 
 
 def _proposed(study: StudyInput) -> np.ndarray:

@@ -1,8 +1,10 @@
 """A study's finished trials as arrays, and the one definition of rank and reward that
 learning, the Thompson statistics and the dashboard share (README, "Reward"):
 
-    rank order   completed trials by value; then pruned trials, further-trained first
-                 (the last reported step), ties by the last reported value (as TPE does)
+    rank order   completed trials by value, and among them the pruned trials whose partial
+                 curve predicts a final value (``_curves``), at that value; then the other
+                 pruned trials, further-trained first (the last reported step), ties by the
+                 last reported value (as TPE does)
     q(t)         mid-rank quantile of t in that order, in [0, 1], 0 = best, ties share
     r(t)         q(base) - q(t)
     r(t) = -1    failed, NaN/inf value, infeasible, or pruned without a report
@@ -53,6 +55,13 @@ class History:
     completed: np.ndarray | None = None
     """When each trial finished (seconds; any increasing clock), for what must depend on
     the order of completion rather than of trial numbers; ``None``: in trial order."""
+    final_score: np.ndarray | None = None
+    """A pruned trial's predicted final value from its partial curve (``_curves``), as a
+    normal score among the completed trials' finals; NaN (or ``None``) where not predicted."""
+    final_sd: np.ndarray | None = None
+    """Its predictive standard deviation."""
+    final_loss: np.ndarray | None = None
+    """The same prediction in loss units, which ranks the pruned trial."""
 
     @classmethod
     def from_values(cls, x: np.ndarray, loss: np.ndarray,
@@ -76,7 +85,10 @@ class History:
             numbers=self.numbers[:n], x=self.x[:n], loss=self.loss[:n], pruned=self.pruned[:n],
             step=self.step[:n], trend=self.trend[:n], duration=self.duration[:n],
             stats=self.stats[:n], has_stats=self.has_stats[:n],
-            completed=None if self.completed is None else self.completed[:n])
+            completed=None if self.completed is None else self.completed[:n],
+            final_score=None if self.final_score is None else self.final_score[:n],
+            final_sd=None if self.final_sd is None else self.final_sd[:n],
+            final_loss=None if self.final_loss is None else self.final_loss[:n])
 
     @cached_property
     def valid(self) -> np.ndarray:
@@ -93,7 +105,7 @@ class History:
 
     @cached_property
     def quantiles(self) -> np.ndarray:
-        return rank_quantiles(self.loss, self.step)
+        return rank_quantiles(self.loss, self.step, self.final_loss)
 
     def index_of(self, numbers: np.ndarray) -> np.ndarray:
         """Row of each trial number; -1 where not finished."""
@@ -157,11 +169,19 @@ def _scatter_midranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
     return ranks.reshape(order.shape)
 
 
-def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None) -> np.ndarray:
+def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None,
+                   predicted: np.ndarray | None = None) -> np.ndarray:
     """Mid-rank quantile in the rank order of the module docstring; 1 where NaN (penalized).
 
-    ``step`` is NaN for completed trials and the last reported step for pruned ones."""
+    ``step`` is NaN for completed trials and the last reported step for pruned ones;
+    ``predicted`` a pruned trial's predicted final loss (NaN: none), which ranks it among the
+    completed trials instead."""
     loss = np.asarray(loss, dtype=np.float64)
+    if predicted is not None and step is not None:
+        has = ~np.isnan(predicted) & ~np.isnan(loss)
+        if has.any():
+            loss = np.where(has, predicted, loss)
+            step = np.where(has, np.nan, step)
     q = np.ones(len(loss))
     valid = ~np.isnan(loss)
     n = int(valid.sum())

@@ -57,6 +57,13 @@ class Space:
     def __len__(self) -> int:
         return len(self.names)
 
+    def take(self, dims: Sequence[int] | np.ndarray) -> Space:
+        """The space of coordinates ``dims`` only."""
+        idx = np.asarray(dims, dtype=np.int64)
+        return Space(tuple(self.names[i] for i in idx.tolist()), self.kind[idx],
+                     self.n_bins[idx], self.int_low[idx], self.int_high[idx],
+                     self.categorical[idx], self.single[idx])
+
     @cached_property
     def flags(self) -> np.ndarray:
         """``[d, 3]``: is_log, is_categorical, granularity (1 / number of values, 0 if

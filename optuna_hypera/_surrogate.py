@@ -5,9 +5,12 @@ act in, on *normal scores of the loss ranks* (``Phi^-1`` of the mid-rank quantil
 and every feature it gives, is unchanged when the objective is shifted, scaled by a positive
 factor or transformed by any increasing function.
 
-- Kernel: Matern 5/2 with one lengthscale per coordinate (ARD), a signal variance and a noise
+- Kernel: Matern 5/2 with one lengthscale per parameter (ARD), a signal variance and a noise
   variance, fitted by maximizing the log marginal likelihood (analytic gradient, scipy's
-  L-BFGS-B) with a weak log-normal prior on the lengthscales.
+  L-BFGS-B) with a weak log-normal prior on the lengthscales. Categorical parameters enter by
+  the overlap distance (0 for the same choice, 1 for any two different ones) and integers at
+  the integer they decode to (``_kernel_inputs``). Jitter on the diagonal escalates from 1e-8
+  to 1e-2 until the factorization succeeds, so near-duplicate points never drop the model.
 - Bounded cost: at most ``LOCAL_POINTS`` trials, those nearest the incumbent (a local model
   around the trust region, as TuRBO's); kernel hyperparameters are refitted only when the
   number of completed trials reaches a refit point (``refit_point``: every 5 trials at first,
@@ -41,8 +44,10 @@ from scipy.special import log_ndtr
 from scipy.special import ndtri
 
 from optuna_hypera._history import midranks
+from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import C
+from optuna_hypera._space import Space
 
 
 LOCAL_POINTS = 200
@@ -63,7 +68,9 @@ _LS_BOUNDS = (math.log(0.01), math.log(20.0))
 _SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
 _NOISE_BOUNDS = (math.log(1e-6), math.log(1.0))
 _LS_PRIOR_MEAN, _LS_PRIOR_STD = math.log(0.5), 1.5
-_JITTER = 1e-8
+_JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
+"""Diagonal jitter, escalated in this order until the Cholesky factorization succeeds
+(on normal scores, whose variance is about 1)."""
 _MAX_ITER = 40
 
 
@@ -98,32 +105,52 @@ class KernelParams:
 
 
 def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
-                       ) -> tuple[float, np.ndarray]:
-    d = x.shape[1]
-    ls, s2, nz = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
+                       cols: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood plus the lengthscale prior, and its gradient, at
+    log-hyperparameters ``theta`` (one lengthscale per coordinate, then signal and noise) for
+    kernel inputs ``x`` ``[n, D]``; ``cols`` maps each input column to its coordinate's
+    lengthscale (``None``: one column per coordinate)."""
+    d = len(theta) - 2
+    ls_c = np.exp(theta[:d])
+    ls = ls_c if cols is None else ls_c[cols]
+    s2, nz = math.exp(theta[d]), math.exp(theta[d + 1])
     n = len(y)
     r = _scaled_dist(x, x, ls)
     e = np.exp(-_SQRT5 * r)
     k = s2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * e
-    kn = k + (nz + _JITTER) * np.eye(n)
-    chol, info = dpotrf(kn, lower=True, clean=True)
-    if info != 0:
+    factor = _cholesky(k, nz)
+    if factor is None:
         return 1e10, np.zeros_like(theta)
+    chol, _ = factor
     alpha = cho_solve((chol, True), y)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
     prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
     inv = _inverse(chol)
     w = np.outer(alpha, alpha) - inv
-    # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2
+    # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2, summed
+    # over the columns that share l_k
     m = w * (s2 * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * e)
     xs = x / ls
     rows = m.sum(1)
     quad = ((m @ xs) * xs).sum(0)
-    g_ls = -0.5 * (2.0 * (rows @ (xs * xs)) - 2.0 * quad)
+    g_cols = -0.5 * (2.0 * (rows @ (xs * xs)) - 2.0 * quad)
+    g_ls = g_cols if cols is None else np.bincount(cols, weights=g_cols, minlength=d)
     g_s2 = -0.5 * (w * k).sum()
     g_nz = -0.5 * nz * np.trace(w)
     grad = np.concatenate([g_ls + (theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [g_s2, g_nz]])
     return float(nll + prior), grad
+
+
+def _cholesky(k: np.ndarray, noise: float) -> tuple[np.ndarray, float] | None:
+    """Lower Cholesky factor of ``k + (noise + jitter) I`` and the jitter it took: the
+    smallest of ``_JITTERS`` that makes the matrix numerically positive definite (duplicate
+    or nearly duplicate points need more), ``None`` if even the largest does not."""
+    n = len(k)
+    for jitter in _JITTERS:
+        chol, info = dpotrf(k + (noise + jitter) * np.eye(n), lower=True, clean=True)
+        if info == 0:
+            return chol, jitter
+    return None
 
 
 def _inverse(chol: np.ndarray) -> np.ndarray:
@@ -132,15 +159,31 @@ def _inverse(chol: np.ndarray) -> np.ndarray:
     return np.tril(inv) + np.tril(inv, -1).T
 
 
-def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None) -> KernelParams:
-    """Maximum a posteriori kernel hyperparameters for ``x`` ``[n, d]`` and scores ``y``."""
-    d = x.shape[1]
+def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None,
+               inputs: KernelInputs | None = None) -> KernelParams:
+    """Maximum a posteriori kernel hyperparameters for kernel inputs ``x`` and scores ``y``
+    (``inputs``: how ``x``'s columns map to coordinates; ``None``: one column each)."""
+    d = x.shape[1] if inputs is None else inputs.d
+    cols = None if inputs is None or inputs.identity else inputs.cols
     start = start or KernelParams.initial(d)
     bounds = [_LS_BOUNDS] * d + [_SIGNAL_BOUNDS, _NOISE_BOUNDS]
-    res = minimize(_neg_log_posterior, start.vector(), args=(x, y), jac=True,
+    res = minimize(_neg_log_posterior, start.vector(), args=(x, y, cols), jac=True,
                    method="L-BFGS-B", bounds=bounds, options={"maxiter": _MAX_ITER})
     theta = res.x if np.all(np.isfinite(res.x)) else start.vector()
     return KernelParams(theta[:d].copy(), float(theta[d]), float(theta[d + 1]))
+
+
+@dataclass
+class Pseudo:
+    """Points known only through a prediction: pruned trials at the normal score their
+    partial curves predict for their final value (``_curves``), with its variance."""
+
+    x: np.ndarray
+    y: np.ndarray
+    var: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Pseudo:
+        return Pseudo(self.x[rows], self.y[rows], self.var[rows])
 
 
 class ModelView:
@@ -190,68 +233,96 @@ class ModelView:
 class Surrogate(ModelView):
     """The fitted model of one study; ``None``-safe: build with ``Surrogate.fit``."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams,
+                 inputs: KernelInputs | None = None, pseudo: Pseudo | None = None) -> None:
+        self.inputs = inputs or KernelInputs.of(None, x.shape[1])
         self.x, self.y, self.params = x, y, params
+        """The completed trials (what leave-one-out and transfer weights judge)."""
+        n = len(y)
+        x_all, y_all, extra = x, y, np.zeros(0)
+        if pseudo is not None and len(pseudo.y):
+            x_all = np.concatenate([x, pseudo.x])
+            y_all = np.concatenate([y, pseudo.y])
+            extra = pseudo.var
+        self.xe = self.inputs.embed(x_all)
         self.log_ls = params.log_ls
-        self.ls = np.exp(params.log_ls)
+        self.ls = self.inputs.expand(np.exp(params.log_ls))
         self.s2 = math.exp(params.log_signal)
-        noise = math.exp(params.log_noise)
-        k = self.s2 * _matern(_scaled_dist(x, x, self.ls)) + (noise + _JITTER) * np.eye(len(y))
-        self.chol = np.linalg.cholesky(k)
-        self.alpha = cho_solve((self.chol, True), y)
+        k = self.s2 * _matern(_scaled_dist(self.xe, self.xe, self.ls))
+        if len(extra):  # a predicted final value is known only up to its own sd
+            k[np.arange(n, len(y_all)), np.arange(n, len(y_all))] += extra
+        factor = _cholesky(k, math.exp(params.log_noise))
+        if factor is None:
+            raise np.linalg.LinAlgError("kernel matrix not positive definite at any jitter")
+        self.chol, self.jitter = factor
+        self.alpha = cho_solve((self.chol, True), y_all)
         self.best = float(y.min())
 
     @classmethod
     def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,
             cache: dict[int, tuple[bytes, KernelParams]] | None = None,
-            order: np.ndarray | None = None) -> Surrogate | None:
+            order: np.ndarray | None = None, space: Space | None = None,
+            pseudo: Pseudo | None = None) -> Surrogate | None:
         """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
         local around ``center``; ``None`` with fewer than two trials or no dimension.
         ``order`` ranks the rows by completion (``None``: they completed in trial order);
-        ``cache`` maps a refit point to the fingerprint of its trials and their kernel."""
+        ``cache`` maps a refit point to the fingerprint of its trials and their kernel;
+        ``space`` tells categorical and integer coordinates apart (``_kernel_inputs``;
+        ``None``: all continuous); ``pseudo`` adds pruned trials at their predicted final
+        scores to the posterior (never to the kernel fit), the ``LOCAL_POINTS`` nearest
+        ``center`` of them."""
         n, d = x.shape
         if n < 2 or d == 0:
             return None
+        inputs = KernelInputs.of(space, d)
         m = refit_point(n)
         first = (np.arange(m) if order is None
                  else np.sort(np.argsort(order, kind="stable")[:m]))
         xm, lm = x[first], loss[first]
-        key = xm.tobytes() + lm.tobytes()
+        key = xm.tobytes() + lm.tobytes() + inputs.signature()
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
         else:
-            xf, lf = _local(xm, lm, xm[int(np.argmin(lm))])
-            params = fit_kernel(xf, normal_scores(lf))
+            em = inputs.embed(xm)
+            ef, lf = _local(em, lm, em[int(np.argmin(lm))])
+            params = fit_kernel(ef, normal_scores(lf), inputs=inputs)
             if cache is not None:
                 cache.clear()  # only the latest refit point is ever asked again
                 cache[m] = (key, params)
-        xl, ll = _local(x, loss, center)
+        e_center = inputs.embed(center[None])[0]
+        near = _near(inputs.embed(x), e_center)
+        if pseudo is not None and len(pseudo.y):
+            pseudo = pseudo.take(_near(inputs.embed(pseudo.x), e_center))
         try:
-            return cls(xl, normal_scores(ll), params)
+            return cls(x[near], normal_scores(loss[near]), params, inputs, pseudo)
         except np.linalg.LinAlgError:
             return None
 
     def loo_mean(self) -> np.ndarray:
         """Leave-one-out posterior means at the model's own points (closed form:
         ``y_i - [K^-1 y]_i / [K^-1]_ii``)."""
-        inv_diag = np.diag(_inverse(self.chol))
-        return self.y - self.alpha / inv_diag
+        n = len(self.y)
+        inv_diag = np.diag(_inverse(self.chol))[:n]
+        return self.y - self.alpha[:n] / inv_diag
 
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
-        ks = self.s2 * _matern(_scaled_dist(xq, self.x, self.ls))
+        ks = self.s2 * _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
         mu = ks @ self.alpha
         v = solve_triangular(self.chol, ks.T, lower=True)
         var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
         return mu, np.sqrt(var)
 
     def slope(self, x0: np.ndarray) -> np.ndarray:
-        """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]``."""
-        r = _scaled_dist(x0, self.x, self.ls)
+        """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]`` (along an
+        integer coordinate the trend across its values, along a categorical one 0)."""
+        e0 = self.inputs.embed(x0)
+        r = _scaled_dist(e0, self.xe, self.ls)
         coef = -5.0 / 3.0 * self.s2 * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r) * self.alpha
         # d mu / d x0_k = sum_i coef_i (x0_k - x_ik) / l_k^2
-        return (coef.sum(1)[:, None] * x0 - coef @ self.x) / self.ls**2
+        return self.inputs.slope((coef.sum(1)[:, None] * e0 - coef @ self.xe) / self.ls**2)
+
 
 def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """log(sd * (z Phi(z) + phi(z))) computed stably for very negative z (as in LogEI,
@@ -271,8 +342,14 @@ def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
 
 def _local(x: np.ndarray, loss: np.ndarray, center: np.ndarray,
            ) -> tuple[np.ndarray, np.ndarray]:
+    near = _near(x, center)
+    return x[near], loss[near]
+
+
+def _near(x: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Rows of the at most ``LOCAL_POINTS`` trials nearest ``center``, in trial order."""
     if len(x) <= LOCAL_POINTS:
-        return x, loss
+        return np.arange(len(x))
     near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:LOCAL_POINTS]
     near.sort()
-    return x[near], loss[near]
+    return near

@@ -16,6 +16,8 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_hypera._curves import CurveTable
+from optuna_hypera._curves import predict_finals
 from optuna_hypera._history import STAT_NAMES
 from optuna_hypera._history import History
 from optuna_hypera._history import curve_trend
@@ -52,9 +54,7 @@ def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
     rec[1] = float(pruned)
     if pruned and trial.intermediate_values:
         rec[2] = float(max(trial.intermediate_values))
-    sign = 1.0 if minimize else -1.0
-    curve = [sign * trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
-    rec[3] = curve_trend(curve)
+    rec[3] = curve_trend(trial_curve(trial, minimize)[1].tolist())
     if trial.datetime_complete is not None:
         rec[5] = trial.datetime_complete.timestamp()
         if trial.datetime_start is not None:
@@ -68,13 +68,32 @@ def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
     return rec
 
 
+def trial_curve(trial: FrozenTrial, minimize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The trial's finite reports: sorted steps and direction-adjusted values."""
+    iv = trial.intermediate_values
+    sign = 1.0 if minimize else -1.0
+    pairs = [(float(k), sign * float(iv[k])) for k in sorted(iv) if math.isfinite(iv[k])]
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    steps, values = zip(*pairs, strict=True)
+    return np.array(steps), np.array(values)
+
+
 def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
-             has_stats: np.ndarray) -> History:
+             has_stats: np.ndarray, curves: tuple[np.ndarray, np.ndarray] | None = None,
+             ) -> History:
+    loss, pruned, step = records[:, 0], records[:, 1].astype(bool), records[:, 2]
+    final = None
+    if curves is not None and len(curves[0]):
+        final = predict_finals(loss, pruned, step, *curves)
     return History(
-        numbers=numbers, x=x, loss=records[:, 0], pruned=records[:, 1].astype(bool),
-        step=records[:, 2], trend=records[:, 3], duration=records[:, 4],
+        numbers=numbers, x=x, loss=loss, pruned=pruned,
+        step=step, trend=records[:, 3], duration=records[:, 4],
         stats=records[:, _STATS:], has_stats=has_stats,
         completed=np.where(np.isnan(records[:, 5]), np.inf, records[:, 5]),
+        final_score=None if final is None else final.score,
+        final_sd=None if final is None else final.sd,
+        final_loss=None if final is None else final.loss,
     )
 
 
@@ -88,9 +107,14 @@ def build_history(trials: Sequence[FrozenTrial], minimize: bool, row_fn: RowFn,
         row = row_fn(t)
         if row is not None:
             x[i] = row
+    table = CurveTable()
+    for t, rec in zip(finished, records, strict=True):
+        table.add(*trial_curve(t, minimize))
+        if rec[1]:
+            table.refer(float(rec[2]))
     return _history(np.array([t.number for t in finished], dtype=np.int64), records, x,
                     np.array([isinstance(t.user_attrs.get(STATS_KEY), dict) for t in finished],
-                             dtype=bool))
+                             dtype=bool), table.matrix())
 
 
 class TrialTable:
@@ -109,6 +133,7 @@ class TrialTable:
         self._row_fn: RowFn | None = None
         self._cached: History | None = None
         self._cursor = _Cursor()
+        self._curves = CurveTable()
 
     def update(self, trials: Sequence[FrozenTrial]) -> tuple[list[FrozenTrial],
                                                              list[FrozenTrial]]:
@@ -123,6 +148,9 @@ class TrialTable:
             if i >= len(self._records):
                 self._records = _grown(self._records)
             self._records[i] = encode_trial(t, self.minimize)
+            self._curves.add(*trial_curve(t, self.minimize))
+            if self._records[i, 1]:
+                self._curves.refer(float(self._records[i, 2]))
             self._has_stats.append(isinstance(t.user_attrs.get(STATS_KEY), dict))
             self._trials.append(t)
             self._put_row(i, t)
@@ -153,9 +181,10 @@ class TrialTable:
                 order: np.ndarray | slice = slice(None)  # added in trial order already
             else:
                 order = np.argsort(numbers, kind="stable")
+            steps, at = self._curves.matrix()
             self._cached = _history(
                 numbers[order], self._records[:n][order], self._x[:n][order],
-                np.array(self._has_stats, dtype=bool)[order],
+                np.array(self._has_stats, dtype=bool)[order], (steps, at[order]),
             )
         return self._cached
 

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from optuna_hypera._space import Space
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Surrogate
 
@@ -59,11 +60,12 @@ class SourceModel:
     """A source's Gaussian process, predicting on the new study's coordinates (constant along
     the coordinates the source lacks)."""
 
-    def __init__(self, data: SourceData, d: int) -> None:
+    def __init__(self, data: SourceData, d: int, space: Space | None = None) -> None:
         self.data = data
         self.d = d
         best = int(np.argmin(data.loss))
-        model = Surrogate.fit(data.x, data.loss, data.x[best])
+        model = Surrogate.fit(data.x, data.loss, data.x[best],
+                              space=None if space is None else space.take(data.dims))
         if model is None:
             raise ValueError(f"source {data.name!r} needs two completed trials")
         self.model = model
@@ -119,9 +121,10 @@ class TransferPrior:
     """The sources of one study (in its current coordinates), ready to combine with the
     study's own model at every decision."""
 
-    def __init__(self, sources: Sequence[SourceData], d: int) -> None:
+    def __init__(self, sources: Sequence[SourceData], d: int,
+                 space: Space | None = None) -> None:
         self.names = [s.name for s in sources]
-        self.models = [SourceModel(s, d) for s in sources]
+        self.models = [SourceModel(s, d, space) for s in sources]
         self.d = d
 
     def combine(self, own: Surrogate | None, x: np.ndarray, loss: np.ndarray) -> Ensemble:

@@ -11,9 +11,14 @@ import pytest
 from scipy.stats import norm
 
 from optuna_hypera import HyperaSampler
+from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._schema import C
+from optuna_hypera._space import BINNED
+from optuna_hypera._space import CONTINUOUS
+from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._surrogate import _cholesky
 from optuna_hypera._surrogate import _neg_log_posterior
 from optuna_hypera._surrogate import log_ei
 from optuna_hypera._surrogate import normal_scores
@@ -130,3 +135,115 @@ def test_the_model_serves_studies_with_failed_and_pruned_trials() -> None:
     for p in predicted:
         assert 0.0 <= p["rank_quantile"] <= 1.0
         assert math.isfinite(p["sd"]) and math.isfinite(p["log_ei"])
+
+
+def _mixed_space(n_choices: int = 5) -> Space:
+    """A continuous coordinate, a categorical one and an integer one (7 values)."""
+    return Space.build(["u", "c", "k"], [CONTINUOUS, BINNED, BINNED], [0, n_choices, 7],
+                       categorical=[False, True, False])
+
+
+def _mixed_data(perm: np.ndarray, n: int = 40, seed: int = 0,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A random-table categorical effect; ``perm`` relabels choice c as ``perm[c]``."""
+    rng = np.random.RandomState(seed)
+    table = rng.randn(len(perm))
+    u, c, k = rng.rand(n), rng.randint(len(perm), size=n), rng.randint(7, size=n)
+    loss = (u - 0.3) ** 2 + table[c] + 0.05 * (k - 4) ** 2
+    x = np.stack([u, (perm[c] + 0.5) / len(perm), (k + 0.5) / 7], axis=1)
+    return x, loss
+
+
+def test_the_categorical_distance_is_zero_for_equal_choices_and_one_otherwise() -> None:
+    inputs = KernelInputs.of(_mixed_space(5), 3)
+    choices = (np.arange(5) + 0.5) / 5
+    x = np.stack([np.full(5, 0.2), choices, np.full(5, 0.5)], axis=1)
+    e = inputs.embed(x)
+    d2 = ((e[:, None, :] - e[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(d2, 1.0 - np.eye(5), atol=1e-15)
+    # Anywhere inside a choice's bin is that choice.
+    np.testing.assert_array_equal(inputs.embed(x + [0.0, 0.09, 0.0]), e)
+    assert list(inputs.cols) == [0, 2, 1, 1, 1, 1, 1]
+
+
+def test_the_model_is_invariant_under_reordering_the_choices() -> None:
+    space = _mixed_space(5)
+    ident = np.arange(5)
+    perm = np.array([3, 0, 4, 1, 2])
+    xa, loss = _mixed_data(ident)
+    xb, loss_b = _mixed_data(perm)
+    np.testing.assert_array_equal(loss, loss_b)
+    a = Surrogate.fit(xa, loss, xa[np.argmin(loss)], space=space)
+    b = Surrogate.fit(xb, loss, xb[np.argmin(loss)], space=space)
+    assert a is not None and b is not None
+    np.testing.assert_allclose(a.params.vector(), b.params.vector(), rtol=1e-6, atol=1e-8)
+    rng = np.random.RandomState(3)
+    c = rng.randint(5, size=20)
+    q = np.stack([rng.rand(20), c, rng.randint(7, size=20)], axis=1).astype(float)
+    qa = q.copy()
+    qa[:, 1], qa[:, 2] = (c + 0.5) / 5, (q[:, 2] + 0.5) / 7
+    qb = qa.copy()
+    qb[:, 1] = (perm[c] + 0.5) / 5
+    for ma, mb in zip(a.predict(qa), b.predict(qb), strict=True):
+        np.testing.assert_allclose(ma, mb, rtol=1e-6, atol=1e-8)
+
+
+def test_the_ordinal_kernel_was_not_invariant_under_reordering() -> None:
+    """The same check on the old encoding (categorical as an ordinal coordinate) fails: the
+    test above can tell the two apart."""
+    perm = np.array([3, 0, 4, 1, 2])
+    xa, loss = _mixed_data(np.arange(5))
+    xb, _ = _mixed_data(perm)
+    a = Surrogate.fit(xa, loss, xa[np.argmin(loss)])
+    b = Surrogate.fit(xb, loss, xb[np.argmin(loss)])
+    assert a is not None and b is not None
+    assert np.abs(a.params.vector() - b.params.vector()).max() > 1e-3
+
+
+def test_the_categorical_kernel_gradient_matches_finite_differences() -> None:
+    inputs = KernelInputs.of(_mixed_space(4), 3)
+    x, loss = _mixed_data(np.arange(4), n=15)
+    e, y = inputs.embed(x), normal_scores(loss)
+    theta = np.array([-1.0, -0.3, 0.4, 0.2, math.log(1e-2)])
+    _, grad = _neg_log_posterior(theta, e, y, inputs.cols)
+    eps = 1e-6
+    for k in range(len(theta)):
+        up, down = theta.copy(), theta.copy()
+        up[k] += eps
+        down[k] -= eps
+        fd = (_neg_log_posterior(up, e, y, inputs.cols)[0]
+              - _neg_log_posterior(down, e, y, inputs.cols)[0]) / (2 * eps)
+        assert grad[k] == pytest.approx(fd, rel=1e-4, abs=1e-5)
+
+
+def test_integers_are_predicted_at_the_integer_and_categoricals_have_no_slope() -> None:
+    space = _mixed_space(5)
+    x, loss = _mixed_data(np.arange(5))
+    model = Surrogate.fit(x, loss, x[np.argmin(loss)], space=space)
+    assert model is not None
+    q = np.array([[0.4, 0.5, 3.5 / 7]])
+    inside = q + [0.0, 0.0, 0.06]  # still integer 3
+    np.testing.assert_array_equal(model.predict(q)[0], model.predict(inside)[0])
+    g = model.slope(q)[0]
+    assert g[1] == 0.0 and g[0] != 0.0 and g[2] != 0.0
+
+
+def test_a_continuous_space_reads_coordinates_as_they_are() -> None:
+    x, loss = _data()
+    a = Surrogate.fit(x, loss, x[0])
+    b = Surrogate.fit(x, loss, x[0], space=Space.continuous(3))
+    assert a is not None and b is not None
+    q = np.random.RandomState(2).rand(8, 3)
+    np.testing.assert_array_equal(a.predict(q)[0], b.predict(q)[0])
+
+
+def test_jitter_escalates_instead_of_dropping_the_model() -> None:
+    rng = np.random.RandomState(0)
+    a = rng.randn(6, 3)
+    k = a @ a.T - 1e-7 * np.eye(6)  # rank 3 and slightly indefinite
+    factor = _cholesky(k, 0.0)
+    assert factor is not None
+    chol, jitter = factor
+    assert jitter == 1e-6
+    np.testing.assert_allclose(chol @ chol.T, k + 1e-6 * np.eye(6), atol=1e-10)
+    assert _cholesky(k - np.eye(6), 0.0) is None  # beyond every jitter
