@@ -10,7 +10,8 @@ benchmark function is used here (those are for evaluation only):
 - ``multimodal``: the same bowl plus cosine ripples of random frequency.
 
 Each may have integer-like (binned) and categorical coordinates and observation noise. Values
-are minimized.
+are minimized. ``simulate`` also runs any other ``Objective`` (``_families.Landscape``), one
+task at a time; a NaN value is a failed trial.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 import itertools
+from typing import Protocol
 
 import numpy as np
 from scipy.stats import qmc
@@ -97,19 +99,35 @@ class SyntheticTask:
         return np.asarray(y, dtype=np.float64)
 
 
-class _Objectives:
-    """Every task's objective at one point each, tasks of one family and size at once."""
+class Objective(Protocol):
+    """What ``simulate`` runs: a space and ``[n, d] -> [n]`` values (NaN: failed), noisy
+    only when given a generator."""
 
-    def __init__(self, tasks: Sequence[SyntheticTask]) -> None:
+    @property
+    def space(self) -> Space: ...
+
+    def __call__(self, x: np.ndarray, rng: np.random.RandomState | None = None,
+                 ) -> np.ndarray: ...
+
+
+class _Objectives:
+    """Every task's objective at one point each: ``SyntheticTask``s of one family and size
+    at once, any other objective one at a time (after them, so that batches of
+    ``SyntheticTask``s alone draw their noise as they always did)."""
+
+    def __init__(self, tasks: Sequence[Objective]) -> None:
         self.tasks = tasks
+        synthetic = {k: t for k, t in enumerate(tasks) if isinstance(t, SyntheticTask)}
+        self.others = [k for k in range(len(tasks)) if k not in synthetic]
         groups: dict[tuple[str, int], list[int]] = {}
-        for k, t in enumerate(tasks):
+        for k, t in synthetic.items():
             groups.setdefault((t.family, len(t.space)), []).append(k)
-        self.groups = [(family, np.array(idx), {name: np.stack([tasks[k].params[name]
+        self.groups = [(family, np.array(idx), {name: np.stack([synthetic[k].params[name]
                                                                  for k in idx])
-                                                for name in tasks[idx[0]].params})
+                                                for name in synthetic[idx[0]].params})
                        for (family, _), idx in groups.items()]
-        self.noise = np.array([t.noise for t in tasks])
+        self.noise = np.array([t.noise if isinstance(t, SyntheticTask) else 0.0
+                               for t in tasks])
 
     def __call__(self, x: Sequence[np.ndarray], rng: np.random.RandomState) -> np.ndarray:
         """One point per task (``[d]`` each); returns the ``[K]`` values."""
@@ -128,6 +146,8 @@ class _Objectives:
         noisy = np.flatnonzero(self.noise)
         if len(noisy):
             y[noisy] += self.noise[noisy] * rng.randn(len(noisy))
+        for k in self.others:
+            y[k] = self.tasks[k](x[k][None], rng)[0]
         return y
 
 
@@ -144,12 +164,13 @@ class Simulation:
         return np.stack([np.fmin.accumulate(y) for y in self.y])
 
 
-def simulate(core: HyperaCore, tasks: Sequence[SyntheticTask], n_trials: int, *,
+def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
              n_startup: int = 10, seed: int = 0) -> Simulation:
     """Run one study per task, all in lockstep: trial t of every study is decided by one
     ``core.ask_batch`` call. Startup trials are scrambled Sobol points, as the sampler's
     default start, randomly shifted per study. The one difference from the sampler: proposals
-    keep full precision, where storage rounds them to 1e-5."""
+    keep full precision, where storage rounds them to 1e-5. A NaN value is a failed trial
+    (its loss is NaN in the ``History``, as for the sampler)."""
     rng = np.random.RandomState(seed)
     run = next(_runs)
     xs = [np.full((n_trials, len(t.space)), np.nan) for t in tasks]
