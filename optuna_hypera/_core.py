@@ -75,6 +75,10 @@ class Asked:
     """Mean SAC losses per agent of the gradient steps this call ran (``None``: none due)."""
 
 
+KERNELS = ("ordinal", "mixed")
+"""How the surrogate may read discrete parameters (``HyperaCore(kernel=...)``)."""
+
+
 class HyperaCore:
     """Five SAC agents that propose changes to good trials, on arrays.
 
@@ -92,16 +96,24 @@ class HyperaCore:
         chooser: ``"critic"`` (the critics pick among candidates) or ``"teacher"`` (the
             candidate with the highest log expected improvement; pre-training's imitation
             stage).
+        kernel: How the surrogate reads discrete parameters: ``"ordinal"`` (default: every
+            coordinate as it is, categorical choices as ordered bins, what the shipped weights
+            were trained with) or ``"mixed"`` (categorical choices by the overlap distance,
+            integers at their integer, ``_kernel_inputs``).
     """
 
     def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,
                  conflict: str, groups: Mapping[str, tuple[str, ...]] | None = None,
                  seed: int = 0, device: torch.device | str = "cpu", surrogate: bool = True,
-                 n_candidates: int = 64, chooser: str = "critic") -> None:
+                 n_candidates: int = 64, chooser: str = "critic",
+                 kernel: str = "ordinal") -> None:
         self.agents = tuple(agents)
         self.config = sac
         self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)
         self.use_surrogate = surrogate
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+        self.kernel = kernel
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -188,7 +200,8 @@ class HyperaCore:
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
-                            studies[idx[b]].space, _pseudo(hs[b], covers[b]))
+                            self.kernel_space(studies[idx[b]].space),
+                            _pseudo(hs[b], covers[b]))
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -229,6 +242,11 @@ class HyperaCore:
         if prior is None:
             return own
         return prior.combine(own, x, loss)
+
+    def kernel_space(self, space: Space) -> Space | None:
+        """What the surrogate is told of the space: with ``kernel="mixed"`` the kinds of its
+        parameters (``_kernel_inputs``), else nothing (every coordinate ordinal)."""
+        return space if self.kernel == "mixed" else None
 
     def forget(self, key: Hashable) -> None:
         """Drop what is cached for a finished study (the simulator's)."""

@@ -25,6 +25,7 @@ from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import check_rules
+from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._dashboard import Refresher
 from optuna_hypera._groups import validate_groups
@@ -81,6 +82,12 @@ class HyperaSampler(BaseSampler):
             candidates, surrogate and trust region, to hold the agents against).
         surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
             ablation without a model).
+        kernel: How that model reads discrete parameters: ``"ordinal"`` (the default, what
+            the shipped weights were pre-trained with: categorical choices as ordered bins)
+            or ``"mixed"`` (categorical choices by the overlap distance, equal for any two
+            different choices; integers at the integer they decode to). ``"mixed"`` helps the
+            ``"log-ei"`` scorer on generated categorical and integer tasks but not yet the
+            critics (README, "The surrogate's view").
         torch_threads: Intra-op threads used while the sampler runs its networks (restored
             afterwards); ``None`` leaves torch's setting alone.
         dashboard_every: Refresh the optuna-dashboard note and figure at most every this many
@@ -117,6 +124,7 @@ class HyperaSampler(BaseSampler):
         weights: str | os.PathLike[str] | None = PRETRAINED,
         scorer: str = "critics",
         surrogate: bool = True,
+        kernel: str = "ordinal",
         torch_threads: int | None = 1,
         dashboard_every: int = 10,
         warn_independent_sampling: bool = True,
@@ -157,6 +165,9 @@ class HyperaSampler(BaseSampler):
             raise ValueError(f"scorer must be one of {tuple(SCORERS)}, got {scorer!r}.")
         self._scorer = scorer
         self._surrogate = surrogate
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
+        self._kernel = kernel
         self._torch_threads = torch_threads
         self._dashboard_every = dashboard_every
         self._warn_independent_sampling = warn_independent_sampling
@@ -316,7 +327,8 @@ class HyperaSampler(BaseSampler):
             core = HyperaCore(agents=self._agents, sac=self._sac_config, strategy=self._strategy,
                               conflict=self._conflict, groups=self._groups,
                               seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device,
-                              surrogate=self._surrogate, chooser=SCORERS[self._scorer])
+                              surrogate=self._surrogate, chooser=SCORERS[self._scorer],
+                              kernel=self._kernel)
             if self._start is not None:
                 core.sac.load_state_dict({k: v.to(core.sac.device)
                                           for k, v in self._start.items()})

@@ -167,7 +167,7 @@ class SourceSet:
                 if len(al.data.loss) >= 2:
                     usable.append(al.data)
             if usable:
-                core.priors[0] = TransferPrior(usable, len(enc), enc.space)
+                core.priors[0] = TransferPrior(usable, len(enc), core.kernel_space(enc.space))
             else:
                 core.priors.pop(0, None)
             if previous is None or info != previous[1]:

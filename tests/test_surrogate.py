@@ -247,3 +247,26 @@ def test_jitter_escalates_instead_of_dropping_the_model() -> None:
     assert jitter == 1e-6
     np.testing.assert_allclose(chol @ chol.T, k + 1e-6 * np.eye(6), atol=1e-10)
     assert _cholesky(k - np.eye(6), 0.0) is None  # beyond every jitter
+
+
+def test_the_sampler_reads_discrete_parameters_as_its_kernel_option_says() -> None:
+    with pytest.raises(ValueError, match="kernel"):
+        HyperaSampler(kernel="hamming")
+
+    def objective(trial: optuna.Trial) -> float:
+        c = trial.suggest_categorical("c", ["a", "b", "c", "d"])
+        k = trial.suggest_int("k", 0, 6)
+        u = trial.suggest_float("u", 0, 1)
+        return {"a": 0.3, "b": -1.0, "c": 0.8, "d": 0.1}[c] + (k - 2) ** 2 / 9 + (u - 0.4) ** 2
+
+    runs = {}
+    for kernel in ("ordinal", "mixed"):
+        sampler = HyperaSampler(seed=0, n_startup_trials=6, kernel=kernel)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=12)
+        core = next(iter(sampler._caches.values())).core
+        assert (core.kernel_space(_mixed_space(4)) is None) == (kernel == "ordinal")
+        runs[kernel] = [t.params for t in study.trials]
+    # Same startup, then the two models see the categorical differently.
+    assert runs["ordinal"][:6] == runs["mixed"][:6]
+    assert runs["ordinal"][6:] != runs["mixed"][6:]

@@ -1,0 +1,134 @@
+"""The learned scorer against its teacher, and the categorical kernel against the ordinal
+one, on the generated test split (``optuna_hypera._families``; nothing is trained or tuned on
+it).
+
+    .venv/bin/python -m benchmarks.generated_split [--per-family 6 --trials 100 --jobs 2]
+        [--variants critics,log-ei,ordinal-kernel] [--out results/generated]
+
+Each task is a ``Landscape`` of the test split (``draw("test", ...)``, 3, 6 or 10
+dimensions, every family in turn). Each variant runs one study per task with its own
+``HyperaCore``, as ``HyperaSampler()`` has (cooperative, Thompson conflicts, shipped weights,
+online updates), through ``_simulate.simulate`` (noise included, 10 Sobol startup trials):
+
+- ``critics``: the default, the critics pick among the candidates;
+- ``log-ei``: the teacher, ``HyperaSampler(scorer="log-ei")``;
+- ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
+  the overlap distance, integers at their integer, ``_kernel_inputs``).
+
+Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
+ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
+family, the median regret of each variant and how often the first variant beats each other
+one (ties are neither), and writes ``results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+import json
+from pathlib import Path
+import platform
+import sys
+
+import numpy as np
+import torch
+
+from optuna_hypera import DEFAULT_AGENTS
+from optuna_hypera import SACConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._families import FAMILIES
+from optuna_hypera._families import Landscape
+from optuna_hypera._families import draw
+from optuna_hypera._simulate import simulate
+from optuna_hypera._threads import torch_threads
+from optuna_hypera._weights import pretrained_path
+
+
+VARIANTS = {
+    # name: (chooser, kernel)
+    "critics": ("critic", "ordinal"),
+    "log-ei": ("teacher", "ordinal"),
+    "mixed-kernel": ("critic", "mixed"),
+    "log-ei-mixed": ("teacher", "mixed"),
+}
+CHECKPOINTS = (25, 50, 100)
+DIMS = (3, 6, 10)
+
+
+def regret_curve(task: Landscape, x: np.ndarray, seed: int, checkpoints: tuple[int, ...],
+                 ) -> list[float]:
+    rng = np.random.RandomState(seed)
+    ref = task.clean(rng.uniform(size=(2000, len(task.space))))
+    ref = ref[~np.isnan(ref)]
+    y = task.clean(x)
+    best = np.fmin.accumulate(np.where(np.isnan(y), np.inf, y))
+    return [float((ref < best[c - 1]).mean()) for c in checkpoints if c <= len(best)]
+
+
+def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
+        ) -> dict[str, list[float]]:
+    torch.set_num_threads(1)
+    out = {}
+    for name in names:
+        chooser, kernel = VARIANTS[name]
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                          conflict="thompson", seed=seed, chooser=chooser, kernel=kernel)
+        core.sac.load(pretrained_path())
+        with torch_threads(1):
+            sim = simulate(core, [task], n_trials, n_startup=10, seed=seed)
+        out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--per-family", type=int, default=6)
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--variants", default="critics,log-ei,mixed-kernel,log-ei-mixed")
+    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--out", default="results/generated")
+    a = p.parse_args(argv)
+    names = tuple(v for v in a.variants.split(",") if v)
+    if unknown := set(names) - set(VARIANTS):
+        p.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
+    families = tuple(f for f in a.families.split(",") if f)
+    tasks = draw("test", a.per_family * len(families), 0, dims=DIMS, families=families)
+    with ProcessPoolExecutor(a.jobs) as pool:
+        results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
+                                [a.trials] * len(tasks), [names] * len(tasks)))
+    rows = [{"family": t.family, "d": len(t.space), "seed": t.seed, "regret": r}
+            for t, r in zip(tasks, results, strict=True)]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"command": " ".join(["python -m benchmarks.generated_split", *sys.argv[1:]]),
+            "torch": torch.__version__, "machine": platform.machine(),
+            "checkpoints": [c for c in CHECKPOINTS if c <= a.trials], "variants": names}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    print(report(rows, names, meta))
+
+
+def report(rows: list[dict], names: tuple[str, ...], meta: dict) -> str:
+    lines = [f"`{meta['command']}` (torch {meta['torch']}, {meta['machine']}); "
+             f"{len(rows)} test-split tasks, one study each per variant.", ""]
+    first = names[0]
+    for c, cp in enumerate(meta["checkpoints"]):
+        lines += [f"**Regret at {cp} trials** (median share of random points better than the "
+                  f"best so far; wins: {first} better / worse than the other):", "",
+                  "| family | tasks | " + " | ".join(names) + " | "
+                  + " | ".join(f"{first} vs {o}" for o in names[1:]) + " |",
+                  "|---" * (2 + 2 * len(names) - 1) + "|"]
+        for fam in [*dict.fromkeys(r["family"] for r in rows), "all"]:
+            sel = [r for r in rows if fam in ("all", r["family"])]
+            reg = np.array([[r["regret"][v][c] for v in names] for r in sel])
+            cells = [f"{np.median(reg[:, k]):.4f}" for k in range(len(names))]
+            wins = [f"{int((reg[:, 0] < reg[:, k]).sum())}/{int((reg[:, 0] > reg[:, k]).sum())}"
+                    for k in range(1, len(names))]
+            label = f"**{fam}**" if fam == "all" else fam
+            lines.append(f"| {label} | {len(sel)} | " + " | ".join(cells + wins) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
