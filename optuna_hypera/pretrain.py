@@ -46,8 +46,12 @@ import torch
 
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
+from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
+from optuna_hypera._families import FAMILIES as PRIOR_FAMILIES
+from optuna_hypera._families import draw
 from optuna_hypera._simulate import FAMILIES
+from optuna_hypera._simulate import Objective
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate
 from optuna_hypera._threads import torch_threads
@@ -61,10 +65,14 @@ class Stage:
     families: tuple[str, ...]
     discrete_share: float
     max_noise: float
+    prior_families: tuple[str, ...] = PRIOR_FAMILIES
+    """With ``prior="families"``: the ``_families`` families this stage draws from."""
 
 
+PRIORS = ("synthetic", "families")
+_SMOOTH = ("separable_bowl", "rotated_bowl", "gp", "low_dim", "log_scale")
 CURRICULUM: tuple[Stage, ...] = (
-    Stage((2, 3, 4, 5), ("gp", "quadratic"), 0.0, 0.0),
+    Stage((2, 3, 4, 5), ("gp", "quadratic"), 0.0, 0.0, _SMOOTH),
     Stage((3, 5, 8, 10), FAMILIES, 0.2, 0.01),
     Stage((5, 8, 12, 16), FAMILIES, 0.3, 0.05),
     Stage((8, 12, 16, 24), FAMILIES, 0.4, 0.05),
@@ -92,6 +100,12 @@ class PretrainConfig:
     """Evaluate on the validation tasks after every round (and the teacher once)."""
     replay_capacity: int = 60_000
     threads: int = 1
+    prior: str = "synthetic"
+    """``"synthetic"``: ``_simulate``'s three families (what the shipped weights before 0.3
+    saw); ``"families"``: the prior over landscapes of ``_families``, train split only
+    (validation on its validation split)."""
+    kernel: str = "ordinal"
+    """How the surrogate reads discrete parameters (``HyperaCore(kernel=...)``)."""
 
 
 @dataclass
@@ -114,10 +128,17 @@ def stage_of(round_: int, rounds: int) -> int:
     return min(len(CURRICULUM) - 1, round_ * len(CURRICULUM) // max(rounds, 1))
 
 
-def tasks_for(round_: int, cfg: PretrainConfig) -> tuple[list[SyntheticTask], int]:
+def tasks_for(round_: int, cfg: PretrainConfig) -> tuple[list[Objective], int]:
     """The round's tasks, drawn from ``(seed, round)`` only; and the trials per study."""
     rng = np.random.RandomState([cfg.seed, round_])
     stage = CURRICULUM[stage_of(round_, cfg.rounds)]
+    n_trials = min(80, 40 + 2 * max(stage.dims))
+    if cfg.prior == "families":
+        families = list(stage.prior_families)
+        rng.shuffle(families)  # which families a small round gets first
+        drawn = draw("train", cfg.studies, int(rng.randint(2**31 - 1)), dims=stage.dims,
+                     families=families)
+        return list(drawn), n_trials
     per_dim = math.ceil(cfg.studies / len(stage.dims))
     tasks = []
     for d in stage.dims:
@@ -126,23 +147,29 @@ def tasks_for(round_: int, cfg: PretrainConfig) -> tuple[list[SyntheticTask], in
             noise = float(rng.uniform(0, stage.max_noise))
             tasks.append(SyntheticTask.sample(family, d, rng, discrete_share=stage.discrete_share,
                                               noise=noise))
-    n_trials = min(80, 40 + 2 * max(stage.dims))
-    return tasks[: cfg.studies], n_trials
+    return list(tasks[: cfg.studies]), n_trials
 
 
-def regret_share(tasks: Sequence[SyntheticTask], ys: Sequence[np.ndarray], seed: int) -> float:
-    """Mean share of 2000 uniform random points that beat each study's best value (0 best)."""
+def regret_share(tasks: Sequence[Objective], ys: Sequence[np.ndarray], seed: int) -> float:
+    """Mean share of 2000 uniform random points that beat each study's best value (0 best;
+    a study whose every trial failed scores 1)."""
     rng = np.random.RandomState(seed)
     shares = []
     for task, y in zip(tasks, ys, strict=True):
         ref = task(rng.uniform(size=(2000, len(task.space))))
+        if np.isnan(y).all():
+            shares.append(1.0)
+            continue
         shares.append(float((ref < np.nanmin(y)).mean()))
     return float(np.mean(shares))
 
 
-def validation_tasks(seed: int) -> list[SyntheticTask]:
-    """18 fixed tasks (each family in 4 and 10 dimensions, binned coordinates), from a seed
-    no training round draws from."""
+def validation_tasks(seed: int, prior: str = "synthetic") -> list[Objective]:
+    """Fixed tasks from a seed no training round draws from: with the synthetic prior 18
+    (each family in 4 and 10 dimensions, binned coordinates); with ``"families"`` 24 of the
+    validation split (two per family, 4 and 10 dimensions)."""
+    if prior == "families":
+        return list(draw("validation", 2 * len(PRIOR_FAMILIES), seed, dims=(4, 10)))
     rng = np.random.RandomState([seed, 1_000_000])
     return [SyntheticTask.sample(f, d, rng, discrete_share=0.2)
             for d in (4, 10) for f in FAMILIES for _ in range(3)]
@@ -156,7 +183,7 @@ def evaluate(state: dict[str, torch.Tensor], cfg: PretrainConfig, chooser: str =
     core.coordinator.explore = 0.0
     core.coordinator.chooser = chooser
     core.sac.load_state_dict(state)
-    tasks = validation_tasks(cfg.seed)
+    tasks = validation_tasks(cfg.seed, cfg.prior)
     sim = simulate(core, tasks, 40, n_startup=10, seed=cfg.seed + 777)
     return regret_share(tasks, sim.y, cfg.seed + 778)
 
@@ -165,7 +192,8 @@ def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
     sac = SACConfig(gradient_steps=0, batch_size=cfg.batch_size,
                     replay_capacity=cfg.replay_capacity)
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative", conflict="value",
-                      seed=cfg.seed, device=device, n_candidates=cfg.candidates)
+                      seed=cfg.seed, device=device, n_candidates=cfg.candidates,
+                      kernel=cfg.kernel)
     core.coordinator.explore = cfg.explore
     return core
 
@@ -220,6 +248,8 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
              device: str = "cpu") -> list[RoundLog]:
     """Run the curriculum and write the weights to ``out`` (plus ``out``'s ``.json`` record
     and ``.png`` plot); returns the per-round log."""
+    if cfg.prior not in PRIORS:
+        raise ValueError(f"prior must be one of {PRIORS}, got {cfg.prior!r}.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
@@ -266,7 +296,11 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
     record = {
         "command": command or "optuna_hypera.pretrain.pretrain(...)",
         "config": asdict(cfg),
-        "families": list(FAMILIES),
+        "prior": cfg.prior,
+        "families": list(FAMILIES) if cfg.prior == "synthetic" else list(PRIOR_FAMILIES),
+        "splits": None if cfg.prior == "synthetic" else
+        "train split of optuna_hypera._families (split_of(seed)); validation on its "
+        "validation split; the test split is never drawn",
         "curriculum": [asdict(s) for s in CURRICULUM],
         "never_trained_on": "any named benchmark function (BBOB f1-f24 and every other), "
                             "the benchmark suite's ML tasks and data sets",
@@ -346,10 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "explore", "seed", "replay_capacity", "threads"):
         kind = float if name == "explore" else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(d, name))
+    p.add_argument("--prior", choices=PRIORS, default=d.prior,
+                   help="task families: _simulate's three, or _families' prior (train split)")
+    p.add_argument("--kernel", choices=KERNELS, default=d.kernel,
+                   help="how the surrogate reads discrete parameters")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
-                         a.replay_capacity, a.threads)
+                         a.replay_capacity, a.threads, a.prior, a.kernel)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

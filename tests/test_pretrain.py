@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 import torch
 
 from optuna_hypera._core import HyperaCore
+from optuna_hypera._families import FAMILIES as PRIOR_FAMILIES
+from optuna_hypera._families import Landscape
+from optuna_hypera._families import split_of
 from optuna_hypera._simulate import simulate
 from optuna_hypera.pretrain import PretrainConfig
 from optuna_hypera.pretrain import main
 from optuna_hypera.pretrain import make_core
+from optuna_hypera.pretrain import pretrain
 from optuna_hypera.pretrain import tasks_for
 from optuna_hypera.pretrain import train_steps
+from optuna_hypera.pretrain import validation_tasks
 
 
 def _cloning_loss(core: HyperaCore, seed: int) -> float:
@@ -67,3 +75,36 @@ def test_the_command_writes_weights_a_record_and_resumes(tmp_path: Path) -> None
     assert {"torch", "optuna", "numpy", "python"} <= set(record["versions"])
     state = torch.load(out, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_the_prior_of_landscapes_trains_on_its_train_split_only() -> None:
+    cfg = PretrainConfig(rounds=8, studies=12, prior="families", kernel="mixed")
+    families = set()
+    for r in range(cfg.rounds):
+        tasks, n_trials = tasks_for(r, cfg)
+        assert len(tasks) == cfg.studies and 40 <= n_trials <= 80
+        assert all(isinstance(t, Landscape) and split_of(t.seed) == "train" for t in tasks)
+        families |= {t.family for t in tasks}
+    assert families == set(PRIOR_FAMILIES)
+    assert all(split_of(t.seed) == "validation" for t in validation_tasks(0, "families"))
+    with pytest.raises(ValueError, match="prior"):
+        pretrain(PretrainConfig(prior="bbob"), "unused.pt")
+
+
+def test_pretraining_never_imports_benchmarks(tmp_path: Path) -> None:
+    """Named benchmark functions and data sets live in ``benchmarks``: a pre-training run
+    (either prior) must not even import it."""
+    code = (
+        "import sys\n"
+        "from optuna_hypera.pretrain import main\n"
+        "for prior in ('synthetic', 'families'):\n"
+        f"    main(['--out', r'{tmp_path}/' + prior + '.pt', '--rounds', '1', '--studies', '3',"
+        " '--steps', '2', '--candidates', '4', '--no-progress', '--no-validation',"
+        " '--prior', prior])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks')\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "families.pt").exists() and (tmp_path / "synthetic.pt").exists()
