@@ -31,7 +31,7 @@ class Objective(Protocol):
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
 
 
-FAMILIES = ("bbob", "digits", "monai")
+FAMILIES = ("bbob", "digits", "monai", "curves")
 
 
 def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
@@ -51,6 +51,10 @@ def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
         from benchmarks.objectives.monai_seg import make_monai_objective
 
         return make_monai_objective(seed=seed, **options)
+    if family == "curves":  # generated learning curves (the pruning benchmark)
+        from benchmarks.objectives.curves import make_curves_objective
+
+        return make_curves_objective(seed=seed, **options)
     raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
 
 

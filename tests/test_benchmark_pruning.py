@@ -1,0 +1,190 @@
+"""The pruning benchmark: epoch accounting, the curve objective, the statistics on hand-made
+records, and the quick run end to end (a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+import pytest
+
+from benchmarks import pruning
+from benchmarks import pruning_report
+from benchmarks.objectives import make_objective
+from benchmarks.objectives.curves import NOISE_FREE_ATTR
+from benchmarks.objectives.curves import CurveObjective
+from benchmarks.pruning_run import EpochBudget
+from benchmarks.pruning_run import best_curve
+from benchmarks.pruning_run import load_pruning_records
+from benchmarks.samplers import hypera_import_error
+
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_epochs_to_reach_and_censored_median() -> None:
+    epochs = [27, 30, 33, 60, 87]
+    best = [None, None, 0.8, 0.5, 0.5]
+    assert pruning_report.epochs_to_reach(epochs, best, 0.8) == 33  # ties count
+    assert pruning_report.epochs_to_reach(epochs, best, 0.6) == 60
+    assert pruning_report.epochs_to_reach(epochs, best, 0.4) is None
+    assert pruning_report.epochs_to_reach([], [], 1.0) is None
+    assert pruning_report.censored_median([10, 20, None]) == 20.0
+    assert pruning_report.censored_median([10, None]) == math.inf  # half censored: >budget
+    assert math.isnan(pruning_report.censored_median([]))
+
+
+def test_best_curve_and_grid() -> None:
+    trials: list[dict[str, Any]] = [
+        {"epochs": 3, "loss": None}, {"epochs": 27, "loss": 0.7}, {"epochs": 1, "loss": None},
+        {"epochs": 27, "loss": 0.9}, {"epochs": 27, "loss": 0.4},
+    ]
+    curve = best_curve(trials)
+    assert curve == {"epochs": [3, 30, 31, 58, 85], "best": [None, 0.7, 0.7, 0.7, 0.4]}
+    grid = np.array([0.0, 3.0, 29.0, 30.0, 84.0, 85.0, 100.0])
+    np.testing.assert_array_equal(pruning_report.best_on_grid({"curve": curve}, grid),
+                                  [math.inf, math.inf, math.inf, 0.7, 0.7, 0.4, 0.4])
+
+
+def _record(task: str, sampler: str, pruner: str, seed: int,
+            points: list[tuple[int, float | None]], group: str = "g") -> dict[str, Any]:
+    return {
+        "task": task, "group": group, "sampler": sampler, "pruner": pruner, "seed": seed,
+        "budget": 100, "max_steps": 10, "loss_label": "loss", "n_trials": len(points),
+        "n_pruned": 1, "epochs_used": points[-1][0],
+        "curve": {"epochs": [e for e, _ in points], "best": [b for _, b in points]},
+    }
+
+
+def test_summary_ranks_and_epochs_to_the_reference_target() -> None:
+    records = []
+    for seed in (0, 1):
+        records += [
+            _record("a", "tpe", "hyperband", seed, [(10, 0.9), (50, 0.5), (100, 0.4)]),
+            _record("a", "fast", "hyperband", seed, [(10, 0.4), (100, 0.3)]),
+            _record("a", "slow", "hyperband", seed, [(10, None), (100, 0.6)]),
+            _record("a", "tpe", "none", seed, [(100, 0.45 + 0.1 * seed)]),
+        ]
+    summary = pruning_report.summarize(records)["groups"]["g"]
+    assert summary["targets"] == {"a": 0.4}
+    hb = summary["tables"]["hyperband"]
+    assert hb["n_pairs"] == 2
+    rows = hb["rows"]
+    assert {s: r["mean_rank"] for s, r in rows.items()} == {"tpe": 2.0, "fast": 1.0, "slow": 3.0}
+    assert rows["fast"]["epochs_to_target"] == 10.0
+    assert rows["tpe"]["epochs_to_target"] == 100.0
+    assert rows["slow"]["epochs_to_target"] == "inf" and rows["slow"]["reached"] == [0, 2]
+    assert rows["tpe"]["median_final"] == {"a": 0.4}
+    # tpe+none never reaches 0.4 (0.45, 0.55); every combination is ranked on the same pairs.
+    assert summary["tables"]["none"]["rows"]["tpe"]["epochs_to_target"] == "inf"
+    combos = summary["combinations"]
+    assert combos["n_pairs"] == 2 and list(combos["mean_rank"])[0] == "fast+hyperband"
+    assert combos["mean_rank"]["tpe+none"] == 3.0
+    text = pruning_report.render_markdown(pruning_report.summarize(records), command="cmd")
+    assert text.splitlines()[2] == "Command: `cmd`" and ">budget" in text
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class _PruneAt(optuna.pruners.BasePruner):
+    """Prunes every trial at ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.step
+
+
+def test_curve_objective_reports_each_step_and_honours_pruning() -> None:
+    objective = make_objective("curves", seed=3, task_seed=10_000, dim=4, n_steps=9)
+    assert isinstance(objective, CurveObjective)
+    task = objective.task
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=optuna.pruners.NopPruner())
+    study.optimize(objective, n_trials=40)
+    for trial in study.trials:
+        x = np.array([[trial.params[f"x{i}"] for i in range(4)]])
+        clean = task.curves(x)[0]
+        steps = sorted(trial.intermediate_values)
+        if np.isnan(clean).any():  # diverged: one report of the diverged value, then stop
+            assert trial.value == task.diverged_value == trial.intermediate_values[steps[-1]]
+            assert steps == list(range(1, int(np.argmax(np.isnan(clean))) + 2))
+        else:
+            assert steps == list(range(1, 10))
+            assert trial.user_attrs[NOISE_FREE_ATTR] == pytest.approx(task.final(x)[0])
+            assert abs(trial.value - clean[-1]) < 0.2  # noisy, close
+    pruned = optuna.create_study(pruner=_PruneAt(3))
+    pruned.optimize(objective, n_trials=5)
+    assert all(len(t.intermediate_values) <= 3 for t in pruned.trials)
+    assert any(t.state == TrialState.PRUNED for t in pruned.trials)
+
+
+def test_epoch_budget_stops_within_one_training() -> None:
+    objective = make_objective("curves", seed=0, task_seed=10_000, dim=4, n_steps=27)
+    study = optuna.create_study(pruner=optuna.pruners.HyperbandPruner(max_resource=27),
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    budget = EpochBudget(200)
+    study.optimize(objective, n_trials=1000, callbacks=[budget])
+    used = sum(len(t.intermediate_values) for t in study.trials)
+    assert budget.used == used
+    assert 200 <= used < 200 + 27
+    assert used - len(study.trials[-1].intermediate_values) < 200
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_task_selection_keeps_gpu_tasks_out_unless_named() -> None:
+    table = pruning.task_table(quick=False, trainings=None)
+    default = pruning.select_tasks(table, None)
+    assert {t.group for t in default} == {"curves", "digits"}
+    assert all(t.options["task_seed"] >= 10_000 for t in default if t.group == "curves")
+    monai = pruning.select_tasks(table, ["monai"])
+    assert [t.name for t in monai] == ["monai-seg-2d-27"] and monai[0].gpu_only
+    with pytest.raises(ValueError, match="Unknown task"):
+        pruning.select_tasks(table, ["nope"])
+
+
+def test_quick_run_records_every_cell_within_budget(tmp_path: Path) -> None:
+    samplers = ["tpe", "random"] + (["hypera"] if hypera_import_error() is None else [])
+    argv = ["run", "--quick", "--out", str(tmp_path), "--jobs", "2", "--seeds", "1",
+            "--samplers", ",".join(samplers), "--no-progress"]
+    assert pruning.main(argv) == 0
+    records = load_pruning_records(tmp_path / "results.jsonl")
+    cells = {(r["task"], r["sampler"], r["pruner"]) for r in records.values()}
+    tasks = {t.name for t in pruning.select_tasks(pruning.task_table(quick=True, trainings=None),
+                                                  None)}
+    assert cells == {(t, s, p) for t in tasks for s in samplers for p in pruning.PRUNERS}
+    for r in records.values():
+        epochs = [t["epochs"] for t in r["trials"]]
+        assert r["epochs_used"] == sum(epochs) == r["curve"]["epochs"][-1]
+        assert r["budget"] <= r["epochs_used"] < r["budget"] + r["max_steps"]
+        assert all(0 <= e <= r["max_steps"] for e in epochs)
+        for t in r["trials"]:
+            assert (t["value"] is not None) == (t["state"] == "COMPLETE")
+    for pruner in ("median", "hyperband"):
+        assert sum(r["n_pruned"] for r in records.values() if r["pruner"] == pruner) > 0
+    assert all(r["n_pruned"] == 0 for r in records.values() if r["pruner"] == "none")
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for group in summary["groups"].values():
+        for table in group["tables"].values():
+            ranks = [row["mean_rank"] for row in table["rows"].values()]
+            assert sum(ranks) == pytest.approx(len(ranks) * (len(ranks) + 1) / 2)
+    lines = (tmp_path / "summary.md").read_text().splitlines()
+    assert lines[2].startswith("Command: `python -m benchmarks.pruning run --quick")
+    assert (tmp_path / "pruning.png").stat().st_size > 1000
+
+    # Resumable: everything is recorded, nothing runs again.
+    assert pruning.main(argv) == 0
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(records)
