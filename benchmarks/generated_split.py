@@ -50,30 +50,38 @@ VARIANTS = {
     "log-ei": ("teacher", "ordinal"),
     "mixed-kernel": ("critic", "mixed"),
     "log-ei-mixed": ("teacher", "mixed"),
+    # With --new-weights: weights to hold against the shipped ones.
+    "new": ("critic", "mixed"),
+    "new-ordinal": ("critic", "ordinal"),
 }
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
 
 def regret_curve(task: Landscape, x: np.ndarray, seed: int, checkpoints: tuple[int, ...],
-                 ) -> list[float]:
+                 ) -> tuple[list[float], list[float]]:
+    """Regret share and best noise-free value (the tasks' values are normalized: median 0,
+    robust spread 1 on random points) at each checkpoint."""
     rng = np.random.RandomState(seed)
     ref = task.clean(rng.uniform(size=(2000, len(task.space))))
     ref = ref[~np.isnan(ref)]
     y = task.clean(x)
     best = np.fmin.accumulate(np.where(np.isnan(y), np.inf, y))
-    return [float((ref < best[c - 1]).mean()) for c in checkpoints if c <= len(best)]
+    at = [c for c in checkpoints if c <= len(best)]
+    return ([float((ref < best[c - 1]).mean()) for c in at],
+            [float(best[c - 1]) for c in at])
 
 
 def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
-        ) -> dict[str, list[float]]:
+        new_weights: str | None) -> dict[str, tuple[list[float], list[float]]]:
     torch.set_num_threads(1)
     out = {}
     for name in names:
         chooser, kernel = VARIANTS[name]
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="thompson", seed=seed, chooser=chooser, kernel=kernel)
-        core.sac.load(pretrained_path())
+        core.sac.load(new_weights if name.startswith("new") and new_weights
+                      else pretrained_path())
         with torch_threads(1):
             sim = simulate(core, [task], n_trials, n_startup=10, seed=seed)
         out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
@@ -88,41 +96,52 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variants", default="critics,log-ei,mixed-kernel,log-ei-mixed")
     p.add_argument("--families", default=",".join(FAMILIES))
     p.add_argument("--out", default="results/generated")
+    p.add_argument("--split", default="test", choices=("validation", "test"),
+                   help="validation: for choosing (defaults, weights); test: for reporting")
+    p.add_argument("--new-weights", help="weights file for the variants named new*")
     a = p.parse_args(argv)
     names = tuple(v for v in a.variants.split(",") if v)
     if unknown := set(names) - set(VARIANTS):
-        p.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
+        p.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    if any(n.startswith("new") for n in names) and not a.new_weights:
+        p.error("variants new* need --new-weights")
     families = tuple(f for f in a.families.split(",") if f)
-    tasks = draw("test", a.per_family * len(families), 0, dims=DIMS, families=families)
+    tasks = draw(a.split, a.per_family * len(families), 0, dims=DIMS, families=families)
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
-                                [a.trials] * len(tasks), [names] * len(tasks)))
-    rows = [{"family": t.family, "d": len(t.space), "seed": t.seed, "regret": r}
+                                [a.trials] * len(tasks), [names] * len(tasks),
+                                [a.new_weights] * len(tasks)))
+    rows = [{"family": t.family, "d": len(t.space), "seed": t.seed,
+             "regret": {k: v[0] for k, v in r.items()}, "best": {k: v[1] for k, v in r.items()}}
             for t, r in zip(tasks, results, strict=True)]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"command": " ".join(["python -m benchmarks.generated_split", *sys.argv[1:]]),
             "torch": torch.__version__, "machine": platform.machine(),
-            "checkpoints": [c for c in CHECKPOINTS if c <= a.trials], "variants": names}
+            "checkpoints": [c for c in CHECKPOINTS if c <= a.trials], "variants": names,
+            "split": a.split, "new_weights": a.new_weights}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(report(rows, names, meta))
 
 
 def report(rows: list[dict], names: tuple[str, ...], meta: dict) -> str:
     lines = [f"`{meta['command']}` (torch {meta['torch']}, {meta['machine']}); "
-             f"{len(rows)} test-split tasks, one study each per variant.", ""]
+             f"{len(rows)} {meta.get('split', 'test')}-split tasks, one study each per "
+             "variant.", ""]
     first = names[0]
     for c, cp in enumerate(meta["checkpoints"]):
-        lines += [f"**Regret at {cp} trials** (median share of random points better than the "
-                  f"best so far; wins: {first} better / worse than the other):", "",
+        lines += [f"**At {cp} trials**: median regret (share of random points better than "
+                  f"the best so far); {first} better / worse than each other variant by the "
+                  "best noise-free value (exact ties are neither):", "",
                   "| family | tasks | " + " | ".join(names) + " | "
                   + " | ".join(f"{first} vs {o}" for o in names[1:]) + " |",
                   "|---" * (2 + 2 * len(names) - 1) + "|"]
         for fam in [*dict.fromkeys(r["family"] for r in rows), "all"]:
             sel = [r for r in rows if fam in ("all", r["family"])]
             reg = np.array([[r["regret"][v][c] for v in names] for r in sel])
+            val = np.array([[r["best"][v][c] for v in names] for r in sel])
             cells = [f"{np.median(reg[:, k]):.4f}" for k in range(len(names))]
-            wins = [f"{int((reg[:, 0] < reg[:, k]).sum())}/{int((reg[:, 0] > reg[:, k]).sum())}"
+            wins = [f"{int((val[:, 0] < val[:, k]).sum())}/{int((val[:, 0] > val[:, k]).sum())}"
                     for k in range(1, len(names))]
             label = f"**{fam}**" if fam == "all" else fam
             lines.append(f"| {label} | {len(sel)} | " + " | ".join(cells + wins) + " |")
