@@ -8,12 +8,16 @@ it).
 Each task is a ``Landscape`` of the test split (``draw("test", ...)``, 3, 6 or 10
 dimensions, every family in turn). Each variant runs one study per task with its own
 ``HyperaCore``, as ``HyperaSampler()`` has (cooperative, Thompson conflicts, shipped weights,
-online updates), through ``_simulate.simulate`` (noise included, 10 Sobol startup trials):
+online updates), through ``_simulate.simulate`` (noise included, 10 Sobol startup trials
+unless the variant says otherwise):
 
 - ``critics``: the default, the critics pick among the candidates;
 - ``log-ei``: the teacher, ``HyperaSampler(scorer="log-ei")``;
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
-  the overlap distance, integers at their integer, ``_kernel_inputs``).
+  the overlap distance, integers at their integer, ``_kernel_inputs``);
+- ``startup-5``, ``startup-3``: the default with 5 or 3 Sobol startup trials instead of 10;
+- ``new``, ``new-ordinal``: the critics with the weights of ``--new-weights``, with the mixed
+  and the ordinal kernel.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
@@ -45,14 +49,17 @@ from optuna_hypera._weights import pretrained_path
 
 
 VARIANTS = {
-    # name: (chooser, kernel)
-    "critics": ("critic", "ordinal"),
-    "log-ei": ("teacher", "ordinal"),
-    "mixed-kernel": ("critic", "mixed"),
-    "log-ei-mixed": ("teacher", "mixed"),
+    # name: (chooser, kernel, startup trials)
+    "critics": ("critic", "ordinal", 10),
+    "log-ei": ("teacher", "ordinal", 10),
+    "mixed-kernel": ("critic", "mixed", 10),
+    "log-ei-mixed": ("teacher", "mixed", 10),
+    # How few startup trials the default can take.
+    "startup-5": ("critic", "ordinal", 5),
+    "startup-3": ("critic", "ordinal", 3),
     # With --new-weights: weights to hold against the shipped ones.
-    "new": ("critic", "mixed"),
-    "new-ordinal": ("critic", "ordinal"),
+    "new": ("critic", "mixed", 10),
+    "new-ordinal": ("critic", "ordinal", 10),
 }
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
@@ -77,13 +84,13 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     torch.set_num_threads(1)
     out = {}
     for name in names:
-        chooser, kernel = VARIANTS[name]
+        chooser, kernel, n_startup = VARIANTS[name]
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="thompson", seed=seed, chooser=chooser, kernel=kernel)
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else pretrained_path())
         with torch_threads(1):
-            sim = simulate(core, [task], n_trials, n_startup=10, seed=seed)
+            sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
         out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
     return out
 
