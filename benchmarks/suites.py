@@ -10,6 +10,7 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | quick    | README demo                           | under 5 minutes                      |
 | standard | the README results table              | about 30-40 minutes                  |
 | ablation | the standard tasks, one switch off    | about 30 minutes                     |
+| small    | 20-25 trials: digits, MONAI, generated| about 30 minutes                     |
 | long     | 1000 trials in 30-D (no GP)           | about 15 minutes                     |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 """
@@ -28,7 +29,8 @@ class Task:
     name: str
     """Unique within a suite; first part of the study name ``<task>/<sampler>/seed<k>``."""
     family: str
-    """Objective family: ``bbob``, ``digits`` or ``monai`` (see ``benchmarks.objectives``)."""
+    """Objective family: ``bbob``, ``digits``, ``monai``, ``curves`` or ``landscape`` (see
+    ``benchmarks.objectives``)."""
     n_trials: int
     """Trials per run."""
     options: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +75,19 @@ STANDARD_TASKS = (
     Task("monai-seg-2d", "monai", 20),
 )
 
+def _small_landscapes() -> tuple[Task, ...]:
+    """Two tasks of every generated family of the test split (``optuna_hypera._families``,
+    3, 6 or 10 dimensions), 25 trials each."""
+    from optuna_hypera._families import draw
+
+    return tuple(
+        Task(f"gen-{t.family}-d{len(t.space)}-{t.seed}", "landscape", 25,
+             {"landscape": t.family, "dim": len(t.space), "task_seed": t.seed})
+        for t in draw("test", 24, 1, dims=(3, 6, 10)))
+
+
+SMALL_SAMPLERS = ("hypera", "hypera-logei", "tpe", "cmaes", "gp", "random")
+
 SUITES: dict[str, Suite] = {
     s.name: s
     for s in (
@@ -103,6 +118,16 @@ SUITES: dict[str, Suite] = {
             "ablation", "The standard suite's tasks and seeds, one switch of hypera off per row.",
             tasks=STANDARD_TASKS,
             samplers=ABLATION_SAMPLERS, seeds=5,
+        ),
+        Suite(
+            "small", "Small budgets: the digits MLP and a small MONAI UNet at 20 trials, "
+            "generated test-split tasks of every family at 25.",
+            tasks=(
+                Task("digits-mlp-20", "digits", 20),
+                Task("monai-seg-2d-small-20", "monai", 20, SMALL_MONAI),
+                *_small_landscapes(),
+            ),
+            samplers=SMALL_SAMPLERS, seeds=5,
         ),
         Suite(
             "long", "1000 trials in 30-D, where GP's cubic cost is prohibitive (GP left out).",

@@ -121,3 +121,28 @@ def test_monai_images_are_deterministic_per_seed() -> None:
     assert not torch.equal(a.x_train, c.x_train)
     assert set(torch.unique(a.y_train).tolist()) <= {0.0, 1.0}
     assert a.x_train.shape == (2, 1, 16, 16)
+
+
+def test_landscape_objectives_decode_to_the_tasks_own_coordinates() -> None:
+    """Every kind of coordinate of a generated task becomes the Optuna parameter a user would
+    declare, and decodes back to a value the task's space can take; training seeds are
+    refused."""
+    from benchmarks.objectives.landscape import LandscapeObjective
+    from optuna_hypera._families import draw
+    from optuna_hypera._families import split_of
+
+    kinds = set()
+    for task in draw("test", 6, 3, dims=(6,), families=("integer", "categorical", "log_scale")):
+        obj = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(obj, n_trials=8)
+        for t in study.trials:
+            u = obj.coordinates(optuna.trial.FixedTrial(t.params))
+            np.testing.assert_allclose(task.space.snap(u), u, atol=1e-12)
+            assert t.value == pytest.approx(float(task(u[None], np.random.RandomState(
+                [task.seed, 0, t.number]))[0]))
+            kinds |= {type(d).__name__ for d in t.distributions.values()}
+    assert kinds == {"FloatDistribution", "IntDistribution", "CategoricalDistribution"}
+    train = next(s for s in range(100) if split_of(s) == "train")
+    with pytest.raises(ValueError, match="training split"):
+        LandscapeObjective(family="gp", dim=3, task_seed=train)

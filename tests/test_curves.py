@@ -88,8 +88,7 @@ def test_the_prediction_is_unchanged_by_increasing_transforms() -> None:
 
 
 def test_a_pruned_trial_ranks_at_its_predicted_final_value() -> None:
-    loss = np.array([1.0, 2.0, 3.0, 4.0, 9.0, 9.0])
-    pruned = np.array([False] * 4 + [True, True])
+    loss = np.array([1.0, 2.0, 3.0, 4.0, 9.0, 9.0])  # two pruned trials last
     step = np.array([np.nan] * 4 + [1.0, 1.0])
     q_old = rank_quantiles(loss, step)
     assert q_old[4] > q_old[3] and q_old[5] > q_old[3]  # after every completed trial

@@ -31,7 +31,7 @@ class Objective(Protocol):
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
 
 
-FAMILIES = ("bbob", "digits", "monai", "curves")
+FAMILIES = ("bbob", "digits", "monai", "curves", "landscape")
 
 
 def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
@@ -55,6 +55,10 @@ def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
         from benchmarks.objectives.curves import make_curves_objective
 
         return make_curves_objective(seed=seed, **options)
+    if family == "landscape":  # the generated prior's held-out tasks (optuna_hypera._families)
+        from benchmarks.objectives.landscape import make_landscape_objective
+
+        return make_landscape_objective(seed=seed, **options)
     raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
 
 
