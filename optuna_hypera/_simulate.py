@@ -11,7 +11,8 @@ benchmark function is used here (those are for evaluation only):
 
 Each may have integer-like (binned) and categorical coordinates and observation noise. Values
 are minimized. ``simulate`` also runs any other ``Objective`` (``_families.Landscape``), one
-task at a time; a NaN value is a failed trial.
+task at a time; a NaN value is a failed trial. A ``_curve_study.CurveStudy`` trains each trial
+step by step under the median pruning rule, so its studies have pruned trials.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from scipy.stats import qmc
 
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._curve_study import CurveStudy
 from optuna_hypera._history import STAT_NAMES
 from optuna_hypera._history import History
 from optuna_hypera._schema import Proposal
@@ -159,9 +161,18 @@ class Simulation:
     y: list[np.ndarray]
     losses: list[dict[str, np.ndarray]]
     """SAC losses of every learning call that ran gradient steps."""
+    pruned: list[np.ndarray] | None = None
+    """Per study, which trials were pruned (``CurveStudy`` tasks; their value is the last
+    reported one, not a final value)."""
+
+    def completed(self) -> list[np.ndarray]:
+        """Per study, the values with pruned trials' left out (NaN)."""
+        if self.pruned is None:
+            return self.y
+        return [np.where(p, np.nan, y) for y, p in zip(self.y, self.pruned, strict=True)]
 
     def best_so_far(self) -> np.ndarray:
-        return np.stack([np.fmin.accumulate(y) for y in self.y])
+        return np.stack([np.fmin.accumulate(y) for y in self.completed()])
 
 
 def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
@@ -183,15 +194,25 @@ def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
     nan = np.full(n_trials, np.nan)
     no_stats = np.full((n_trials, len(STAT_NAMES)), np.nan)
     objectives = _Objectives(tasks)
+    curves = {b: t.start(n_trials) for b, t in enumerate(tasks) if isinstance(t, CurveStudy)}
+
+    def history(b: int, i: int) -> History:
+        x, y = xs[b][:i], ys[b][:i]
+        c = curves.get(b)
+        if c is None:
+            return History(numbers[:i], x, y, no[:i], nan[:i], nan[:i], nan[:i], no_stats[:i],
+                           no[:i])
+        final = c.final(i)
+        return History(numbers[:i], x, y, c.pruned[:i], c.step[:i], c.trend[:i], nan[:i],
+                       no_stats[:i], no[:i], final_score=final.score, final_sd=final.sd,
+                       final_loss=final.loss)
+
     for i in range(n_trials):
         if i < n_startup:
             points = [s[i] for s in startup]
         else:
-            inputs = [StudyInput(t.space, History(numbers[:i], x[:i], y[:i], no[:i], nan[:i],
-                                                  nan[:i], nan[:i], no_stats[:i], no[:i]),
-                                 props, key=(run, b))
-                      for b, (t, x, y, props) in enumerate(zip(tasks, xs, ys, proposals,
-                                                               strict=True))]
+            inputs = [StudyInput(t.space, history(b, i), props, key=(run, b))
+                      for b, (t, props) in enumerate(zip(tasks, proposals, strict=True))]
             asked = core.ask_batch(inputs)
             if asked.losses is not None:
                 losses.append(asked.losses)
@@ -206,9 +227,13 @@ def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
             x[i] = t.space.snap(point)
         for y, value in zip(ys, objectives([x[i] for x in xs], rng).tolist(), strict=True):
             y[i] = value
+        for b, c in curves.items():  # trained step by step under the median rule
+            ys[b][i] = c.run(i, xs[b][i], rng)
     for b in range(len(tasks)):
         core.forget((run, b))
-    return Simulation(xs, ys, losses)
+    pruned = [curves[b].pruned.copy() if b in curves else np.zeros(n_trials, bool)
+              for b in range(len(tasks))]
+    return Simulation(xs, ys, losses, pruned)
 
 
 def _startup_points(dims: Sequence[int], n: int, rng: np.random.RandomState,

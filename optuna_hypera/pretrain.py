@@ -48,6 +48,7 @@ from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
 from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
+from optuna_hypera._curve_study import draw_curve_studies
 from optuna_hypera._families import FAMILIES as PRIOR_FAMILIES
 from optuna_hypera._families import draw
 from optuna_hypera._simulate import FAMILIES
@@ -106,6 +107,9 @@ class PretrainConfig:
     (validation on its validation split)."""
     kernel: str = "ordinal"
     """How the surrogate reads discrete parameters (``HyperaCore(kernel=...)``)."""
+    curves_share: float = 0.0
+    """With ``prior="families"``: the share of each round's studies that are generated
+    learning curves trained under the median pruning rule (``_curve_study``)."""
 
 
 @dataclass
@@ -136,9 +140,11 @@ def tasks_for(round_: int, cfg: PretrainConfig) -> tuple[list[Objective], int]:
     if cfg.prior == "families":
         families = list(stage.prior_families)
         rng.shuffle(families)  # which families a small round gets first
-        drawn = draw("train", cfg.studies, int(rng.randint(2**31 - 1)), dims=stage.dims,
-                     families=families)
-        return list(drawn), n_trials
+        n_curves = int(round(cfg.curves_share * cfg.studies))
+        drawn: list[Objective] = list(draw("train", cfg.studies - n_curves,
+                                           int(rng.randint(2**31 - 1)), dims=stage.dims,
+                                           families=families))
+        return drawn + list(draw_curve_studies(n_curves, rng, stage.dims)), n_trials
     per_dim = math.ceil(cfg.studies / len(stage.dims))
     tasks = []
     for d in stage.dims:
@@ -185,7 +191,7 @@ def evaluate(state: dict[str, torch.Tensor], cfg: PretrainConfig, chooser: str =
     core.sac.load_state_dict(state)
     tasks = validation_tasks(cfg.seed, cfg.prior)
     sim = simulate(core, tasks, 40, n_startup=10, seed=cfg.seed + 777)
-    return regret_share(tasks, sim.y, cfg.seed + 778)
+    return regret_share(tasks, sim.completed(), cfg.seed + 778)
 
 
 def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
@@ -250,6 +256,8 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
     and ``.png`` plot); returns the per-round log."""
     if cfg.prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, got {cfg.prior!r}.")
+    if not 0.0 <= cfg.curves_share <= 1.0 or (cfg.curves_share and cfg.prior != "families"):
+        raise ValueError("curves_share must be in [0, 1] and needs prior='families'.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
@@ -280,7 +288,7 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
             gen = torch.Generator().manual_seed(cfg.seed * 1000 + r)
             losses = train_steps(core, cfg.steps, rng, gen)
             logs.append(RoundLog(r, stage_of(r, cfg.rounds), chooser,
-                                 regret_share(tasks, sim.y, cfg.seed + r),
+                                 regret_share(tasks, sim.completed(), cfg.seed + r),
                                  evaluate(core.sac.state_dict(), cfg) if cfg.validate
                                  else math.nan,
                                  losses.get("critic", math.nan), losses.get("actor", math.nan),
@@ -384,10 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="task families: _simulate's three, or _families' prior (train split)")
     p.add_argument("--kernel", choices=KERNELS, default=d.kernel,
                    help="how the surrogate reads discrete parameters")
+    p.add_argument("--curves-share", type=float, default=d.curves_share,
+                   help="with --prior families: share of studies that are learning curves "
+                        "under the median pruning rule")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
-                         a.replay_capacity, a.threads, a.prior, a.kernel)
+                         a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,
