@@ -16,8 +16,9 @@ unless the variant says otherwise):
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
   the overlap distance, integers at their integer, ``_kernel_inputs``);
 - ``startup-5``, ``startup-3``: the default with 5 or 3 Sobol startup trials instead of 10;
-- ``new``, ``new-ordinal``: the critics with the weights of ``--new-weights``, with the mixed
-  and the ordinal kernel.
+- ``new``, ``new-ordinal``, ``new-log-ei``: the weights of ``--new-weights`` (the critics with
+  the mixed and the ordinal kernel; the teacher among the new actors' candidates);
+  ``--baseline-weights`` replaces the shipped weights for the other variants.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
@@ -60,6 +61,7 @@ VARIANTS = {
     # With --new-weights: weights to hold against the shipped ones.
     "new": ("critic", "mixed", 10),
     "new-ordinal": ("critic", "ordinal", 10),
+    "new-log-ei": ("teacher", "mixed", 10),
 }
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
@@ -80,7 +82,8 @@ def regret_curve(task: Landscape, x: np.ndarray, seed: int, checkpoints: tuple[i
 
 
 def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
-        new_weights: str | None) -> dict[str, tuple[list[float], list[float]]]:
+        new_weights: str | None, baseline: str | None = None,
+        ) -> dict[str, tuple[list[float], list[float]]]:
     torch.set_num_threads(1)
     out = {}
     for name in names:
@@ -88,7 +91,7 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="thompson", seed=seed, chooser=chooser, kernel=kernel)
         core.sac.load(new_weights if name.startswith("new") and new_weights
-                      else pretrained_path())
+                      else baseline or pretrained_path())
         with torch_threads(1):
             sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
         out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split", default="test", choices=("validation", "test"),
                    help="validation: for choosing (defaults, weights); test: for reporting")
     p.add_argument("--new-weights", help="weights file for the variants named new*")
+    p.add_argument("--baseline-weights",
+                   help="weights file for the other variants (default: the shipped ones)")
     a = p.parse_args(argv)
     names = tuple(v for v in a.variants.split(",") if v)
     if unknown := set(names) - set(VARIANTS):
@@ -117,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
                                 [a.trials] * len(tasks), [names] * len(tasks),
-                                [a.new_weights] * len(tasks)))
+                                [a.new_weights] * len(tasks),
+                                [a.baseline_weights] * len(tasks)))
     rows = [{"family": t.family, "d": len(t.space), "seed": t.seed,
              "regret": {k: v[0] for k, v in r.items()}, "best": {k: v[1] for k, v in r.items()}}
             for t, r in zip(tasks, results, strict=True)]
@@ -126,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"command": " ".join(["python -m benchmarks.generated_split", *sys.argv[1:]]),
             "torch": torch.__version__, "machine": platform.machine(),
             "checkpoints": [c for c in CHECKPOINTS if c <= a.trials], "variants": names,
-            "split": a.split, "new_weights": a.new_weights}
+            "split": a.split, "new_weights": a.new_weights,
+            "baseline_weights": a.baseline_weights or "shipped"}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(report(rows, names, meta))
 

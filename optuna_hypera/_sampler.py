@@ -82,12 +82,11 @@ class HyperaSampler(BaseSampler):
             candidates, surrogate and trust region, to hold the agents against).
         surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
             ablation without a model).
-        kernel: How that model reads discrete parameters: ``"ordinal"`` (the default, what
-            the shipped weights were pre-trained with: categorical choices as ordered bins)
-            or ``"mixed"`` (categorical choices by the overlap distance, equal for any two
-            different choices; integers at the integer they decode to). ``"mixed"`` helps the
-            ``"log-ei"`` scorer on generated categorical and integer tasks but not yet the
-            critics (README, "The surrogate's view").
+        kernel: How that model reads discrete parameters: ``"mixed"`` (the default, what
+            the shipped weights were pre-trained with: categorical choices by the overlap
+            distance, equal for any two different choices; integers at the integer they
+            decode to) or ``"ordinal"`` (every coordinate as it is, categorical choices as
+            ordered bins, as before 0.3).
         torch_threads: Intra-op threads used while the sampler runs its networks (restored
             afterwards); ``None`` leaves torch's setting alone.
         dashboard_every: Refresh the optuna-dashboard note and figure at most every this many
@@ -124,7 +123,7 @@ class HyperaSampler(BaseSampler):
         weights: str | os.PathLike[str] | None = PRETRAINED,
         scorer: str = "critics",
         surrogate: bool = True,
-        kernel: str = "ordinal",
+        kernel: str = "mixed",
         torch_threads: int | None = 1,
         dashboard_every: int = 10,
         warn_independent_sampling: bool = True,

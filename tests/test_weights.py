@@ -15,6 +15,8 @@ import torch
 
 from optuna_hypera import HyperaSampler
 from optuna_hypera import SACConfig
+from optuna_hypera._families import FAMILIES as PRIOR_FAMILIES
+from optuna_hypera._simulate import FAMILIES as SYNTHETIC_FAMILIES
 from optuna_hypera._weights import pretrained_path
 from optuna_hypera._weights import pretrained_record
 
@@ -39,7 +41,7 @@ def _params(**kwargs: object) -> list[dict[str, object]]:
 def test_the_record_beside_the_weights_says_how_they_were_made() -> None:
     record = pretrained_record()
     assert record["command"].startswith("python -m optuna_hypera.pretrain")
-    assert set(record["families"]) <= {"gp", "quadratic", "multimodal"}
+    assert set(record["families"]) <= set(PRIOR_FAMILIES) | set(SYNTHETIC_FAMILIES)
     assert {"seed", "rounds"} <= set(record["config"])
     assert {"torch", "optuna", "numpy"} <= set(record["versions"])
     assert pretrained_path().stat().st_size < 1_000_000
