@@ -1,18 +1,20 @@
-"""The learned scorer against its teacher, and the categorical kernel against the ordinal
-one, on the generated test split (``optuna_hypera._families``; nothing is trained or tuned on
-it).
+"""The learned scorer against its teacher, kernels, startup sizes and weights, on the
+generated validation split (for choosing) or test split (for reporting; nothing is trained or
+tuned on it), ``optuna_hypera._families``.
 
-    .venv/bin/python -m benchmarks.generated_split [--per-family 6 --trials 100 --jobs 2]
-        [--variants critics,log-ei,ordinal-kernel] [--out results/generated]
+    .venv/bin/python -m benchmarks.generated_split [--split test --per-family 6 --trials 100
+        --jobs 2] [--variants critics,log-ei,...] [--new-weights W.pt] [--baseline-weights B.pt]
+        [--out results/generated]
 
-Each task is a ``Landscape`` of the test split (``draw("test", ...)``, 3, 6 or 10
-dimensions, every family in turn). Each variant runs one study per task with its own
-``HyperaCore``, as ``HyperaSampler()`` has (cooperative, Thompson conflicts, shipped weights,
-online updates), through ``_simulate.simulate`` (noise included, 10 Sobol startup trials
-unless the variant says otherwise):
+Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
+every family in turn). Each variant runs one study per task with its own ``HyperaCore``, as
+``HyperaSampler()`` has (cooperative, Thompson conflicts, online updates), through
+``_simulate.simulate`` (noise included, 10 Sobol startup trials unless the variant says
+otherwise):
 
-- ``critics``: the default, the critics pick among the candidates;
-- ``log-ei``: the teacher, ``HyperaSampler(scorer="log-ei")``;
+- ``critics``: the critics pick among the candidates, ordinal kernel (the default before 0.3;
+  ``new`` with ``--new-weights`` of the shipped file is today's default);
+- ``log-ei``: the teacher, ``HyperaSampler(scorer="log-ei", kernel="ordinal")``;
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
   the overlap distance, integers at their integer, ``_kernel_inputs``);
 - ``startup-5``, ``startup-3``: the default with 5 or 3 Sobol startup trials instead of 10;
@@ -22,8 +24,9 @@ unless the variant says otherwise):
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
-family, the median regret of each variant and how often the first variant beats each other
-one (ties are neither), and writes ``results.json``.
+family, the median regret of each variant and how often the first variant ends better or
+worse than each other one by the best noise-free value (exact ties are neither), and writes
+``results.json``.
 """
 
 from __future__ import annotations

@@ -96,17 +96,17 @@ class HyperaCore:
         chooser: ``"critic"`` (the critics pick among candidates) or ``"teacher"`` (the
             candidate with the highest log expected improvement; pre-training's imitation
             stage).
-        kernel: How the surrogate reads discrete parameters: ``"ordinal"`` (default: every
-            coordinate as it is, categorical choices as ordered bins, what the shipped weights
-            were trained with) or ``"mixed"`` (categorical choices by the overlap distance,
-            integers at their integer, ``_kernel_inputs``).
+        kernel: How the surrogate reads discrete parameters: ``"mixed"`` (default:
+            categorical choices by the overlap distance, integers at their integer,
+            ``_kernel_inputs``; what the shipped weights were trained with) or ``"ordinal"``
+            (every coordinate as it is, categorical choices as ordered bins).
     """
 
     def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,
                  conflict: str, groups: Mapping[str, tuple[str, ...]] | None = None,
                  seed: int = 0, device: torch.device | str = "cpu", surrogate: bool = True,
                  n_candidates: int = 64, chooser: str = "critic",
-                 kernel: str = "ordinal") -> None:
+                 kernel: str = "mixed") -> None:
         self.agents = tuple(agents)
         self.config = sac
         self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)

@@ -3,11 +3,13 @@
     python -m optuna_hypera.pretrain --out weights.pt [--rounds 20 --seed 0 ...]
 
 Each round simulates a batch of studies (``_simulate``: whole studies, no Optuna) on task
-families generated on the fly, ordered from easy to hard (few dimensions, smooth, no noise ->
-many dimensions, multimodal, binned/categorical coordinates, noise). Only the project's own
-families are used: Gaussian-process prior samples, rotated ill-conditioned quadratics and the
-same with cosine ripples (``_simulate.FAMILIES``). No named benchmark function (BBOB, the
-suite's ML tasks) is ever evaluated here: those are for evaluation only.
+families generated on the fly, ordered from easy to hard (few dimensions and smooth families ->
+many dimensions and every family). Only the project's own families are used: by default the
+train split of the prior over landscapes (``_families``, ``--prior families``), optionally
+with generated learning curves under the median pruning rule (``--curves-share``), or the
+three families of ``_simulate`` (``--prior synthetic``: Gaussian-process prior samples,
+rotated ill-conditioned quadratics and the same with cosine ripples). No named benchmark
+function (BBOB, the suite's ML tasks) is ever evaluated here: those are for evaluation only.
 
 Two stages, as in MetaBO's and expert iteration's recipe:
 
@@ -101,11 +103,11 @@ class PretrainConfig:
     """Evaluate on the validation tasks after every round (and the teacher once)."""
     replay_capacity: int = 60_000
     threads: int = 1
-    prior: str = "synthetic"
-    """``"synthetic"``: ``_simulate``'s three families (what the shipped weights before 0.3
-    saw); ``"families"``: the prior over landscapes of ``_families``, train split only
-    (validation on its validation split)."""
-    kernel: str = "ordinal"
+    prior: str = "families"
+    """``"families"``: the prior over landscapes of ``_families``, train split only
+    (validation on its validation split); ``"synthetic"``: ``_simulate``'s three families
+    (what the weights shipped before 0.3 saw)."""
+    kernel: str = "mixed"
     """How the surrogate reads discrete parameters (``HyperaCore(kernel=...)``)."""
     curves_share: float = 0.0
     """With ``prior="families"``: the share of each round's studies that are generated

@@ -71,7 +71,7 @@ def test_the_command_writes_weights_a_record_and_resumes(tmp_path: Path) -> None
     record = json.loads(out.with_suffix(".json").read_text())
     assert [r["round"] for r in record["log"]] == [0, 1]
     assert record["command"].startswith("python -m optuna_hypera.pretrain --out")
-    assert record["families"] == ["gp", "quadratic", "multimodal"]
+    assert record["prior"] == "families" and record["families"] == list(PRIOR_FAMILIES)
     assert {"torch", "optuna", "numpy", "python"} <= set(record["versions"])
     state = torch.load(out, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
