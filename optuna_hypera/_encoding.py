@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ class SpaceEncoder:
             [_int_bound(d, "low") for d in self.distributions],
             [_int_bound(d, "high") for d in self.distributions],
             [isinstance(d, CategoricalDistribution) for d in self.distributions],
-            [p.kind in (_CONTINUOUS, _LOG) and p.high <= p.low for p in self._params],
+            [_unresolved(p) for p in self._params],
         )
         flags = self.space.flags
         self.is_log, self.is_categorical, self.granularity = flags[:, 0], flags[:, 1], flags[:, 2]
@@ -86,11 +87,10 @@ class SpaceEncoder:
         """Coordinate of Optuna's internal representation (categorical: the choice index)."""
         p = self._params[j]
         if p.kind == _CONTINUOUS:
-            span = p.high - p.low
-            return 0.5 if span <= 0 else (internal - p.low) / span
+            return 0.5 if _unresolved(p) else (internal - p.low) / (p.high - p.low)
         if p.kind == _LOG or p.kind == _LOG_INT:
             span = p.high - p.low
-            return 0.5 if span <= 0 else (math.log(internal) - p.low) / span
+            return 0.5 if span <= 0 or _unresolved(p) else (math.log(internal) - p.low) / span
         k = round((internal - p.low) / p.step)
         return (min(max(k, 0), p.n_bins - 1) + 0.5) / p.n_bins
 
@@ -137,6 +137,16 @@ class SpaceEncoder:
     def snap(self, x: np.ndarray) -> np.ndarray:
         """Coordinates of the values that ``x`` decodes to (bin centres for discrete ones)."""
         return self.space.snap(x)
+
+
+def _unresolved(p: _Param) -> bool:
+    """A float range too narrow for its values to be told apart (a few ulps wide, or empty):
+    every coordinate decodes to an end of it, so it is one value to the agents (``single``)."""
+    if p.kind not in (_CONTINUOUS, _LOG):
+        return False
+    low, high = (p.low, p.high) if p.kind == _CONTINUOUS else (math.exp(p.low), math.exp(p.high))
+    scale = max(abs(low), abs(high), sys.float_info.min)
+    return high - low <= 4.0 * sys.float_info.epsilon * scale
 
 
 def _int_bound(dist: BaseDistribution, which: str) -> int:
