@@ -234,17 +234,20 @@ class Surrogate(ModelView):
     """The fitted model of one study; ``None``-safe: build with ``Surrogate.fit``."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams,
-                 inputs: KernelInputs | None = None, pseudo: Pseudo | None = None) -> None:
+                 inputs: KernelInputs | None = None, pseudo: Pseudo | None = None,
+                 embedded: np.ndarray | None = None) -> None:
+        """``embedded``: ``inputs.embed(x)``, where the caller has it already."""
         self.inputs = inputs or KernelInputs.of(None, x.shape[1])
         self.x, self.y, self.params = x, y, params
         """The completed trials (what leave-one-out and transfer weights judge)."""
         n = len(y)
-        x_all, y_all, extra = x, y, np.zeros(0)
+        xe = self.inputs.embed(x) if embedded is None else embedded
+        y_all, extra = y, np.zeros(0)
         if pseudo is not None and len(pseudo.y):
-            x_all = np.concatenate([x, pseudo.x])
+            xe = np.concatenate([xe, self.inputs.embed(pseudo.x)])
             y_all = np.concatenate([y, pseudo.y])
             extra = pseudo.var
-        self.xe = self.inputs.embed(x_all)
+        self.xe = xe
         self.log_ls = params.log_ls
         self.ls = self.inputs.expand(np.exp(params.log_ls))
         self.s2 = math.exp(params.log_signal)
@@ -291,11 +294,12 @@ class Surrogate(ModelView):
                 cache.clear()  # only the latest refit point is ever asked again
                 cache[m] = (key, params)
         e_center = inputs.embed(center[None])[0]
-        near = _near(inputs.embed(x), e_center)
+        ex = inputs.embed(x)
+        near = _near(ex, e_center)
         if pseudo is not None and len(pseudo.y):
             pseudo = pseudo.take(_near(inputs.embed(pseudo.x), e_center))
         try:
-            return cls(x[near], normal_scores(loss[near]), params, inputs, pseudo)
+            return cls(x[near], normal_scores(loss[near]), params, inputs, pseudo, ex[near])
         except np.linalg.LinAlgError:
             return None
 

@@ -45,8 +45,10 @@ def trial_loss(trial: FrozenTrial, minimize: bool) -> float | None:
     return float(value) if minimize else -float(value)
 
 
-def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
-    """The trial's row of ``History`` fields other than its coordinates (NaN where unknown)."""
+def encode_trial(trial: FrozenTrial, minimize: bool,
+                 curve: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The trial's row of ``History`` fields other than its coordinates (NaN where unknown);
+    ``curve``: its ``trial_curve``, where the caller has it already."""
     rec = np.full(_N_RECORD, np.nan)
     loss = trial_loss(trial, minimize)
     rec[0] = math.nan if loss is None else loss
@@ -54,7 +56,7 @@ def encode_trial(trial: FrozenTrial, minimize: bool) -> np.ndarray:
     rec[1] = float(pruned)
     if pruned and trial.intermediate_values:
         rec[2] = float(max(trial.intermediate_values))
-    rec[3] = curve_trend(trial_curve(trial, minimize)[1].tolist())
+    rec[3] = curve_trend((curve or trial_curve(trial, minimize))[1].tolist())
     if trial.datetime_complete is not None:
         rec[5] = trial.datetime_complete.timestamp()
         if trial.datetime_start is not None:
@@ -101,15 +103,17 @@ def build_history(trials: Sequence[FrozenTrial], minimize: bool, row_fn: RowFn,
                   dim: int) -> History:
     """From scratch: the finished trials among ``trials``, in trial-number order."""
     finished = sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number)
-    records = np.array([encode_trial(t, minimize) for t in finished]).reshape(-1, _N_RECORD)
+    curves = [trial_curve(t, minimize) for t in finished]
+    records = np.array([encode_trial(t, minimize, c)
+                        for t, c in zip(finished, curves, strict=True)]).reshape(-1, _N_RECORD)
     x = np.full((len(finished), dim), np.nan)
     for i, t in enumerate(finished):
         row = row_fn(t)
         if row is not None:
             x[i] = row
     table = CurveTable()
-    for t, rec in zip(finished, records, strict=True):
-        table.add(*trial_curve(t, minimize))
+    for c, rec in zip(curves, records, strict=True):
+        table.add(*c)
         if rec[1]:
             table.refer(float(rec[2]))
     return _history(np.array([t.number for t in finished], dtype=np.int64), records, x,
@@ -147,8 +151,9 @@ class TrialTable:
             self._numbers.append(t.number)
             if i >= len(self._records):
                 self._records = _grown(self._records)
-            self._records[i] = encode_trial(t, self.minimize)
-            self._curves.add(*trial_curve(t, self.minimize))
+            curve = trial_curve(t, self.minimize)
+            self._records[i] = encode_trial(t, self.minimize, curve)
+            self._curves.add(*curve)
             if self._records[i, 1]:
                 self._curves.refer(float(self._records[i, 2]))
             self._has_stats.append(isinstance(t.user_attrs.get(STATS_KEY), dict))
