@@ -18,8 +18,13 @@ otherwise):
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
   the overlap distance, integers at their integer, ``_kernel_inputs``);
 - ``startup-5``, ``startup-3``: the default with 5 or 3 Sobol startup trials instead of 10;
-- ``new``, ``new-ordinal``, ``new-log-ei``: the weights of ``--new-weights`` (the critics with
-  the mixed and the ordinal kernel; the teacher among the new actors' candidates);
+- ``global``, ``log-ei-global``: the critics and the teacher with a share of candidates from
+  the whole space (``_global``; every variant above keeps them in the trust region, as before
+  0.4);
+- ``new``, ``new-ordinal``, ``new-log-ei``, ``new-local``, ``new-startup-5``: the weights of
+  ``--new-weights`` with global candidates (the critics with the mixed and the ordinal kernel;
+  the teacher among the new actors' candidates; the critics without global candidates; with
+  5 startup trials);
   ``--baseline-weights`` replaces the shipped weights for the other variants.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
@@ -43,6 +48,7 @@ import torch
 
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
+from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
 from optuna_hypera._families import Landscape
@@ -53,18 +59,23 @@ from optuna_hypera._weights import pretrained_path
 
 
 VARIANTS = {
-    # name: (chooser, kernel, startup trials)
-    "critics": ("critic", "ordinal", 10),
-    "log-ei": ("teacher", "ordinal", 10),
-    "mixed-kernel": ("critic", "mixed", 10),
-    "log-ei-mixed": ("teacher", "mixed", 10),
+    # name: (chooser, kernel, startup trials, share of global candidates)
+    "critics": ("critic", "ordinal", 10, 0.0),
+    "log-ei": ("teacher", "ordinal", 10, 0.0),
+    "mixed-kernel": ("critic", "mixed", 10, 0.0),
+    "log-ei-mixed": ("teacher", "mixed", 10, 0.0),
     # How few startup trials the default can take.
-    "startup-5": ("critic", "ordinal", 5),
-    "startup-3": ("critic", "ordinal", 3),
-    # With --new-weights: weights to hold against the shipped ones.
-    "new": ("critic", "mixed", 10),
-    "new-ordinal": ("critic", "ordinal", 10),
-    "new-log-ei": ("teacher", "mixed", 10),
+    "startup-5": ("critic", "ordinal", 5, 0.0),
+    "startup-3": ("critic", "ordinal", 3, 0.0),
+    # Candidates from the whole space as well as the trust region (``_global``).
+    "global": ("critic", "mixed", 10, GLOBAL_SHARE),
+    "log-ei-global": ("teacher", "mixed", 10, GLOBAL_SHARE),
+    # With --new-weights: weights to hold against the shipped ones (today's defaults).
+    "new": ("critic", "mixed", 10, GLOBAL_SHARE),
+    "new-ordinal": ("critic", "ordinal", 10, GLOBAL_SHARE),
+    "new-log-ei": ("teacher", "mixed", 10, GLOBAL_SHARE),
+    "new-local": ("critic", "mixed", 10, 0.0),
+    "new-startup-5": ("critic", "mixed", 5, GLOBAL_SHARE),
 }
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
@@ -90,9 +101,10 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     torch.set_num_threads(1)
     out = {}
     for name in names:
-        chooser, kernel, n_startup = VARIANTS[name]
+        chooser, kernel, n_startup, share = VARIANTS[name]
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
-                          conflict="thompson", seed=seed, chooser=chooser, kernel=kernel)
+                          conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
+                          global_share=share)
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else baseline or pretrained_path())
         with torch_threads(1):

@@ -5,8 +5,9 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
 - ``independent``: every agent acts on the same base, x = {x_1, ..., x_n};
 - ``sequential``: x = A_n(A_{n-1}(... A_1(x_base))): each agent sees what the previous produced;
 - ``cooperative``: the acquisition optimizer. Many joint candidates from one base (half drawn
-  by the actors, half uniform in the trust region, as TuRBO draws them) are scored by the
-  critics, whose input holds what the surrogate model says about each candidate:
+  by the actors, the rest uniform in the trust region, as TuRBO draws them, and a share
+  ``global_share`` from the whole space, ``_global``: the surrogate's global log-EI optima
+  and uniform points) are scored by the critics, whose input holds what the surrogate model says about each candidate:
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
   imitation stage) the candidate with the highest log expected improvement wins instead.
 
@@ -45,6 +46,8 @@ from optuna_hypera._decision import widen
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import moved_feature
 from optuna_hypera._features import token_features
+from optuna_hypera._global import global_points
+from optuna_hypera._global import n_global
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
@@ -58,6 +61,8 @@ CONFLICTS = ("value", "specialization", "thompson")
 N_CANDIDATES = 64
 """Joint candidates scored per cooperative decision (half from the actors)."""
 CHOOSERS = ("critic", "teacher")
+GLOBAL_SHARE = 0.125
+"""Share of a cooperative decision's candidates drawn from the whole space (``_global``)."""
 _MAX_RETRIES = 8
 
 
@@ -79,12 +84,14 @@ def check_rules(strategy: str, conflict: str) -> None:
 class Coordinator:
     def __init__(self, agents: Sequence[AgentConfig], strategy: str, conflict: str,
                  n_candidates: int = N_CANDIDATES, chooser: str = "critic",
-                 explore: float = 0.0) -> None:
+                 explore: float = 0.0, global_share: float = GLOBAL_SHARE) -> None:
         check_rules(strategy, conflict)
         if chooser not in CHOOSERS:
             raise ValueError(f"chooser must be one of {CHOOSERS}, got {chooser!r}.")
         if n_candidates < 1:
             raise ValueError("n_candidates must be >= 1.")
+        if not 0.0 <= global_share < 1.0:
+            raise ValueError("global_share must be in [0, 1).")
         self.agents = tuple(agents)
         self.strategy = strategy
         self.conflict = conflict
@@ -93,6 +100,17 @@ class Coordinator:
         self.explore = explore
         """Share of cooperative decisions that execute a random candidate (pre-training: the
         critics must also see what they would not pick)."""
+        self.global_share = global_share
+        """Share of cooperative candidates from the whole space instead of the trust
+        region (``_global``; 0: trust region only, the behaviour before 0.4)."""
+        self.labels = 0
+        """Unexecuted candidates per cooperative decision to return as ``alternatives``
+        (pre-training's dense hindsight: the simulator knows their outcome)."""
+        self.teacher_local = False
+        """With ``chooser="teacher"``: pick among the trust-region candidates only (global
+        ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
+        log-EI rule jumps too often when it may go anywhere (measured on the validation
+        split, ``docs/benchmarks/global-validation.md``)."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules -------------------------------------------------------------------
@@ -230,10 +248,13 @@ class Coordinator:
                items: Sequence[tuple[Context, Base, np.ndarray]],
                gen: torch.Generator | None,
                uniform: np.ndarray | None = None,
-               rng: np.random.RandomState | None = None) -> JointMoves:
+               rng: np.random.RandomState | None = None,
+               fixed: dict[int, np.ndarray] | None = None) -> JointMoves:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
         the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs).
+        Items in ``fixed`` (disjoint assignments only) go to the given configuration, their
+        actions the moves towards it clipped to the action range (``_global``).
         Decisions are built on demand (``JointMoves.decision``): a cooperative decision needs
         only its pick's."""
         n_agents = len(self.agents)
@@ -269,6 +290,7 @@ class Coordinator:
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
         out = JointMoves(items, tok, act_np, cand, sources)
+        moved_actions = False
         for ks, group in _by_assignment(items).items():
             asg = group[0][0].assignment
             kk = np.array(ks)
@@ -282,6 +304,20 @@ class Coordinator:
                     p = asg.indices(a)
                     x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                       0, 1)
+                at = [i for i, k in enumerate(ks) if fixed and k in fixed]
+                if at:
+                    assert fixed is not None
+                    rows = np.array(at)
+                    x[rows] = np.stack([fixed[ks[i]] for i in at])
+                    for a in agents:
+                        p = asg.indices(a)
+                        act_np[a, kk[rows], : len(p)] = np.clip(
+                            (x[rows][:, p] - xb[rows][:, p])
+                            / np.maximum(step[rows, a, None], 1e-12),
+                            -ACTION_LIMIT, ACTION_LIMIT)
+                    for i in at:
+                        sources[ks[i]] = "global"
+                    moved_actions = True
                 cand[:, kk] = _features(group, x)[None]
                 out.plans.append((ks, agents, x, step))
             else:
@@ -293,6 +329,8 @@ class Coordinator:
                                        0, 1)
                     cand[a, kk] = _features(group, xa)
                 out.claims.append((ks, agents))
+        if moved_actions:
+            actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         out.values = sac.value(tok_t, mask_t, glob_t, actions,
                                torch.from_numpy(cand).to(dev)).cpu().numpy().astype(np.float64)
         for ks, agents in out.claims:
@@ -383,12 +421,20 @@ class Coordinator:
         # All candidates share one base: rewards are relative to the base, so critics would
         # otherwise (rightly) value poor bases higher and steer the study towards them.
         m = self.n_candidates
+        n_far = n_global(m, self.global_share)
         items = []
-        for c, th in zip(ctxs, thetas, strict=True):
+        fixed: dict[int, np.ndarray] = {}
+        far_rows = np.arange(m) >= m - n_far
+        for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
             base = self._draw_base(c, rng)
             items.extend([(c, base, th)] * m)
+            if n_far and c.assignment.disjoint:
+                # The last of the uniform rows: the same base, moves of any length.
+                far = global_points(c.surrogate, c.space, n_far, rng)
+                for j, point in enumerate(far):
+                    fixed[(k + 1) * m - n_far + j] = point
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
-        joint = self._joint(sac, items, gen, uniform, rng)
+        joint = self._joint(sac, items, gen, uniform, rng, fixed)
         out, found = [], []
         for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
             rows = range(k * m, (k + 1) * m)
@@ -399,6 +445,8 @@ class Coordinator:
             if self.chooser == "teacher" and c.surrogate is not None:
                 mu, sd = c.surrogate.predict(x)
                 score = log_ei((c.surrogate.best - mu) / sd, sd)
+                if self.teacher_local and n_far and c.assignment.disjoint:
+                    score = np.where(far_rows, -np.inf, score)
             else:
                 score = value
             ok = c.acceptable(x)
@@ -407,6 +455,15 @@ class Coordinator:
                 pick = int(rng.choice(np.flatnonzero(ok)))
             d = joint.decision(rows.start + pick)
             d.value = float(value[pick])
+            if self.labels and c.assignment.disjoint:
+                # Distinct configurations only (the actors' draws can repeat).
+                _, first = np.unique(np.round(x, 9), axis=0, return_index=True)
+                distinct = np.zeros(m, bool)
+                distinct[first] = True
+                same = np.abs(x - x[pick]).max(axis=1) < 1e-9
+                others = np.flatnonzero(ok & distinct & ~same)
+                chosen = rng.choice(others, min(self.labels, len(others)), replace=False)
+                d.alternatives = [joint.decision(rows.start + int(j)) for j in chosen]
             out.append(d)
             found.append(bool(ok.any()))
         return out, found

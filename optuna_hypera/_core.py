@@ -23,6 +23,7 @@ import torch
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
+from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
@@ -100,16 +101,20 @@ class HyperaCore:
             categorical choices by the overlap distance, integers at their integer,
             ``_kernel_inputs``; what the shipped weights were trained with) or ``"ordinal"``
             (every coordinate as it is, categorical choices as ordered bins).
+        global_share: Share of the cooperative candidates drawn from the whole space (the
+            surrogate's global log-EI optima and uniform points, ``_global``) instead of
+            the trust region; 0 keeps every candidate in the trust region (before 0.4).
     """
 
     def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,
                  conflict: str, groups: Mapping[str, tuple[str, ...]] | None = None,
                  seed: int = 0, device: torch.device | str = "cpu", surrogate: bool = True,
                  n_candidates: int = 64, chooser: str = "critic",
-                 kernel: str = "mixed") -> None:
+                 kernel: str = "mixed", global_share: float = GLOBAL_SHARE) -> None:
         self.agents = tuple(agents)
         self.config = sac
-        self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser)
+        self.coordinator = Coordinator(self.agents, strategy, conflict, n_candidates, chooser,
+                                       global_share=global_share)
         self.use_surrogate = surrogate
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
@@ -261,7 +266,7 @@ class HyperaCore:
             glob=decision.base.glob,
             agents={self.agents[a].name: move for a, move in decision.moves.items()},
             prediction=decision.prediction or {"value": decision.value},
-            cand=decision.cand,
+            cand=decision.cand, origin=decision.source,
         )
 
 

@@ -128,6 +128,9 @@ class Decision:
     """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
     transfer: np.ndarray | None = None
     """With past studies: the ensemble's weights (per source, then the study's own model)."""
+    alternatives: list[Decision] = field(default_factory=list)
+    """With ``Coordinator.labels``: other acceptable candidates of the same decision, not
+    executed (the simulator labels them with their true outcome, dense hindsight)."""
 
 
 class JointMoves:

@@ -220,6 +220,32 @@ def rewards(quantiles: np.ndarray, valid: np.ndarray, trial: np.ndarray,
     return np.where(valid[trial], r, PENALTY)
 
 
+def inserted_quantiles(h: History, values: np.ndarray) -> np.ndarray:
+    """The quantile each of ``values`` would have as one more completed trial of ``h`` (its
+    mid-rank among the n + 1 valid trials, over n, as ``rank_quantiles`` ranks; pruned
+    trials without a predicted final value rank after it); 1 where NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    loss, step = h.loss, h.step
+    if h.final_loss is not None:
+        has = ~np.isnan(h.final_loss) & ~np.isnan(loss)
+        loss = np.where(has, h.final_loss, loss)
+        step = np.where(has, np.nan, step)
+    valid = ~np.isnan(loss)
+    done = np.sort(loss[valid & np.isnan(step)])
+    below = np.searchsorted(done, values, side="left")
+    upto = np.searchsorted(done, values, side="right")
+    q = (below + upto) / 2.0 / max(int(valid.sum()), 1)
+    return np.where(np.isnan(values), 1.0, q)
+
+
+def label_rewards(h: History, values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """``rewards`` of hindsight candidates that were not run, from the losses they would
+    have had (NaN: failed, ``PENALTY``)."""
+    q = h.quantiles
+    qb = np.where(base >= 0, q[np.maximum(base, 0)], 1.0)
+    return np.where(np.isnan(values), PENALTY, qb - inserted_quantiles(h, values))
+
+
 def curve_trend(curve: Sequence[float]) -> float:
     """Rank correlation of a direction-adjusted learning curve (lower is better) with its
     step order, negated: 1 when every report improved on the last, -1 when every one got

@@ -30,6 +30,7 @@ import torch
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._history import History
+from optuna_hypera._history import label_rewards
 from optuna_hypera._history import rewards
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
@@ -65,8 +66,10 @@ class AgentReplay:
     study: np.ndarray
     trial: np.ndarray
     base: np.ndarray
+    clone: np.ndarray
+    value: np.ndarray
     _FIELDS = ("tokens", "mask", "glob", "cand", "action", "next_tokens", "next_mask",
-               "next_glob", "next_cand", "done", "study", "trial", "base")
+               "next_glob", "next_cand", "done", "study", "trial", "base", "clone", "value")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -90,6 +93,8 @@ class AgentReplay:
             "study": ((size,), np.int64),
             "trial": ((size,), np.int64),
             "base": ((size,), np.int64),
+            "clone": ((size,), np.float32),
+            "value": ((size,), np.float64),
         }
         for name, (shape, dtype) in shapes.items():
             grown = np.zeros(shape, dtype=dtype)
@@ -103,8 +108,13 @@ class AgentReplay:
 
     def add(self, tokens: Sequence[np.ndarray], glob: np.ndarray,
             action: Sequence[np.ndarray], study: Sequence[int], trial: Sequence[int],
-            base: Sequence[int], cand: np.ndarray | None = None) -> np.ndarray:
-        """Append transitions (each ``done`` until ``set_next``); returns their absolute ids."""
+            base: Sequence[int], cand: np.ndarray | None = None,
+            clone: np.ndarray | float = 1.0, value: np.ndarray | None = None) -> np.ndarray:
+        """Append transitions (each ``done`` until ``set_next``); returns their absolute ids.
+        ``clone``: whether the actor clones the action (0 for a global jump, whose action is
+        clipped, and for hindsight candidates that were not executed); ``value``: a hindsight
+        candidate's loss (``trial`` -1; its reward is ranked against the study's trials),
+        NaN for trials."""
         k = len(action)
         width = max(len(a) for a in action)
         while width > self.p or self.n + k > len(self.done):
@@ -129,6 +139,8 @@ class AgentReplay:
         self.next_cand[rows] = self.cand[rows]
         self.done[rows] = 1.0
         self.study[rows], self.trial[rows], self.base[rows] = study, trial, base
+        self.clone[rows] = clone
+        self.value[rows] = np.nan if value is None else value
         self.n += k
         if self.n > self.capacity:
             drop = self.n - self.capacity
@@ -228,7 +240,8 @@ class Learner:
                 [e.tokens for e in entries], globs, [e.action for e in entries],
                 [e.log.index for e in entries], [e.number for e in entries],
                 [e.proposal.base for e in entries],
-                np.stack([e.proposal.cand for e in entries]))
+                np.stack([e.proposal.cand for e in entries]),
+                np.array([e.proposal.origin != "global" for e in entries], np.float32))
             self.new[a] += len(entries)
             for e, uid in zip(entries, uids.tolist(), strict=True):
                 e.log.slots.setdefault(e.number, []).append((a, uid))
@@ -283,6 +296,31 @@ class Learner:
             added += 1
         return added
 
+    def add_labels(self, key: Hashable, proposals: Sequence[Proposal],
+                   values: np.ndarray) -> int:
+        """Dense hindsight (pre-training only): candidates of a decision that were not
+        executed, each with the loss the simulator says it would have had (NaN: it would
+        fail). They join every agent's replay as transitions the actors do not clone; their
+        reward is ``q(base) - q(value)``, the value ranked as if it were one more completed
+        trial of the study (``inserted_quantiles``), recomputed at every draw like a trial's.
+        Returns how many were added."""
+        log = self._studies.get(key)
+        if log is None or not len(proposals):
+            return 0
+        values = np.asarray(values, dtype=np.float64)
+        for a, agent in enumerate(self.agents):
+            have = [k for k, p in enumerate(proposals) if agent.name in p.agents]
+            if not have:
+                continue
+            recs = [proposals[k].agents[agent.name] for k in have]
+            self.replays[a].add(
+                [r.tokens for r in recs],
+                np.stack([proposals[k].agent_glob(agent.name) for k in have]),
+                [r.action for r in recs], [log.index] * len(have), [-1] * len(have),
+                [proposals[k].base for k in have],
+                np.stack([proposals[k].cand for k in have]), 0.0, values[have])
+        return len(proposals)
+
     def _pair(self, a: int, uid: int, proposals: Mapping[int, Proposal], nxt: int) -> None:
         if self.config.gamma == 0.0:
             return  # a bandit never reads the next state: keep the transition terminal
@@ -296,12 +334,22 @@ class Learner:
         rep = self.replays[a]
         out = np.empty(len(idx), dtype=np.float32)
         studies = rep.study[idx]
+        trial, base = rep.trial[idx], rep.base[idx]
+        labelled = trial < 0
         for s in np.unique(studies).tolist():
             sel = studies == s
             h = self._tables[s].history
             assert h is not None
-            out[sel] = rewards(h.quantiles, h.valid, h.index_of(rep.trial[idx][sel]),
-                               h.index_of(rep.base[idx][sel]))
+            real = sel & ~labelled
+            if real.all():
+                out[:] = rewards(h.quantiles, h.valid, h.index_of(trial), h.index_of(base))
+                continue
+            if real.any():
+                out[real] = rewards(h.quantiles, h.valid, h.index_of(trial[real]),
+                                    h.index_of(base[real]))
+            hyp = sel & labelled
+            if hyp.any():
+                out[hyp] = label_rewards(h, rep.value[idx][hyp], h.index_of(base[hyp]))
         return out
 
     def outcomes(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +360,7 @@ class Learner:
         if log is None:
             return succ, fail
         for a, rep in enumerate(self.replays):
-            idx = np.flatnonzero(rep.study[: rep.n] == log.index)
+            idx = np.flatnonzero((rep.study[: rep.n] == log.index) & (rep.trial[: rep.n] >= 0))
             r = self.rewards(a, idx)
             succ[a], fail[a] = (r > 0).sum(), (r <= 0).sum()
         return succ, fail
@@ -371,6 +419,7 @@ class Learner:
             "next_glob": np.zeros((n_agents, b, N_GLOBAL), np.float32),
             "next_cand": np.zeros((n_agents, b, N_CAND), np.float32),
             "done": np.ones((n_agents, b), np.float32),
+            "clone": np.zeros((n_agents, b), np.float32),
         }
         agent_mask = np.zeros(n_agents, np.float32)
         bootstrap = self.config.gamma > 0  # with gamma 0 the next state is never read
@@ -385,6 +434,7 @@ class Learner:
             out["glob"][a] = rep.glob[idx]
             out["cand"][a] = rep.cand[idx]
             out["reward"][a] = self.rewards(a, idx)
+            out["clone"][a] = rep.clone[idx]
             if bootstrap:
                 for name in ("next_tokens", "next_mask"):
                     out[name][a, :, :q] = getattr(rep, name)[idx]

@@ -17,10 +17,11 @@ Shapes: tokens ``[A, B, P, T]``, mask ``[A, B, P]``, study features ``[A, B, G]`
 ``[A, B, P]``, candidate features ``[A, B, C]`` for A agents, B samples, P parameters
 (padded), T token, G study and C candidate features.
 
-The actor's loss adds behaviour cloning of the executed action (``bc_weight``): when the
-coordinator picks among many candidates with the critics (cooperative) or a teacher picks
-(pre-training), the executed action is better than the actor's own draw, and cloning it is the
-policy-improvement step of expert iteration; the critics' candidate features come from the
+The actor's loss adds behaviour cloning of the executed action (``bc_weight``; only where the
+batch's ``clone`` is 1: not global jumps, not pre-training's unexecuted hindsight candidates):
+when the coordinator picks among many candidates with the critics (cooperative) or a teacher
+picks (pre-training), the executed action is better than the actor's own draw, and cloning it
+is the policy-improvement step of expert iteration; the critics' candidate features come from the
 surrogate, which is not differentiable through the replay, so the reparameterized SAC term
 sees them as they were stored.
 """
@@ -322,7 +323,12 @@ class MultiAgentSAC:
         bc = torch.zeros_like(actor_loss)
         if cfg.bc_weight > 0:
             n = mask.sum(-1).clamp(min=1.0)
-            bc = -(Actor.density(mean, log_std, mask, act) / n).mean(dim=1)
+            nll = -(Actor.density(mean, log_std, mask, act) / n)
+            clone = batch.get("clone")
+            if clone is None:
+                bc = nll.mean(dim=1)
+            else:  # only executed moves that stayed in the trust region are cloned
+                bc = (nll * clone).sum(dim=1) / clone.sum(dim=1).clamp(min=1.0)
             actor_loss = actor_loss + cfg.bc_weight * bc
         actor_params = list(self.actor.parameters())
         grads = torch.autograd.grad(actor_loss.sum(), actor_params)

@@ -125,6 +125,8 @@ _READABLE = (1, 2, 3)
 ACTION_LIMIT = 0.999
 """Actions live in (-ACTION_LIMIT, ACTION_LIMIT): tanh never reaches +-1, and clipping stored
 and recomputed actions there keeps their log-probability finite."""
+ORIGINS = ("actor", "uniform", "global")
+"""Where a cooperative decision's executed candidate came from (``Proposal.origin``)."""
 ELITE_FRACTION = 0.2
 """The elite trials are the best ``max(3, ceil(ELITE_FRACTION * n))``."""
 
@@ -166,6 +168,10 @@ class Proposal:
     learning)."""
     cand: np.ndarray = field(default_factory=lambda: np.zeros(N_CAND))
     """The surrogate's features of ``x`` (``CAND_LAYOUT``), read by the critics."""
+    origin: str = "actor"
+    """Where the executed candidate came from: ``actor``, ``uniform`` (the trust region) or
+    ``global`` (the whole space, ``_global``). The actors clone only moves that stay in the
+    trust region (a global jump's action is clipped, not the move)."""
 
     def agent_glob(self, name: str) -> np.ndarray:
         """The study features agent ``name`` acted on."""
@@ -196,6 +202,7 @@ class Proposal:
             },
             "pred": {k: round(float(v), 5) for k, v in self.prediction.items()},
             "c": _round(self.cand),
+            **({} if self.origin == "actor" else {"o": self.origin}),
         }, separators=(",", ":"))
 
     def stored(self) -> Proposal:
@@ -209,7 +216,7 @@ class Proposal:
         return Proposal(tuple(self.names), _rounded(self.x), int(self.base), self.strategy,
                         self.conflict, _rounded(self.glob), agents,
                         {k: round(float(v), 5) for k, v in self.prediction.items()},
-                        _rounded(self.cand))
+                        _rounded(self.cand), self.origin)
 
     @classmethod
     def from_json(cls, text: str) -> Proposal:
@@ -256,8 +263,11 @@ class Proposal:
                       if isinstance(pred, Mapping) else {})
         cand = (np.zeros(N_CAND) if payload.get("c") is None
                 else _floats(payload.get("c"), "c", N_CAND))
+        origin = payload.get("o", "actor")
+        if origin not in ORIGINS:
+            raise ValueError(f"unknown origin {origin!r}")
         return cls(tuple(names), x, int(base), strategy, conflict, glob, agents, prediction,
-                   cand)
+                   cand, origin)
 
 
 def _agent(name: str, rec: Any, n_params: int, token_layout: Layout,

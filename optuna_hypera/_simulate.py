@@ -13,6 +13,10 @@ Each may have integer-like (binned) and categorical coordinates and observation 
 are minimized. ``simulate`` also runs any other ``Objective`` (``_families.Landscape``), one
 task at a time; a NaN value is a failed trial. A ``_curve_study.CurveStudy`` trains each trial
 step by step under the median pruning rule, so its studies have pruned trials.
+
+With ``core.coordinator.labels`` set (pre-training's dense hindsight), every decision's
+unexecuted candidates are valued by the objective too, at no cost here, and join the
+learner's replay labelled with what they would have scored.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from scipy.stats import qmc
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
 from optuna_hypera._curve_study import CurveStudy
+from optuna_hypera._decision import Decision
 from optuna_hypera._history import STAT_NAMES
 from optuna_hypera._history import History
 from optuna_hypera._schema import Proposal
@@ -195,6 +200,7 @@ def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
     no_stats = np.full((n_trials, len(STAT_NAMES)), np.nan)
     objectives = _Objectives(tasks)
     curves = {b: t.start(n_trials) for b, t in enumerate(tasks) if isinstance(t, CurveStudy)}
+    label_rng = np.random.RandomState([seed, 1])  # hindsight labels leave ``rng`` as it was
 
     def history(b: int, i: int) -> History:
         x, y = xs[b][:i], ys[b][:i]
@@ -217,12 +223,15 @@ def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
             if asked.losses is not None:
                 losses.append(asked.losses)
             points = []
-            for t, props, decision in zip(tasks, proposals, asked.decisions, strict=True):
+            for b, (t, props, decision) in enumerate(zip(tasks, proposals, asked.decisions,
+                                                         strict=True)):
                 if decision is None:
                     points.append(rng.uniform(size=len(t.space)))
                     continue
                 props[i] = core.record(decision, t.space)
                 points.append(decision.x)
+                if decision.alternatives and b not in curves:
+                    _label(core, (run, b), t, decision, label_rng)
         for t, x, point in zip(tasks, xs, points, strict=True):
             x[i] = t.space.snap(point)
         for y, value in zip(ys, objectives([x[i] for x in xs], rng).tolist(), strict=True):
@@ -234,6 +243,16 @@ def simulate(core: HyperaCore, tasks: Sequence[Objective], n_trials: int, *,
     pruned = [curves[b].pruned.copy() if b in curves else np.zeros(n_trials, bool)
               for b in range(len(tasks))]
     return Simulation(xs, ys, losses, pruned)
+
+
+def _label(core: HyperaCore, key: tuple[int, int], task: Objective, decision: Decision,
+           rng: np.random.RandomState) -> None:
+    """Dense hindsight: the decision's unexecuted candidates, valued by the objective (with
+    its noise, as a trial would be), join the learner's replay (``Learner.add_labels``)."""
+    alts = decision.alternatives
+    x = task.space.snap(np.stack([d.x for d in alts]))
+    values = np.asarray(task(x, rng), dtype=np.float64)
+    core.learner.add_labels(key, [core.record(d, task.space) for d in alts], values)
 
 
 def _startup_points(dims: Sequence[int], n: int, rng: np.random.RandomState,

@@ -20,6 +20,12 @@ Two stages, as in MetaBO's and expert iteration's recipe:
 2. SAC: the critics pick (the sampler's own rule); critics train on the real reward, actors
    on the SAC objective plus cloning the critics' picks.
 
+Dense hindsight (``--labels K``): in the simulator the outcome of a candidate that was not
+executed costs nothing, so K of every decision's other candidates (actors', trust-region and
+global ones) are valued by the task and join the replay with their real reward; the critics
+learn the value of moves nobody made, not only of the one that was picked. The actors do not
+clone them, nor global jumps (``Proposal.origin``).
+
 After each round the agents take ``--steps`` gradient steps on the replay of every round so
 far. A checkpoint is written after every round and ``--resume`` continues from it (each round
 draws its tasks and seeds from ``(seed, round)``, so a resumed run draws the same tasks; the
@@ -48,6 +54,7 @@ import torch
 
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
+from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._curve_study import draw_curve_studies
@@ -112,6 +119,15 @@ class PretrainConfig:
     curves_share: float = 0.0
     """With ``prior="families"``: the share of each round's studies that are generated
     learning curves trained under the median pruning rule (``_curve_study``)."""
+    labels: int = 0
+    """Dense hindsight: unexecuted candidates per decision valued by the simulator and added
+    to the replay (``Learner.add_labels``); 0 learns from executed trials only."""
+    global_share: float = GLOBAL_SHARE
+    """Share of the candidates from the whole space (``_global``; 0 before 0.4)."""
+    teacher_global: bool = False
+    """Whether the imitation stage's log-EI teacher may pick a global candidate (by default
+    it picks in the trust region, as the teacher before 0.4 did; the global candidates still
+    reach the critics through the hindsight labels and the SAC stage)."""
 
 
 @dataclass
@@ -189,6 +205,7 @@ def evaluate(state: dict[str, torch.Tensor], cfg: PretrainConfig, chooser: str =
     training replay)."""
     core = make_core(cfg)
     core.coordinator.explore = 0.0
+    core.coordinator.labels = 0
     core.coordinator.chooser = chooser
     core.sac.load_state_dict(state)
     tasks = validation_tasks(cfg.seed, cfg.prior)
@@ -201,8 +218,10 @@ def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
                     replay_capacity=cfg.replay_capacity)
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative", conflict="value",
                       seed=cfg.seed, device=device, n_candidates=cfg.candidates,
-                      kernel=cfg.kernel)
+                      kernel=cfg.kernel, global_share=cfg.global_share)
     core.coordinator.explore = cfg.explore
+    core.coordinator.labels = cfg.labels
+    core.coordinator.teacher_local = not cfg.teacher_global
     return core
 
 
@@ -387,20 +406,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-validation", action="store_true",
                    help="skip the validation tasks after each round")
     for name in ("rounds", "studies", "imitation_rounds", "steps", "batch_size", "candidates",
-                 "explore", "seed", "replay_capacity", "threads"):
-        kind = float if name == "explore" else int
+                 "explore", "seed", "replay_capacity", "threads", "labels", "global_share"):
+        kind = float if name in ("explore", "global_share") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(d, name))
     p.add_argument("--prior", choices=PRIORS, default=d.prior,
                    help="task families: _simulate's three, or _families' prior (train split)")
     p.add_argument("--kernel", choices=KERNELS, default=d.kernel,
                    help="how the surrogate reads discrete parameters")
+    p.add_argument("--teacher-global", action="store_true",
+                   help="let the imitation stage's log-EI teacher pick global candidates")
     p.add_argument("--curves-share", type=float, default=d.curves_share,
                    help="with --prior families: share of studies that are learning curves "
                         "under the median pruning rule")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
-                         a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share)
+                         a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
+                         a.labels, a.global_share, a.teacher_global)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

@@ -151,7 +151,68 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     # FakeSAC values candidate k at sum_a (values[a] + k): the last candidate wins.
     last = coord.n_candidates - 1
     assert d.value == pytest.approx(sum(0.1 * a + last for a in range(5)))
+    assert d.source == "global"  # the last candidates come from the whole space
+    trust = Coordinator(DEFAULT_AGENTS, "cooperative", "value", global_share=0.0)
+    d = trust.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     assert d.source == "uniform"  # the second half of the candidates are trust-region draws
+
+
+def test_a_global_candidate_reaches_the_models_optimum_outside_the_trust_region() -> None:
+    """The bowl's optimum (0.9 everywhere) lies outside a small trust region around the
+    base: only a global candidate gets there, and the teacher takes it. Its stored actions are
+    the clipped moves towards it, and the actors are not asked to clone them."""
+    ctx = context(radius=0.01)
+    ctx.surrogate = _Bowl(len(ENC))
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher")
+    d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                     torch.Generator())[0]
+    assert d.source == "global"
+    far = float(np.sqrt(((d.x - d.base.x) ** 2).mean()))
+    assert far > 10 * float(ctx.step.max())
+    assert float(_Bowl(len(ENC)).predict(d.x[None])[0][0]) < 0.1
+    for move in d.moves.values():
+        assert np.abs(move.action).max() <= 0.999
+    local = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher",
+                        global_share=0.0)
+    d0 = local.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                      torch.Generator())[0]
+    assert float(np.sqrt(((d0.x - d0.base.x) ** 2).mean())) <= float(ctx.step.max()) + 1e-9
+
+
+def test_global_points_start_with_the_best_log_ei_and_are_snapped() -> None:
+    from optuna_hypera._global import global_points
+    from optuna_hypera._global import n_global
+    from optuna_hypera._surrogate import log_ei
+
+    assert n_global(64, 0.125) == 8 and n_global(16, 0.125) == 2 and n_global(64, 0.0) == 0
+    assert n_global(2, 0.9) == 1
+    space = ENC.space
+    model = _Bowl(len(ENC))
+    rng = np.random.RandomState(3)
+    pts = global_points(model, space, 8, rng)
+    assert pts.shape == (8, len(ENC))
+    np.testing.assert_array_equal(pts, space.snap(pts))
+    mu, sd = model.predict(pts)
+    score = log_ei((model.best - mu) / sd, sd)
+    pool = space.snap(np.random.RandomState(4).uniform(size=(256, len(ENC))))
+    mu_p, sd_p = model.predict(pool)
+    assert score[0] >= log_ei((model.best - mu_p) / sd_p, sd_p).max()  # refined past a pool
+    assert np.all(np.diff(score[:6]) <= 1e-12)  # the optima, best first
+    blind = global_points(None, space, 4, rng)  # no model: uniform points
+    assert blind.shape == (4, len(ENC))
+
+
+def test_labels_return_other_acceptable_candidates_of_the_same_base() -> None:
+    ctx = context()
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
+    coord.labels = 5
+    d = coord.decide(FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4]), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                     torch.Generator())[0]
+    assert len(d.alternatives) == 5
+    xs = {tuple(a.x) for a in d.alternatives}
+    assert len(xs) == 5 and tuple(d.x) not in xs
+    assert all(a.base is d.base for a in d.alternatives)
+    assert ctx.acceptable(np.stack([a.x for a in d.alternatives])).all()
 
 
 class _Bowl(ModelView):

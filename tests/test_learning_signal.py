@@ -280,3 +280,24 @@ def test_study_features_are_read_by_name_from_older_layouts() -> None:
     v1["agents"]["architecture"]["f"][0][T["action_scale"]] = 0.1
     old = Proposal.from_json(json.dumps(v1))
     assert old.agents["architecture"].step == pytest.approx(0.8)
+
+
+def test_a_global_jump_is_learned_from_but_not_cloned() -> None:
+    """A proposal whose candidate came from the whole space (``origin="global"``) joins the
+    replay with its reward; its stored action is the clipped move towards it, so the actors
+    do not clone it (``clone`` 0); it survives the JSON round trip storage makes."""
+    jump = proposal(6, 2, x=0.95)
+    jump.origin = "global"
+    back = Proposal.from_json(jump.to_json())
+    assert back.origin == "global" and jump.stored().origin == "global"
+    assert '"o"' not in proposal(5, 2).to_json()  # the default stays as it was stored before
+    with pytest.raises(ValueError, match="origin"):
+        Proposal.from_dict({**json.loads(jump.to_json()), "o": "elsewhere"})
+    lrn = learner()
+    lrn.observe(0, finished(8), {5: proposal(5, 2), 6: back}, SPACE)
+    rep = lrn.replays[0]
+    clone = {int(rep.trial[i]): float(rep.clone[i]) for i in range(rep.n)}
+    assert clone == {5: 1.0, 6: 0.0}
+    batch, _ = lrn.draw(np.ones(len(DEFAULT_AGENTS), bool), np.random.RandomState(0))
+    drawn = batch["clone"][0].numpy()
+    assert set(drawn.tolist()) <= {0.0, 1.0} and 0.0 < drawn.mean() < 1.0

@@ -30,7 +30,9 @@ def _cloning_loss(core: HyperaCore, seed: int) -> float:
     with torch.no_grad():
         lp = core.sac.actor.log_prob(batch["tokens"], batch["mask"], batch["glob"],
                                      batch["action"])
-    return float((-lp / batch["mask"].sum(-1).clamp(min=1)).mean())
+    nll = -lp / batch["mask"].sum(-1).clamp(min=1)
+    clone = batch["clone"]  # what the actors are taught to clone (not global jumps)
+    return float((nll * clone).sum() / clone.sum())
 
 
 def test_imitation_lowers_the_cloning_loss_in_and_out_of_sample() -> None:
@@ -108,3 +110,55 @@ def test_pretraining_never_imports_benchmarks(tmp_path: Path) -> None:
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "families.pt").exists() and (tmp_path / "synthetic.pt").exists()
+
+
+def test_hindsight_labels_equal_the_simulators_function_at_the_candidates() -> None:
+    """Dense hindsight: every unexecuted candidate the simulator labels carries the value of
+    the task at the configuration it decodes to, and its reward ranks that value as one more
+    completed trial of the study."""
+    from optuna_hypera._history import inserted_quantiles
+    from optuna_hypera._simulate import SyntheticTask
+
+    cfg = PretrainConfig(candidates=16, labels=4, seed=5)
+    core = make_core(cfg)
+    core.coordinator.chooser = "teacher"
+    rng = np.random.RandomState(0)
+    tasks = [SyntheticTask.sample("quadratic", 4, rng, discrete_share=0.5) for _ in range(2)]
+    seen: list[tuple[object, list, np.ndarray]] = []
+    add = core.learner.add_labels
+
+    def spy(key, proposals, values):  # type: ignore[no-untyped-def]
+        seen.append((key, proposals, np.array(values)))
+        return add(key, proposals, values)
+
+    core.learner.add_labels = spy  # type: ignore[method-assign]
+    sim = simulate(core, tasks, 16, n_startup=6, seed=1)
+    assert len(seen) == 2 * (16 - 6)
+    for key, proposals, values in seen:
+        task = tasks[key[1]]  # type: ignore[index]
+        assert len(proposals) == 4
+        x = task.space.snap(np.stack([p.x for p in proposals]))
+        np.testing.assert_allclose(values, task(x))
+    rep = core.learner.replays[1]  # the optimization agent's replay
+    labelled = rep.trial[: rep.n] < 0
+    assert labelled.sum() == sum(len(v) for _, _, v in seen)
+    assert (rep.clone[: rep.n][labelled] == 0).all()  # never cloned: they did not run
+    # A label's reward: the base's quantile minus the value's as one more completed trial.
+    idx = np.flatnonzero(labelled)[:8]
+    r = core.learner.rewards(1, idx)
+    h = core.learner._tables[int(rep.study[idx[0]])].history
+    assert h is not None
+    same = rep.study[idx] == rep.study[idx[0]]
+    q = inserted_quantiles(h, rep.value[idx][same])
+    np.testing.assert_allclose(r[same], h.quantiles[h.index_of(rep.base[idx][same])] - q,
+                               rtol=1e-6)
+    # The same quantile as a trial that really ran that value (a tie included).
+    from optuna_hypera._history import History
+    from optuna_hypera._history import rank_quantiles
+
+    y = sim.y[0]
+    plain = History.from_values(sim.x[0], y)
+    for v in (float(np.median(y)), float(y[3]), float(y.min()) - 1.0, float(y.max()) + 1.0):
+        grown = rank_quantiles(np.append(y, v))[-1]
+        assert inserted_quantiles(plain, np.array([v]))[0] == pytest.approx(grown)
+    assert inserted_quantiles(plain, np.array([np.nan]))[0] == 1.0

@@ -220,3 +220,25 @@ def test_weights_of_other_networks_are_a_clear_error(tmp_path: pytest.TempPathFa
     MultiAgentSAC(DEFAULT_AGENTS, SACConfig(hidden=8), seed=0).save(path)
     with pytest.raises(ValueError, match="does not fit"):
         MultiAgentSAC(DEFAULT_AGENTS, SACConfig(), seed=0).load(path)
+
+
+def test_cloning_reads_only_the_transitions_marked_for_it() -> None:
+    """``clone`` 0 (global jumps, unexecuted hindsight candidates) takes a transition out of
+    the cloning loss; without the key every transition is cloned, as before."""
+    gen = torch.Generator().manual_seed(3)
+    b = _batch(5, 8, 3, gen)
+    losses = {}
+    for name, clone in (("all", None), ("ones", torch.ones(5, 8)), ("none", torch.zeros(5, 8)),
+                        ("half", torch.cat([torch.ones(5, 4), torch.zeros(5, 4)], dim=1))):
+        sac = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(bc_weight=1.0), seed=0)
+        batch = dict(b) if clone is None else {**b, "clone": clone}
+        losses[name] = sac.update(batch, torch.ones(5), torch.Generator().manual_seed(0))["bc"]
+    torch.testing.assert_close(losses["ones"], losses["all"])
+    assert torch.all(losses["none"] == 0)
+    sac = MultiAgentSAC(DEFAULT_AGENTS, SACConfig(bc_weight=1.0), seed=0)
+    first = {k: v[:, :4] for k, v in b.items()}
+    mean, log_std = sac.actor(first["tokens"], first["mask"], first["glob"])
+    from optuna_hypera._sac import Actor
+
+    nll = -(Actor.density(mean, log_std, first["mask"], first["action"]) / 3).mean(dim=1)
+    torch.testing.assert_close(losses["half"], nll.detach())
