@@ -7,7 +7,8 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
 - ``cooperative``: the acquisition optimizer. Many joint candidates from one base (half drawn
   by the actors, the rest uniform in the trust region, as TuRBO draws them, and a share
   ``global_share`` from the whole space, ``_global``: the surrogate's global log-EI optima
-  and uniform points) are scored by the critics, whose input holds what the surrogate model says about each candidate:
+  and uniform points) are scored by the critics, whose input holds what the surrogate
+  model says about each candidate:
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
   imitation stage) the candidate with the highest log expected improvement wins instead.
 
