@@ -21,10 +21,10 @@ otherwise):
 - ``global``, ``log-ei-global``: the critics and the teacher with a share of candidates from
   the whole space (``_global``; every variant above keeps them in the trust region, as before
   0.4);
-- ``new``, ``new-ordinal``, ``new-log-ei``, ``new-local``, ``new-startup-5``: the weights of
-  ``--new-weights`` with global candidates (the critics with the mixed and the ordinal kernel;
-  the teacher among the new actors' candidates; the critics without global candidates; with
-  5 startup trials);
+- ``new``, ``new-ordinal``, ``new-log-ei``, ``new-local``, ``new-log-ei-local``,
+  ``new-startup-5``: the weights of ``--new-weights`` with global candidates (the critics
+  with the mixed and the ordinal kernel; the teacher among the new actors' candidates), in
+  the trust region only (the critics; the teacher), and with 5 startup trials;
   ``--baseline-weights`` replaces the shipped weights for the other variants.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
@@ -75,6 +75,7 @@ VARIANTS = {
     "new-ordinal": ("critic", "ordinal", 10, GLOBAL_SHARE),
     "new-log-ei": ("teacher", "mixed", 10, GLOBAL_SHARE),
     "new-local": ("critic", "mixed", 10, 0.0),
+    "new-log-ei-local": ("teacher", "mixed", 10, 0.0),
     "new-startup-5": ("critic", "mixed", 5, GLOBAL_SHARE),
 }
 CHECKPOINTS = (25, 50, 100)

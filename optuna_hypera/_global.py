@@ -8,7 +8,7 @@ neighbourhood:
 
 - the surrogate's global log-EI optima: ``pool`` uniform points over the whole space scored by
   log expected improvement, the best ``n_opt`` of them (each from a distinct start) refined by
-  two rounds of Gaussian perturbations (sd 0.1, then 0.02) keeping the best;
+  three rounds of Gaussian perturbations (sd 0.15, 0.05, 0.015) keeping the best;
 - the rest uniform points over the space (what neither the model nor the actors would
   propose; they also let the critics learn what a blind jump is worth).
 
@@ -25,9 +25,9 @@ from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import log_ei
 
 
-POOL = 256
+POOL = 128
 """Uniform points scored per decision to find the acquisition's global optima."""
-_REFINE = ((0.1, 16), (0.02, 16))
+_REFINE = ((0.15, 8), (0.05, 8), (0.015, 8))
 """(perturbation sd, draws) per refinement round of each optimum."""
 
 

@@ -31,6 +31,7 @@ Pure numpy/scipy on arrays, no Optuna.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 import math
 
 import numpy as np
@@ -314,9 +315,15 @@ class Surrogate(ModelView):
         """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
         ks = self.s2 * _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
         mu = ks @ self.alpha
-        v = solve_triangular(self.chol, ks.T, lower=True)
-        var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
+        v = ks @ self._chol_inv.T  # L^-1 k for every query: one matrix product
+        var = np.maximum(self.s2 - (v * v).sum(1), 1e-12)
         return mu, np.sqrt(var)
+
+    @cached_property
+    def _chol_inv(self) -> np.ndarray:
+        """L^-1 of the kernel's Cholesky factor, once per model: predictions at the many
+        candidates of a decision (global ones included) are then matrix products."""
+        return solve_triangular(self.chol, np.eye(len(self.chol)), lower=True)
 
     def slope(self, x0: np.ndarray) -> np.ndarray:
         """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]`` (along an
