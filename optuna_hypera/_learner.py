@@ -68,8 +68,10 @@ class AgentReplay:
     base: np.ndarray
     clone: np.ndarray
     value: np.ndarray
+    reward: np.ndarray
     _FIELDS = ("tokens", "mask", "glob", "cand", "action", "next_tokens", "next_mask",
-               "next_glob", "next_cand", "done", "study", "trial", "base", "clone", "value")
+               "next_glob", "next_cand", "done", "study", "trial", "base", "clone", "value",
+               "reward")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -95,6 +97,7 @@ class AgentReplay:
             "base": ((size,), np.int64),
             "clone": ((size,), np.float32),
             "value": ((size,), np.float64),
+            "reward": ((size,), np.float32),
         }
         for name, (shape, dtype) in shapes.items():
             grown = np.zeros(shape, dtype=dtype)
@@ -141,6 +144,7 @@ class AgentReplay:
         self.study[rows], self.trial[rows], self.base[rows] = study, trial, base
         self.clone[rows] = clone
         self.value[rows] = np.nan if value is None else value
+        self.reward[rows] = np.nan  # recomputed from the study's ranks until it is frozen
         self.n += k
         if self.n > self.capacity:
             drop = self.n - self.capacity
@@ -329,8 +333,27 @@ class Learner:
         if rec is not None:
             self.replays[a].set_next(uid, rec.tokens, p.agent_glob(self.agents[a].name), p.cand)
 
+    def freeze(self) -> None:
+        """Fix the rewards of every transition in replay at their studies' current ranks
+        (pre-training calls it once a round's studies are over: their ranks cannot change,
+        and a draw then reads rewards instead of re-ranking hundreds of studies)."""
+        for a, rep in enumerate(self.replays):
+            todo = np.flatnonzero(np.isnan(rep.reward[: rep.n]))
+            if len(todo):
+                rep.reward[todo] = self._rewards(a, todo)
+
     def rewards(self, a: int, idx: np.ndarray) -> np.ndarray:
-        """Rewards of agent ``a``'s transitions ``idx`` from their studies' current ranks."""
+        """Rewards of agent ``a``'s transitions ``idx`` from their studies' current ranks
+        (or as ``freeze`` fixed them)."""
+        out = self.replays[a].reward[idx].copy()
+        todo = np.isnan(out)
+        if todo.all():
+            return self._rewards(a, idx)
+        if todo.any():
+            out[todo] = self._rewards(a, idx[todo])
+        return out
+
+    def _rewards(self, a: int, idx: np.ndarray) -> np.ndarray:
         rep = self.replays[a]
         out = np.empty(len(idx), dtype=np.float32)
         studies = rep.study[idx]

@@ -305,6 +305,7 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
             core.coordinator.chooser = chooser
             tasks, n_trials = tasks_for(r, cfg)
             sim = simulate(core, tasks, n_trials, n_startup=10, seed=cfg.seed * 1000 + r)
+            core.learner.freeze()  # the round's studies are over: their ranks are final
             rng = np.random.RandomState([cfg.seed, r, 1])
             gen = torch.Generator().manual_seed(cfg.seed * 1000 + r)
             losses = train_steps(core, cfg.steps, rng, gen)

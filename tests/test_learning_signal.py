@@ -301,3 +301,22 @@ def test_a_global_jump_is_learned_from_but_not_cloned() -> None:
     batch, _ = lrn.draw(np.ones(len(DEFAULT_AGENTS), bool), np.random.RandomState(0))
     drawn = batch["clone"][0].numpy()
     assert set(drawn.tolist()) <= {0.0, 1.0} and 0.0 < drawn.mean() < 1.0
+
+
+def test_frozen_rewards_are_the_ranks_at_the_time_of_freezing() -> None:
+    """Pre-training freezes a round's rewards once its studies are over: a draw then reads
+    them; without ``freeze`` they follow the study's current ranks."""
+    props = {5: proposal(5, 2), 6: proposal(6, 2)}
+    live, frozen = learner(), learner()
+    y = np.array([5.0, 4, 3, 2, 1, 0.5, 6, 7])  # trial 5 beats its base 2; 6 does not
+    for lrn in (live, frozen):
+        lrn.observe(0, History.from_values(np.full((8, 2), 0.5), y), props, SPACE)
+    idx = np.arange(live.replays[0].n)
+    before = live.rewards(0, idx)
+    frozen.freeze()
+    np.testing.assert_array_equal(frozen.rewards(0, idx), before)
+    later = np.append(y, [-1.0, -2.0, -3.0])  # three better trials move every quantile
+    for lrn in (live, frozen):
+        lrn.observe(0, History.from_values(np.full((11, 2), 0.5), later), props, SPACE)
+    assert not np.allclose(live.rewards(0, idx), before)
+    np.testing.assert_array_equal(frozen.rewards(0, idx), before)
