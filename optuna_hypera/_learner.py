@@ -50,7 +50,8 @@ _SAME = 1e-4
 
 
 class AgentReplay:
-    """One agent's transitions as growing arrays; the oldest are dropped past ``capacity``.
+    """One agent's transitions as growing arrays; past ``capacity`` the oldest are dropped,
+    a tenth of the capacity at least at a time.
     Each transition keeps an absolute id (``dropped + row``) so it can be found again."""
 
     tokens: np.ndarray
@@ -147,11 +148,15 @@ class AgentReplay:
         self.reward[rows] = np.nan  # recomputed from the study's ranks until it is frozen
         self.n += k
         if self.n > self.capacity:
-            drop = self.n - self.capacity
+            # Drop at least a tenth at once: shifting every array costs O(capacity), so a
+            # full replay that takes many small additions (pre-training's hindsight labels)
+            # must not shift on each.
+            drop = min(self.n, max(self.n - self.capacity, self.capacity // 10))
+            keep = self.n - drop
             for name in self._FIELDS:
                 arr = getattr(self, name)
-                arr[: self.capacity] = arr[drop : self.n].copy()
-            self.n = self.capacity
+                arr[:keep] = arr[drop : self.n].copy()
+            self.n = keep
             self.dropped += drop
         return np.arange(self.dropped + self.n - k, self.dropped + self.n)
 

@@ -320,3 +320,16 @@ def test_frozen_rewards_are_the_ranks_at_the_time_of_freezing() -> None:
         lrn.observe(0, History.from_values(np.full((11, 2), 0.5), later), props, SPACE)
     assert not np.allclose(live.rewards(0, idx), before)
     np.testing.assert_array_equal(frozen.rewards(0, idx), before)
+
+
+def test_a_full_replay_drops_its_oldest_transitions_a_tenth_at_a_time() -> None:
+    from optuna_hypera._learner import AgentReplay
+
+    rep = AgentReplay(capacity=100)
+    tok = np.zeros((1, N_TOKEN))
+    ids = [int(rep.add([tok], np.zeros((1, N_GLOBAL)), [np.array([0.1])], [0], [t], [0])[0])
+           for t in range(250)]
+    assert ids == list(range(250))  # absolute ids survive the drops
+    assert 90 <= rep.n <= 100 and rep.dropped + rep.n == 250
+    kept = rep.trial[: rep.n]
+    np.testing.assert_array_equal(kept, np.arange(250 - rep.n, 250))  # the newest, in order
