@@ -18,13 +18,13 @@ otherwise):
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
   the overlap distance, integers at their integer, ``_kernel_inputs``);
 - ``startup-5``, ``startup-3``: the default with 5 or 3 Sobol startup trials instead of 10;
-- ``global``, ``log-ei-global``: the critics and the teacher with a share of candidates from
-  the whole space (``_global``; every variant above keeps them in the trust region, as before
-  0.4);
-- ``new``, ``new-ordinal``, ``new-log-ei``, ``new-local``, ``new-log-ei-local``,
-  ``new-startup-5``: the weights of ``--new-weights`` with global candidates (the critics
-  with the mixed and the ordinal kernel; the teacher among the new actors' candidates), in
-  the trust region only (the critics; the teacher), and with 5 startup trials;
+- ``global``, ``log-ei-global``: the critics and the teacher with 8 of the 64 candidates
+  from the whole space (``_global``, ``GLOBAL_OPTION``; every variant above, and the
+  default, keeps them in the trust region);
+- ``new``, ``new-ordinal``, ``new-log-ei``, ``new-startup-5``: the weights of
+  ``--new-weights`` with today's defaults (the critics with the mixed and the ordinal kernel;
+  the teacher among the new actors' candidates; 5 startup trials), and ``new-global``,
+  ``new-log-ei-global``, ``new-startup-5-global`` the same with global candidates;
   ``--baseline-weights`` replaces the shipped weights for the other variants.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
@@ -48,6 +48,7 @@ import torch
 
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
+from optuna_hypera._coordinator import GLOBAL_OPTION
 from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
@@ -68,15 +69,16 @@ VARIANTS = {
     "startup-5": ("critic", "ordinal", 5, 0.0),
     "startup-3": ("critic", "ordinal", 3, 0.0),
     # Candidates from the whole space as well as the trust region (``_global``).
-    "global": ("critic", "mixed", 10, GLOBAL_SHARE),
-    "log-ei-global": ("teacher", "mixed", 10, GLOBAL_SHARE),
+    "global": ("critic", "mixed", 10, GLOBAL_OPTION),
+    "log-ei-global": ("teacher", "mixed", 10, GLOBAL_OPTION),
     # With --new-weights: weights to hold against the shipped ones (today's defaults).
     "new": ("critic", "mixed", 10, GLOBAL_SHARE),
     "new-ordinal": ("critic", "ordinal", 10, GLOBAL_SHARE),
     "new-log-ei": ("teacher", "mixed", 10, GLOBAL_SHARE),
-    "new-local": ("critic", "mixed", 10, 0.0),
-    "new-log-ei-local": ("teacher", "mixed", 10, 0.0),
     "new-startup-5": ("critic", "mixed", 5, GLOBAL_SHARE),
+    "new-global": ("critic", "mixed", 10, GLOBAL_OPTION),
+    "new-log-ei-global": ("teacher", "mixed", 10, GLOBAL_OPTION),
+    "new-startup-5-global": ("critic", "mixed", 5, GLOBAL_OPTION),
 }
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)

@@ -103,7 +103,8 @@ class HyperaCore:
             (every coordinate as it is, categorical choices as ordered bins).
         global_share: Share of the cooperative candidates drawn from the whole space (the
             surrogate's global log-EI optima and uniform points, ``_global``) instead of
-            the trust region; 0 keeps every candidate in the trust region (before 0.4).
+            the trust region; 0 (the default, ``GLOBAL_SHARE``) keeps every candidate in
+            the trust region.
     """
 
     def __init__(self, *, agents: Sequence[AgentConfig], sac: SACConfig, strategy: str,

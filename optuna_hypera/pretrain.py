@@ -123,7 +123,7 @@ class PretrainConfig:
     """Dense hindsight: unexecuted candidates per decision valued by the simulator and added
     to the replay (``Learner.add_labels``); 0 learns from executed trials only."""
     global_share: float = GLOBAL_SHARE
-    """Share of the candidates from the whole space (``_global``; 0 before 0.4)."""
+    """Share of the candidates from the whole space (``_global``; 0, the shipped recipe)."""
     teacher_global: bool = False
     """Whether the imitation stage's log-EI teacher may pick a global candidate (by default
     it picks in the trust region, as the teacher before 0.4 did; the global candidates still

@@ -10,6 +10,7 @@ import torch
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._coordinator import CONFLICTS
+from optuna_hypera._coordinator import GLOBAL_OPTION
 from optuna_hypera._coordinator import STRATEGIES
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._coordinator import _Claim
@@ -151,10 +152,10 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     # FakeSAC values candidate k at sum_a (values[a] + k): the last candidate wins.
     last = coord.n_candidates - 1
     assert d.value == pytest.approx(sum(0.1 * a + last for a in range(5)))
-    assert d.source == "global"  # the last candidates come from the whole space
-    trust = Coordinator(DEFAULT_AGENTS, "cooperative", "value", global_share=0.0)
-    d = trust.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     assert d.source == "uniform"  # the second half of the candidates are trust-region draws
+    far = Coordinator(DEFAULT_AGENTS, "cooperative", "value", global_share=GLOBAL_OPTION)
+    d = far.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
+    assert d.source == "global"  # with the option, the last candidates span the whole space
 
 
 def test_a_global_candidate_reaches_the_models_optimum_outside_the_trust_region() -> None:
@@ -163,7 +164,8 @@ def test_a_global_candidate_reaches_the_models_optimum_outside_the_trust_region(
     the clipped moves towards it, and the actors are not asked to clone them."""
     ctx = context(radius=0.01)
     ctx.surrogate = _Bowl(len(ENC))
-    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher")
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher",
+                        global_share=GLOBAL_OPTION)
     d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
                      torch.Generator())[0]
     assert d.source == "global"

@@ -119,7 +119,7 @@ def test_hindsight_labels_equal_the_simulators_function_at_the_candidates() -> N
     from optuna_hypera._history import inserted_quantiles
     from optuna_hypera._simulate import SyntheticTask
 
-    cfg = PretrainConfig(candidates=16, labels=4, seed=5)
+    cfg = PretrainConfig(candidates=16, labels=4, seed=5, global_share=0.125)
     core = make_core(cfg)
     core.coordinator.chooser = "teacher"
     rng = np.random.RandomState(0)
