@@ -126,8 +126,9 @@ class PretrainConfig:
     """Share of the candidates from the whole space (``_global``; 0, the shipped recipe)."""
     teacher_global: bool = False
     """Whether the imitation stage's log-EI teacher may pick a global candidate (by default
-    it picks in the trust region, as the teacher before 0.4 did; the global candidates still
-    reach the critics through the hindsight labels and the SAC stage)."""
+    it picks in the trust region, as the shipped recipe's teacher did; with ``global_share``
+    the global candidates still reach the critics through the hindsight labels and the SAC
+    stage)."""
 
 
 @dataclass
