@@ -188,9 +188,11 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 t["efficiency_vs_gp"][s]["speedup"] or 0.0 for t in per_task.values()
                 if s in t.get("efficiency_vs_gp", {})
             ),
+            # Over the tasks this sampler ran (a partial results directory may lack some).
             "gp_target_reached": [
-                sum(t["efficiency_vs_gp"][s]["trials"] is not None for t in eff_tasks),
-                len(eff_tasks),
+                sum(t["efficiency_vs_gp"][s]["trials"] is not None for t in eff_tasks
+                    if s in t["efficiency_vs_gp"]),
+                sum(s in t["efficiency_vs_gp"] for t in eff_tasks),
             ],
             "gain_vs_random": _nanmedian(
                 t["performance_vs_random"]["samplers"][s]["gain"] for t in perf_tasks

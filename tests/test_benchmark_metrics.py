@@ -143,3 +143,18 @@ def test_summarize_combines_the_metrics_per_task() -> None:
     assert task["variance_ratio_vs_tpe"]["random"] == pytest.approx(1.0)
     assert summary["claims"]["random"]["speedup_vs_gp"] == 0.0  # never reached counts as 0
     assert np.isclose(task["sampler_seconds_per_trial"]["gp"], 0.1)
+
+
+def test_summarize_a_partial_results_directory() -> None:
+    """A suite stopped part-way (a sampler missing on one task) still reports: each
+    sampler's counts cover the tasks it ran."""
+    records = [
+        _record("a", "gp", 0, [3.0, 2.0], 0.80),
+        _record("a", "tpe", 0, [1.0, 1.0], 0.84),
+        _record("a", "qmc", 0, [4.0, 3.0], 0.70),
+        _record("b", "gp", 0, [3.0, 2.0], 0.80),
+        _record("b", "tpe", 0, [1.0, 1.0], 0.84),
+    ]
+    summary = summarize(records)
+    assert summary["claims"]["qmc"]["gp_target_reached"] == [0, 1]
+    assert summary["claims"]["tpe"]["gp_target_reached"] == [2, 2]
