@@ -140,11 +140,17 @@ class SpaceEncoder:
 
 
 def _unresolved(p: _Param) -> bool:
-    """A float range too narrow for its values to be told apart (a few ulps wide, or empty):
-    every coordinate decodes to an end of it, so it is one value to the agents (``single``)."""
+    """A float range too narrow for its values to be told apart (a few ulps wide, or empty;
+    for a log range, a few ulps of its logarithm, through which it is decoded): every
+    coordinate decodes to an end of it, so it is one value to the agents (``single``)."""
     if p.kind not in (_CONTINUOUS, _LOG):
         return False
-    low, high = (p.low, p.high) if p.kind == _CONTINUOUS else (math.exp(p.low), math.exp(p.high))
+    if _few_ulps(p.low, p.high):  # the coordinate's own scale (log-space for a log range)
+        return True
+    return p.kind == _LOG and _few_ulps(math.exp(p.low), math.exp(p.high))
+
+
+def _few_ulps(low: float, high: float) -> bool:
     scale = max(abs(low), abs(high), sys.float_info.min)
     return high - low <= 4.0 * sys.float_info.epsilon * scale
 

@@ -125,12 +125,16 @@ def test_a_trial_row_reads_each_value_in_the_current_distribution() -> None:
     assert trial_row(SpaceEncoder({"k": new, "u": FloatDistribution(0.5, 1.0)}), trial) is None
 
 
-@pytest.mark.parametrize("log", [False, True])
-def test_a_float_range_a_few_ulps_wide_is_one_value(log: bool) -> None:
+@pytest.mark.parametrize(("low", "high", "log"), [
+    (1.00000001, 1.0000000100000002, False), (1.00000001, 1.0000000100000002, True),
+    (1e-08, 1.0000000000000002e-08, True)])
+def test_a_float_range_a_few_ulps_wide_is_one_value(low: float, high: float, log: bool) -> None:
     """Hypothesis found FloatDistribution(1.00000001, 1.0000000100000002): not single() to
     Optuna, but every coordinate decodes to an end of it, so it must sit at 0.5 like a
-    single-valued parameter (else a value encodes to 0 while its coordinate snaps to 0.5)."""
-    dist = FloatDistribution(1.00000001, 1.0000000100000002, log=log)
+    single-valued parameter (else a value encodes to 0 while its coordinate snaps to 0.5).
+    Then (1e-08, 1.0000000000000002e-08, log): one ulp wide, its logarithms a few ulps of
+    theirs apart, so decoding through the logarithm cannot tell its values apart either."""
+    dist = FloatDistribution(low, high, log=log)
     enc = SpaceEncoder({"p": dist})
     assert enc.space.single[0]
     for u in (0.0, 0.3, 1.0):
