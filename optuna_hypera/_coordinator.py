@@ -312,7 +312,7 @@ class Coordinator:
                     p = asg.indices(a)
                     x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                       0, 1)
-                at = [i for i, k in enumerate(ks) if fixed and k in fixed]
+                at = [i for i, k in enumerate(ks) if k in fixed] if fixed else []
                 if at:
                     assert fixed is not None
                     rows = np.array(at)

@@ -169,6 +169,17 @@ def _scatter_midranks(order: np.ndarray, new: np.ndarray) -> np.ndarray:
     return ranks.reshape(order.shape)
 
 
+def _ranked_as(loss: np.ndarray, step: np.ndarray | None, predicted: np.ndarray | None,
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(loss, step) as trials are ranked: a pruned trial with a predicted final loss at that
+    loss, as if completed (step NaN)."""
+    if predicted is not None and step is not None:
+        has = ~np.isnan(predicted) & ~np.isnan(loss)
+        if has.any():
+            return np.where(has, predicted, loss), np.where(has, np.nan, step)
+    return loss, step
+
+
 def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None,
                    predicted: np.ndarray | None = None) -> np.ndarray:
     """Mid-rank quantile in the rank order of the module docstring; 1 where NaN (penalized).
@@ -176,12 +187,7 @@ def rank_quantiles(loss: np.ndarray, step: np.ndarray | None = None,
     ``step`` is NaN for completed trials and the last reported step for pruned ones;
     ``predicted`` a pruned trial's predicted final loss (NaN: none), which ranks it among the
     completed trials instead."""
-    loss = np.asarray(loss, dtype=np.float64)
-    if predicted is not None and step is not None:
-        has = ~np.isnan(predicted) & ~np.isnan(loss)
-        if has.any():
-            loss = np.where(has, predicted, loss)
-            step = np.where(has, np.nan, step)
+    loss, step = _ranked_as(np.asarray(loss, dtype=np.float64), step, predicted)
     q = np.ones(len(loss))
     valid = ~np.isnan(loss)
     n = int(valid.sum())
@@ -225,11 +231,8 @@ def inserted_quantiles(h: History, values: np.ndarray) -> np.ndarray:
     mid-rank among the n + 1 valid trials, over n, as ``rank_quantiles`` ranks; pruned
     trials without a predicted final value rank after it); 1 where NaN."""
     values = np.asarray(values, dtype=np.float64)
-    loss, step = h.loss, h.step
-    if h.final_loss is not None:
-        has = ~np.isnan(h.final_loss) & ~np.isnan(loss)
-        loss = np.where(has, h.final_loss, loss)
-        step = np.where(has, np.nan, step)
+    loss, step = _ranked_as(h.loss, h.step, h.final_loss)
+    assert step is not None
     valid = ~np.isnan(loss)
     done = np.sort(loss[valid & np.isnan(step)])
     below = np.searchsorted(done, values, side="left")

@@ -323,7 +323,7 @@ def test_frozen_rewards_are_the_ranks_at_the_time_of_freezing() -> None:
 
 
 def test_a_full_replay_drops_its_oldest_transitions_a_tenth_at_a_time() -> None:
-    from optuna_hypera._learner import AgentReplay
+    from optuna_hypera._replay import AgentReplay
 
     rep = AgentReplay(capacity=100)
     tok = np.zeros((1, N_TOKEN))
