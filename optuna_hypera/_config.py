@@ -41,6 +41,13 @@ class SACConfig:
     """Discount of the successor decision's value (the first proposal made from a trial's
     result). 0: each proposal is a contextual bandit judged by its own reward, chosen by
     measurement over 0.99 (README, "Transitions"); the write-up's value is 0.99."""
+    horizon: int = 0
+    """Non-myopic rewards: with ``n > 0`` a trial's reward adds what the study's best-so-far
+    gained over the next ``n`` finished trials, discounted by ``horizon_discount`` per trial
+    (``_history.future_gains``), so a move that informs later ones can be worth more than a
+    greedy one. 0: the myopic reward ``q(base) - q(trial)``."""
+    horizon_discount: float = 0.9
+    """Per-trial discount of those gains."""
     tau: float = 0.005
     """Polyak averaging rate of the target critics."""
     batch_size: int = 64
@@ -67,6 +74,8 @@ class SACConfig:
             raise ValueError("SACConfig.lr must be positive.")
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError("SACConfig.gamma must be in [0, 1).")
+        if self.horizon < 0 or not 0.0 <= self.horizon_discount <= 1.0:
+            raise ValueError("SACConfig.horizon must be >= 0 and horizon_discount in [0, 1].")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError("SACConfig.tau must be in (0, 1].")
         if self.batch_size < 1 or self.replay_capacity < 1 or self.hidden < 1:

@@ -226,6 +226,21 @@ def rewards(quantiles: np.ndarray, valid: np.ndarray, trial: np.ndarray,
     return np.where(valid[trial], r, PENALTY)
 
 
+def future_gains(quantiles: np.ndarray, valid: np.ndarray, horizon: int,
+                 discount: float) -> np.ndarray:
+    """Per row of a ``History``: ``sum_{k=1..horizon} discount**k * g[row + k]``, where
+    ``g[j] = b[j - 1] - b[j] >= 0`` is what row ``j`` gained on the best-so-far quantile ``b``
+    (the lowest valid quantile among rows ``<= j``; 1 before any). Rows past the end count 0,
+    so a running study's returns fill in as it goes on."""
+    q = np.where(valid, quantiles, 1.0)
+    best = np.minimum.accumulate(np.concatenate([[1.0], q]))
+    gain = best[:-1] - best[1:]  # gain[j]: row j's improvement
+    out = np.zeros(len(q))
+    for k in range(1, min(horizon, len(q) - 1) + 1):
+        out[:-k] += discount**k * gain[k:]
+    return out
+
+
 def inserted_quantiles(h: History, values: np.ndarray) -> np.ndarray:
     """The quantile each of ``values`` would have as one more completed trial of ``h`` (its
     mid-rank among the n + 1 valid trials, over n, as ``rank_quantiles`` ranks; pruned

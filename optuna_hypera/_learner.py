@@ -30,6 +30,7 @@ import torch
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._history import History
+from optuna_hypera._history import future_gains
 from optuna_hypera._history import label_rewards
 from optuna_hypera._history import rewards
 from optuna_hypera._replay import AgentReplay
@@ -241,15 +242,24 @@ class Learner:
             assert h is not None
             real = sel & ~labelled
             if real.all():
-                out[:] = rewards(h.quantiles, h.valid, h.index_of(trial), h.index_of(base))
+                out[:] = self._executed(h, trial, base)
                 continue
             if real.any():
-                out[real] = rewards(h.quantiles, h.valid, h.index_of(trial[real]),
-                                    h.index_of(base[real]))
+                out[real] = self._executed(h, trial[real], base[real])
             hyp = sel & labelled
             if hyp.any():
                 out[hyp] = label_rewards(h, rep.value[idx][hyp], h.index_of(base[hyp]))
         return out
+
+    def _executed(self, h: History, trial: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Rewards of executed trials: myopic, plus the discounted gains of the study's
+        best-so-far over the next ``SACConfig.horizon`` trials when that is set."""
+        rows = h.index_of(trial)
+        r = rewards(h.quantiles, h.valid, rows, h.index_of(base))
+        cfg = self.config
+        if cfg.horizon > 0:
+            r = r + future_gains(h.quantiles, h.valid, cfg.horizon, cfg.horizon_discount)[rows]
+        return r
 
     def outcomes(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         """Per agent: (successes, other outcomes) of its transitions in study ``key``."""

@@ -26,6 +26,11 @@ global ones) are valued by the task and join the replay with their real reward; 
 learn the value of moves nobody made, not only of the one that was picked. The actors do not
 clone them, nor global jumps (``Proposal.origin``).
 
+Non-myopic rewards (``--horizon N``): an executed trial's reward adds what its study's
+best-so-far gained over the next N trials, discounted per trial (``--horizon-discount``), a
+Monte-Carlo return on regret, so the critics can value a move for what it teaches the moves
+after it.
+
 After each round the agents take ``--steps`` gradient steps on the replay of every round so
 far. A checkpoint is written after every round and ``--resume`` continues from it (each round
 draws its tasks and seeds from ``(seed, round)``, so a resumed run draws the same tasks; the
@@ -129,6 +134,16 @@ class PretrainConfig:
     it picks in the trust region, as the shipped recipe's teacher did; with ``global_share``
     the global candidates still reach the critics through the hindsight labels and the SAC
     stage)."""
+    horizon: int = 0
+    """Non-myopic rewards (``SACConfig.horizon``): a trial's reward adds the discounted gains
+    of its study's best-so-far over the next ``horizon`` trials; 0, the shipped recipe, is
+    myopic. Not with ``labels`` (an unexecuted candidate has no future to credit)."""
+    horizon_discount: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.horizon and self.labels:
+            raise ValueError("--horizon and --labels do not combine: hindsight labels have "
+                             "no future trials to credit.")
 
 
 @dataclass
@@ -216,7 +231,8 @@ def evaluate(state: dict[str, torch.Tensor], cfg: PretrainConfig, chooser: str =
 
 def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
     sac = SACConfig(gradient_steps=0, batch_size=cfg.batch_size,
-                    replay_capacity=cfg.replay_capacity)
+                    replay_capacity=cfg.replay_capacity, horizon=cfg.horizon,
+                    horizon_discount=cfg.horizon_discount)
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative", conflict="value",
                       seed=cfg.seed, device=device, n_candidates=cfg.candidates,
                       kernel=cfg.kernel, global_share=cfg.global_share)
@@ -408,8 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-validation", action="store_true",
                    help="skip the validation tasks after each round")
     for name in ("rounds", "studies", "imitation_rounds", "steps", "batch_size", "candidates",
-                 "explore", "seed", "replay_capacity", "threads", "labels", "global_share"):
-        kind = float if name in ("explore", "global_share") else int
+                 "explore", "seed", "replay_capacity", "threads", "labels", "global_share", "horizon",
+                 "horizon_discount"):
+        kind = float if name in ("explore", "global_share", "horizon_discount") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(d, name))
     p.add_argument("--prior", choices=PRIORS, default=d.prior,
                    help="task families: _simulate's three, or _families' prior (train split)")
@@ -424,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
                          a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
-                         a.labels, a.global_share, a.teacher_global)
+                         a.labels, a.global_share, a.teacher_global, a.horizon,
+                         a.horizon_discount)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

@@ -162,3 +162,51 @@ def test_hindsight_labels_equal_the_simulators_function_at_the_candidates() -> N
         grown = rank_quantiles(np.append(y, v))[-1]
         assert inserted_quantiles(plain, np.array([v]))[0] == pytest.approx(grown)
     assert inserted_quantiles(plain, np.array([np.nan]))[0] == 1.0
+
+
+def test_future_gains_are_the_discounted_improvements_of_the_best_so_far() -> None:
+    from optuna_hypera._history import future_gains
+
+    # Losses 5, 3, 4, NaN, 1 rank to quantiles 1, .5, .75, -, 0 (4 valid trials).
+    q = np.array([1.0, 0.5, 0.75, 1.0, 0.0])
+    valid = np.array([True, True, True, False, True])
+    # Best so far: 1, .5, .5, .5, 0, so the rows gain 0, .5, 0, 0, .5.
+    g = future_gains(q, valid, horizon=3, discount=0.5)
+    np.testing.assert_allclose(g, [0.5 * 0.5, 0.5**3 * 0.5, 0.5**2 * 0.5, 0.5 * 0.5, 0.0])
+    # A horizon of 1 credits only the next trial; past the end counts nothing.
+    np.testing.assert_allclose(future_gains(q, valid, 1, 1.0), [0.5, 0, 0, 0.5, 0])
+    assert (future_gains(q, valid, 10, 0.9) >= 0).all()
+    assert future_gains(q[:1], valid[:1], 5, 0.9).tolist() == [0.0]
+
+
+def test_a_horizon_adds_the_future_gains_to_executed_trials_rewards() -> None:
+    from optuna_hypera._history import future_gains
+    from optuna_hypera._history import rewards
+    from optuna_hypera._simulate import SyntheticTask
+
+    rng = np.random.RandomState(0)
+    tasks = [SyntheticTask.sample("quadratic", 3, rng) for _ in range(2)]
+    out = {}
+    for horizon in (0, 5):
+        cfg = PretrainConfig(candidates=8, seed=3, horizon=horizon, horizon_discount=0.8)
+        core = make_core(cfg)
+        core.coordinator.chooser = "teacher"
+        simulate(core, tasks, 14, n_startup=5, seed=2)
+        rep = core.learner.replays[1]
+        idx = np.arange(rep.n)
+        out[horizon] = (core.learner.rewards(1, idx), rep.study[idx].copy(),
+                        rep.trial[idx].copy(), rep.base[idx].copy(), core)
+    r0, study, trial, base, core = out[0]
+    r5 = out[5][0]
+    np.testing.assert_array_equal(out[5][2], trial)  # the same decisions (teacher, seeds)
+    for s in np.unique(study).tolist():
+        h = core.learner._tables[s].history
+        sel = study == s
+        rows = h.index_of(trial[sel])
+        my = rewards(h.quantiles, h.valid, rows, h.index_of(base[sel]))
+        np.testing.assert_allclose(r0[sel], my, rtol=1e-6)
+        np.testing.assert_allclose(r5[sel], my + future_gains(h.quantiles, h.valid, 5, 0.8)[rows],
+                                   rtol=1e-5, atol=1e-6)
+    assert (r5 >= r0 - 1e-6).all() and (r5 > r0 + 1e-6).any()
+    with pytest.raises(ValueError, match="do not combine"):
+        PretrainConfig(horizon=5, labels=2)
