@@ -424,8 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-validation", action="store_true",
                    help="skip the validation tasks after each round")
     for name in ("rounds", "studies", "imitation_rounds", "steps", "batch_size", "candidates",
-                 "explore", "seed", "replay_capacity", "threads", "labels", "global_share", "horizon",
-                 "horizon_discount"):
+                 "explore", "seed", "replay_capacity", "threads", "labels", "global_share",
+                 "horizon", "horizon_discount"):
         kind = float if name in ("explore", "global_share", "horizon_discount") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(d, name))
     p.add_argument("--prior", choices=PRIORS, default=d.prior,
