@@ -5,6 +5,7 @@ tuned on it), ``optuna_hypera._families``.
     .venv/bin/python -m benchmarks.generated_split [--split test --per-family 6 --trials 100
         --jobs 2] [--variants critics,log-ei,...] [--new-weights W.pt] [--baseline-weights B.pt]
         [--out results/generated]
+    .venv/bin/python -m benchmarks.generated_split pairs A.json [B.json ...] --pairs a:b,c:d
 
 Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
 every family in turn). Each variant runs one study per task with its own ``HyperaCore``, as
@@ -13,7 +14,7 @@ every family in turn). Each variant runs one study per task with its own ``Hyper
 otherwise):
 
 - ``critics``: the critics pick among the candidates, ordinal kernel (the default before 0.3;
-  ``new`` with ``--new-weights`` of the shipped file is today's default);
+  ``new`` with ``--new-weights`` of the shipped file is the default of 0.3 and 0.4);
 - ``log-ei``: the teacher, ``HyperaSampler(scorer="log-ei", kernel="ordinal")``;
 - ``mixed-kernel``, ``log-ei-mixed``: the same with ``kernel="mixed"`` (categorical choices by
   the overlap distance, integers at their integer, ``_kernel_inputs``);
@@ -25,13 +26,23 @@ otherwise):
   ``--new-weights`` with today's defaults (the critics with the mixed and the ordinal kernel;
   the teacher among the new actors' candidates; 5 startup trials), and ``new-global``,
   ``new-log-ei-global``, ``new-startup-5-global`` the same with global candidates;
-  ``--baseline-weights`` replaces the shipped weights for the other variants.
+  ``--baseline-weights`` replaces the shipped weights for the other variants;
+- ``new-staged-30``, ``new-staged-50``: the teacher picks until that trial number, the
+  critics after (``chooser="staged"``; 50 is today's default, ``HyperaSampler()``);
+  ``new`` is then ``HyperaSampler(scorer="critics")``;
+- ``new-blend-z`` (``-half``, ``-2``): the critics' and the teacher's scores, z-scored over
+  the candidates and added with the teacher weighted 1 (0.5, 2); ``new-blend`` the same by
+  ranks (``_rules.blend``);
+- ``new-c128``, ``new-c256``, ``new-log-ei-c256``: 128 or 256 candidates per decision
+  instead of 64.
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
 family, the median regret of each variant and how often the first variant ends better or
 worse than each other one by the best noise-free value (exact ties are neither), and writes
-``results.json``.
+``results.json``. ``pairs`` merges the ``results.json`` of runs on the same tasks (matched by
+family, dimension and seed; a variant run twice keeps its last run) and prints, per family and
+checkpoint, how often variant a ends better / worse than variant b, for each ``a:b``.
 """
 
 from __future__ import annotations
@@ -54,6 +65,8 @@ from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
 from optuna_hypera._families import Landscape
 from optuna_hypera._families import draw
+from optuna_hypera._rules import BLEND_WEIGHT
+from optuna_hypera._rules import STAGE_TRIALS
 from optuna_hypera._simulate import simulate
 from optuna_hypera._threads import torch_threads
 from optuna_hypera._weights import pretrained_path
@@ -79,7 +92,23 @@ VARIANTS = {
     "new-global": ("critic", "mixed", 10, GLOBAL_OPTION),
     "new-log-ei-global": ("teacher", "mixed", 10, GLOBAL_OPTION),
     "new-startup-5-global": ("critic", "mixed", 5, GLOBAL_OPTION),
+    # The critics' and the teacher's scores blended (``_coordinator.blend``).
+    "new-blend": ("blend", "mixed", 10, GLOBAL_SHARE),
+    "new-blend-z": ("blend-z", "mixed", 10, GLOBAL_SHARE),
+    "new-blend-z-half": ("blend-z", "mixed", 10, GLOBAL_SHARE),
+    "new-blend-z-2": ("blend-z", "mixed", 10, GLOBAL_SHARE),
 }
+BLEND_WEIGHTS = {"new-blend-z-half": 0.5, "new-blend-z-2": 2.0}
+for _n in (128, 256):
+    VARIANTS[f"new-c{_n}"] = VARIANTS["new"]
+    VARIANTS[f"new-log-ei-c{_n}"] = VARIANTS["new-log-ei"]
+for _n in (30, 50):
+    VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
+STAGES = {name: int(name.rsplit("-", 1)[1]) for name in VARIANTS if "-staged-" in name}
+"""Variants whose teacher picks until that trial number, the critics after."""
+CANDIDATES = {name: int(name.rsplit("-c", 1)[1]) for name in VARIANTS if "-c" in name[-5:]}
+"""Variants that score more candidates per decision than the default 64."""
+"""Variants whose log-EI weight is not ``BLEND_WEIGHT``."""
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
@@ -107,7 +136,9 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         chooser, kernel, n_startup, share = VARIANTS[name]
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
-                          global_share=share)
+                          global_share=share, n_candidates=CANDIDATES.get(name, 64))
+        core.coordinator.blend_weight = BLEND_WEIGHTS.get(name, BLEND_WEIGHT)
+        core.coordinator.stage_trials = STAGES.get(name, STAGE_TRIALS)
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else baseline or pretrained_path())
         with torch_threads(1):
@@ -116,7 +147,47 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     return out
 
 
+def pairs(files: list[str], pairs: list[tuple[str, str]]) -> str:
+    """Better / worse counts of each pair of variants, per family and checkpoint, over the
+    tasks every named variant ran in the merged ``files``."""
+    merged: dict[tuple[str, int, int], dict] = {}
+    commands, checkpoints = [], None
+    for f in files:
+        r = json.loads(Path(f).read_text())
+        commands.append(r["meta"]["command"])
+        checkpoints = r["meta"]["checkpoints"] if checkpoints is None else checkpoints
+        for row in r["rows"]:
+            key = (row["family"], row["d"], row["seed"])
+            merged.setdefault(key, {"family": row["family"], "best": {}})["best"].update(
+                row["best"])
+    need = {v for pair in pairs for v in pair}
+    rows = [r for r in merged.values() if need <= set(r["best"])]
+    lines = [f"From {len(files)} run(s): " + "; ".join(f"`{c}`" for c in commands)
+             + f". {len(rows)} tasks every variant ran.", ""]
+    for c, cp in enumerate(checkpoints or []):
+        lines += [f"**At {cp} trials**: a better / worse than b by the best noise-free value "
+                  "(exact ties are neither):", "",
+                  "| family | tasks | " + " | ".join(f"{a} vs {b}" for a, b in pairs) + " |",
+                  "|---" * (2 + len(pairs)) + "|"]
+        for fam in [*dict.fromkeys(r["family"] for r in rows), "all"]:
+            sel = [r for r in rows if fam in ("all", r["family"])]
+            cells = [f"{sum(r['best'][a][c] < r['best'][b][c] for r in sel)}/"
+                     f"{sum(r['best'][a][c] > r['best'][b][c] for r in sel)}" for a, b in pairs]
+            label = f"**{fam}**" if fam == "all" else fam
+            lines.append(f"| {label} | {len(sel)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pairs"]:
+        q = argparse.ArgumentParser(description="Pairs of variants across merged runs.")
+        q.add_argument("files", nargs="+")
+        q.add_argument("--pairs", required=True, help="a:b,c:d")
+        b = q.parse_args(argv[1:])
+        print(pairs(b.files, [tuple(x.split(":", 1)) for x in b.pairs.split(",")]))
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--per-family", type=int, default=6)
     p.add_argument("--trials", type=int, default=100)

@@ -51,6 +51,7 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-scratch": {"weights": None},  # no pre-training
     "hypera-frozen": {"sac": "frozen"},  # no online updates: the shipped weights as they are
     "hypera-logei": {"scorer": "log-ei"},  # the teacher: log-EI picks among the same candidates
+    "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
 }

@@ -59,7 +59,8 @@ ALL_SAMPLERS = (
     "hypera", "hypera-scratch",
     "tpe", "cmaes", "gp", "random", "qmc",
 )
-ABLATION_SAMPLERS = ("hypera", "hypera-logei", "hypera-scratch", "hypera-frozen", "hypera-nomodel")
+ABLATION_SAMPLERS = ("hypera", "hypera-logei", "hypera-critics", "hypera-scratch", "hypera-frozen",
+                     "hypera-nomodel")
 SMALL_DIGITS = {"epochs": 15}
 SMALL_MONAI = {"n_train": 32, "n_val": 16, "size": 32, "epochs": 8, "noise": 1.0}
 MONAI_3D = {"spatial_dims": 3, "n_train": 32, "n_val": 8, "size": 32, "epochs": 15, "noise": 1.5}
@@ -86,7 +87,7 @@ def _small_landscapes() -> tuple[Task, ...]:
         for t in draw("test", 24, 1, dims=(3, 6, 10)))
 
 
-SMALL_SAMPLERS = ("hypera", "hypera-logei", "tpe", "cmaes", "gp", "random")
+SMALL_SAMPLERS = ("hypera", "hypera-logei", "hypera-critics", "tpe", "cmaes", "gp", "random")
 
 SUITES: dict[str, Suite] = {
     s.name: s

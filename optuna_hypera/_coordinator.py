@@ -12,14 +12,7 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
   imitation stage) the candidate with the highest log expected improvement wins instead.
 
-Conflict rules, used where two agents claim one parameter (``groups=`` overlap) and, in
-cooperative mode, as the weights w_i that make candidates compete:
-
-- ``value``: the claim whose critic value Q_i is higher wins (w_i = 1);
-- ``specialization``: claims are averaged with each agent's specialization weight on the
-  parameter (1 in its domain, 0.5 for spread-out parameters); w_i = its mean weight;
-- ``thompson``: theta_i ~ Beta(1 + successes_i, 1 + other outcomes_i) per decision; the claim
-  of the agent with the highest theta wins; w_i = theta_i.
+Conflict rules and the scoring of candidates are in ``_rules``.
 
 Pure: ``Coordinator`` holds only its settings; everything a decision depends on (the step size
 included) is in the ``Context``. ``decide`` takes a batch of contexts (one per study), so the
@@ -29,7 +22,6 @@ simulator decides for many studies in one forward pass of the networks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,24 +36,29 @@ from optuna_hypera._decision import JointMoves
 from optuna_hypera._decision import executed
 from optuna_hypera._decision import explain
 from optuna_hypera._decision import widen
-from optuna_hypera._features import Evidence
 from optuna_hypera._features import moved_feature
-from optuna_hypera._features import token_features
 from optuna_hypera._global import global_points
 from optuna_hypera._global import n_global
+from optuna_hypera._rules import BLEND_WEIGHT
+from optuna_hypera._rules import CHOOSERS
+from optuna_hypera._rules import STAGE_TRIALS
+from optuna_hypera._rules import Claim
+from optuna_hypera._rules import agent_weights
+from optuna_hypera._rules import blend
+from optuna_hypera._rules import check_rules
+from optuna_hypera._rules import resolve
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
-from optuna_hypera._schema import N_TOKEN
 from optuna_hypera._schema import G
+from optuna_hypera._states import by_assignment
+from optuna_hypera._states import distinct_states
+from optuna_hypera._states import states
 from optuna_hypera._surrogate import log_ei
 
 
-STRATEGIES = ("independent", "sequential", "cooperative")
-CONFLICTS = ("value", "specialization", "thompson")
 N_CANDIDATES = 64
 """Joint candidates scored per cooperative decision (half from the actors)."""
-CHOOSERS = ("critic", "teacher")
 GLOBAL_SHARE = 0.0
 """Share of a cooperative decision's candidates drawn from the whole space (``_global``) by
 default: none. Measured on 96 tasks of the generated validation split, 8 of 64 candidates
@@ -72,21 +69,6 @@ them and with dense hindsight were worse than the shipped ones too
 GLOBAL_OPTION = 0.125
 """The share those measurements used (8 of 64 candidates)."""
 _MAX_RETRIES = 8
-
-
-@dataclass
-class _Claim:
-    agent: int
-    value: float
-    q: float
-
-
-def check_rules(strategy: str, conflict: str) -> None:
-    """``ValueError`` for an unknown strategy or conflict rule."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
-    if conflict not in CONFLICTS:
-        raise ValueError(f"conflict must be one of {CONFLICTS}, got {conflict!r}.")
 
 
 class Coordinator:
@@ -114,6 +96,10 @@ class Coordinator:
         self.labels = 0
         """Unexecuted candidates per cooperative decision to return as ``alternatives``
         (pre-training's dense hindsight: the simulator knows their outcome)."""
+        self.blend_weight = BLEND_WEIGHT
+        """With ``chooser="blend"``: log-EI's weight against the critics' (``BLEND_WEIGHT``)."""
+        self.stage_trials = STAGE_TRIALS
+        """With ``chooser="staged"``: the critics pick from this trial number on."""
         self.teacher_local = False
         """With ``chooser="teacher"``: pick among the trust-region candidates only (global
         ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
@@ -121,30 +107,14 @@ class Coordinator:
         split, ``docs/benchmarks/global-validation.md``)."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
-    # -- conflict rules -------------------------------------------------------------------
+    # -- conflict rules (``_rules``) ----------------------------------------------------
     def agent_weights(self, ctx: Context, theta: np.ndarray) -> np.ndarray:
         """w_i used to add up critic values in cooperative mode."""
-        n = len(self.agents)
-        if self.conflict == "value":
-            return np.ones(n)
-        if self.conflict == "thompson":
-            return theta
-        w = np.zeros(n)
-        for a in range(n):
-            params = ctx.assignment.params_of(a)
-            w[a] = np.mean([ctx.assignment.weight(a, j) for j in params]) if params else 0.0
-        return w
+        return agent_weights(self.conflict, len(self.agents), ctx, theta)
 
-    def resolve(self, j: int, claims: list[_Claim], ctx: Context, theta: np.ndarray) -> float:
+    def resolve(self, j: int, claims: list[Claim], ctx: Context, theta: np.ndarray) -> float:
         """Value of parameter ``j`` from the claims of the agents that own it."""
-        if len(claims) == 1:
-            return claims[0].value
-        if self.conflict == "value":
-            return max(claims, key=lambda c: c.q).value
-        if self.conflict == "thompson":
-            return max(claims, key=lambda c: theta[c.agent]).value
-        w = np.array([ctx.assignment.weight(c.agent, j) for c in claims])
-        return float(np.dot(w, [c.value for c in claims]) / w.sum())
+        return resolve(self.conflict, j, claims, ctx, theta)
 
     # -- decisions ------------------------------------------------------------------------
     def decide(self, sac: MultiAgentSAC, ctxs: Sequence[Context], rng: np.random.RandomState,
@@ -195,62 +165,8 @@ class Coordinator:
 
     def states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
                agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Batched state ``[A, B, P, T]`` for B (context, x, study features), only ``agents``
-        filled; items that share a group assignment are featurized together, and repeated
-        items (a cooperative decision's candidates share their base) once."""
-        tok, mask, glob, where = self.distinct_states(items, agents)
-        if len(where) == tok.shape[1]:
-            return tok, mask, glob
-        return tok[:, where], mask[:, where], glob[:, where]
-
-    def distinct_states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
-                        agents: Sequence[int],
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``states`` of the distinct items only, and which of them each item is."""
-        unique: dict[tuple[int, int, int], int] = {}
-        first: list[tuple[Context, np.ndarray, np.ndarray]] = []
-        where = np.empty(len(items), np.int64)
-        for k, (c, x, g) in enumerate(items):
-            key = (id(c), id(x), id(g))
-            if key not in unique:
-                unique[key] = len(first)
-                first.append((c, x, g))
-            where[k] = unique[key]
-        return (*self._states(first, agents), where)
-
-    def _states(self, items: Sequence[tuple[Context, np.ndarray, np.ndarray]],
-                agents: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n_agents, b = len(self.agents), len(items)
-        groups = _by_assignment(items)
-        p = max(1, max(len(g[0][0].assignment.params_of(a)) for g in groups.values()
-                       for a in range(n_agents)))
-        tok = np.zeros((n_agents, b, p, N_TOKEN), np.float32)
-        mask = np.zeros((n_agents, b, p), np.float32)
-        glob = np.zeros((n_agents, b, len(items[0][2])), np.float32)
-        for ks, group in groups.items():
-            ctxs = [c for c, _, _ in group]
-            asg = ctxs[0].assignment
-            x = np.stack([x for _, x, _ in group])
-            evidence = Evidence.stack([c.evidence for c in ctxs])
-            flags = np.stack([c.space.flags for c in ctxs])
-            g = np.stack([g for _, _, g in group])
-            kk = np.array(ks)
-            surrogate = None
-            if any(c.surrogate is not None for c in ctxs):
-                rows = []
-                for c, xi, _ in group:
-                    t = c.surrogate_tokens(xi[None])
-                    rows.append(t[0] if t is not None else np.zeros((len(xi), 2)))
-                surrogate = np.stack(rows)
-            for a in agents:
-                params = asg.indices(a)
-                if not len(params):
-                    continue
-                tok[a, kk, : len(params)] = token_features(
-                    x, params, evidence, flags, asg.domain(a), float(self.scales[a]), surrogate)
-                mask[a, kk, : len(params)] = 1.0
-                glob[a, kk] = g
-        return tok, mask, glob
+        """Batched state ``[A, B, P, T]`` (``_states.states``)."""
+        return states(items, agents, self.scales)
 
     def _joint(self, sac: MultiAgentSAC,
                items: Sequence[tuple[Context, Base, np.ndarray]],
@@ -266,8 +182,8 @@ class Coordinator:
         Decisions are built on demand (``JointMoves.decision``): a cooperative decision needs
         only its pick's."""
         n_agents = len(self.agents)
-        tok_u, mask_u, glob_u, where = self.distinct_states(
-            [(c, b.x, b.glob) for c, b, _ in items], range(n_agents))
+        tok_u, mask_u, glob_u, where = distinct_states(
+            [(c, b.x, b.glob) for c, b, _ in items], range(n_agents), self.scales)
         tok, mask, glob = tok_u[:, where], mask_u[:, where], glob_u[:, where]
         dev = sac.device
         tok_t, mask_t, glob_t = (torch.from_numpy(tok).to(dev), torch.from_numpy(mask).to(dev),
@@ -280,7 +196,7 @@ class Coordinator:
         sources = ["actor"] * len(items)
         if uniform is not None and uniform.any():
             assert rng is not None
-            for ks, group in _by_assignment(items).items():
+            for ks, group in by_assignment(items).items():
                 rows = np.array(ks)[uniform[list(ks)]]
                 if not len(rows):
                     continue
@@ -299,7 +215,7 @@ class Coordinator:
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
         out = JointMoves(items, tok, act_np, cand, sources)
         moved_actions = False
-        for ks, group in _by_assignment(items).items():
+        for ks, group in by_assignment(items).items():
             asg = group[0][0].assignment
             kk = np.array(ks)
             agents = [a for a in range(n_agents) if len(asg.indices(a))]
@@ -362,7 +278,7 @@ class Coordinator:
     def _claims(self, ctx: Context, base: Base, theta: np.ndarray, agents: Sequence[int],
                 tok: np.ndarray, act: np.ndarray, values: np.ndarray) -> Decision:
         """One decision where agents may claim the same parameter (``groups=`` overlap)."""
-        claims: dict[int, list[_Claim]] = {}
+        claims: dict[int, list[Claim]] = {}
         moves: dict[int, AgentMove] = {}
         for a in agents:
             params = ctx.assignment.params_of(a)
@@ -372,14 +288,14 @@ class Coordinator:
             step = float(ctx.step[a])
             for j, aj in zip(params, act[a, : len(params)].tolist(), strict=True):
                 value = min(max(float(base.x[j]) + step * aj, 0.0), 1.0)
-                claims.setdefault(j, []).append(_Claim(a, value, q))
+                claims.setdefault(j, []).append(Claim(a, value, q))
         return self._finish(ctx, base, claims, moves, theta)
 
     def _sequential(self, sac: MultiAgentSAC, ctxs: Sequence[Context], bases: Sequence[Base],
                     gen: torch.Generator | None, thetas: Sequence[np.ndarray]) -> list[Decision]:
         """Agents act in order, each on the configuration the previous one produced."""
         xs = [b.x.copy() for b in bases]
-        claims: list[dict[int, list[_Claim]]] = [{} for _ in ctxs]
+        claims: list[dict[int, list[Claim]]] = [{} for _ in ctxs]
         moves: list[dict[int, AgentMove]] = [{} for _ in ctxs]
         dev = sac.device
         for a in range(len(self.agents)):
@@ -418,7 +334,7 @@ class Coordinator:
                                         act, q, moved=float(items[i][2][G["moved"]]), step=step)
                 for j, aj in zip(params, act.tolist(), strict=True):
                     xs[k][j] = min(max(float(xs[k][j]) + step * aj, 0.0), 1.0)
-                    claims[k].setdefault(j, []).append(_Claim(a, xs[k][j], q))
+                    claims[k].setdefault(j, []).append(Claim(a, xs[k][j], q))
         return [self._finish(c, b, cl, mv, th)
                 for c, b, cl, mv, th in zip(ctxs, bases, claims, moves, thetas, strict=True)]
 
@@ -450,14 +366,21 @@ class Coordinator:
             active = np.stack([joint.active[r] for r in rows])  # [m, A]
             w = self.agent_weights(c, th)
             value = ((joint.values[:, rows.start:rows.stop].T * w) * active).sum(axis=1)
-            if self.chooser == "teacher" and c.surrogate is not None:
+            ok = c.acceptable(x)
+            chooser = self.chooser
+            if chooser == "staged":
+                chooser = "teacher" if c.n_trials < self.stage_trials else "critic"
+            if chooser != "critic" and c.surrogate is not None:
                 mu, sd = c.surrogate.predict(x)
                 score = log_ei((c.surrogate.best - mu) / sd, sd)
-                if self.teacher_local and n_far and c.assignment.disjoint:
-                    score = np.where(far_rows, -np.inf, score)
+                if chooser == "teacher":
+                    if self.teacher_local and n_far and c.assignment.disjoint:
+                        score = np.where(far_rows, -np.inf, score)
+                else:
+                    score = blend(value, score, ok, self.blend_weight,
+                                  ranks=chooser == "blend")
             else:
                 score = value
-            ok = c.acceptable(x)
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))
@@ -476,7 +399,7 @@ class Coordinator:
             found.append(bool(ok.any()))
         return out, found
 
-    def _finish(self, ctx: Context, base: Base, claims: dict[int, list[_Claim]],
+    def _finish(self, ctx: Context, base: Base, claims: dict[int, list[Claim]],
                 moves: dict[int, AgentMove], theta: np.ndarray) -> Decision:
         x = base.x.copy()
         for j, cl in claims.items():
@@ -498,12 +421,3 @@ def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.n
         if ctx.surrogate is not None:
             out[rows] = ctx.candidates(x[rows], base.x)
     return out
-
-
-def _by_assignment(items: Sequence[tuple[Context, Any, Any]],
-                   ) -> dict[tuple[int, ...], list[tuple[Context, Any, Any]]]:
-    """Items grouped by their context's group assignment (positions, items)."""
-    groups: dict[int, list[int]] = {}
-    for k, item in enumerate(items):
-        groups.setdefault(id(item[0].assignment), []).append(k)
-    return {tuple(ks): [items[k] for k in ks] for ks in groups.values()}

@@ -233,6 +233,7 @@ class HyperaCore:
             make_base=make_base, step=step,
             taken=np.concatenate([covering, pending]) if len(pending) else covering,
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
+            n_trials=len(h.numbers) + len(pending),
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,

@@ -65,6 +65,8 @@ class Context:
     radius: float = 0.1
     """The agents' mean step (``step`` averaged): the trust region's size in normalized
     coordinates, which the surrogate's features are relative to."""
+    n_trials: int = 0
+    """Finished and unfinished trials of the study (``chooser="staged"``)."""
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

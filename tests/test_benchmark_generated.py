@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.generated_split import main
+from benchmarks.generated_split import pairs
 from optuna_hypera._families import split_of
 
 
@@ -31,3 +32,22 @@ def test_a_tiny_run_reports_the_right_split(tmp_path: Path, capsys: pytest.Captu
 def test_new_variants_need_weights(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main(["--variants", "new", "--out", str(tmp_path)])
+
+
+def test_pairs_merge_runs_on_the_same_tasks_and_count_wins(tmp_path: Path) -> None:
+    def write(name: str, best: dict[tuple[str, int], dict[str, list[float]]]) -> str:
+        rows = [{"family": fam, "d": 3, "seed": seed, "best": v}
+                for (fam, seed), v in best.items()]
+        meta = {"command": name, "checkpoints": [25, 50]}
+        (tmp_path / name).write_text(json.dumps({"meta": meta, "rows": rows}))
+        return str(tmp_path / name)
+    a = write("a.json", {("bowl", 1): {"x": [1.0, 0.0]}, ("bowl", 2): {"x": [0.0, 0.0]},
+                         ("peaks", 3): {"x": [2.0, 2.0]}})
+    b = write("b.json", {("bowl", 1): {"y": [2.0, 0.0]}, ("bowl", 2): {"y": [1.0, -1.0]},
+                         ("peaks", 3): {"y": [1.0, 1.0]}, ("peaks", 4): {"y": [0.0, 0.0]}})
+    text = pairs([a, b], [("x", "y")])
+    assert "3 tasks every variant ran" in text  # peaks 4 has no x
+    at25, at50 = text.split("**At 50")
+    assert "| bowl | 2 | 2/0 |" in at25 and "| peaks | 1 | 0/1 |" in at25
+    assert "| **all** | 3 | 2/1 |" in at25
+    assert "| bowl | 2 | 0/1 |" in at50  # an exact tie is neither

@@ -9,17 +9,18 @@ import torch
 
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
-from optuna_hypera._coordinator import CONFLICTS
 from optuna_hypera._coordinator import GLOBAL_OPTION
-from optuna_hypera._coordinator import STRATEGIES
 from optuna_hypera._coordinator import Coordinator
-from optuna_hypera._coordinator import _Claim
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._features import Evidence
 from optuna_hypera._groups import assign_groups
 from optuna_hypera._groups import validate_groups
+from optuna_hypera._rules import CONFLICTS
+from optuna_hypera._rules import STRATEGIES
+from optuna_hypera._rules import Claim as _Claim
+from optuna_hypera._rules import blend
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._surrogate import ModelView
@@ -293,3 +294,52 @@ def test_sequential_agents_see_earlier_moves_independent_agents_do_not() -> None
     moved = [seq.moves[a].moved for a in range(5)]
     assert all(b > a for a, b in zip(moved, moved[1:], strict=False))  # grows agent by agent
     assert all(m.moved == 0.0 for m in ind.moves.values())
+
+
+def test_the_blend_follows_the_critics_at_weight_zero_and_the_teacher_at_a_large_weight() -> None:
+    rng = np.random.RandomState(3)
+    value, teacher = rng.normal(size=40), rng.normal(size=40) * 5.0 - 20.0
+    ok = np.ones(40, bool)
+    for ranks in (True, False):
+        assert np.argmax(blend(value, teacher, ok, 0.0, ranks)) == np.argmax(value)
+        assert np.argmax(blend(value, teacher, ok, 1e6, ranks)) == np.argmax(teacher)
+    # Standardized: scaling or shifting either score changes nothing.
+    s = blend(value, teacher, ok, 1.0, ranks=False)
+    np.testing.assert_allclose(blend(3.0 * value + 7.0, 0.1 * teacher - 2.0, ok, 1.0, False), s)
+    # Each score's spread is taken over the acceptable candidates only.
+    ok[:10] = False
+    z = blend(value, np.zeros(40), ok, 1.0, ranks=False)
+    assert z[ok].mean() == pytest.approx(0.0) and z[ok].std() == pytest.approx(1.0)
+    r = blend(value, np.zeros(40), ok, 0.0, ranks=True)
+    assert r[ok].max() == pytest.approx(29.5 / 30)  # the top mid-rank among 30
+
+
+def test_the_blend_chooser_picks_a_candidate_both_scores_like() -> None:
+    picks = {}
+    for chooser in ("critic", "teacher", "blend-z"):
+        ctx = context()
+        ctx.surrogate = _Bowl(len(ENC))
+        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
+        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
+        picks[chooser] = coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                                      torch.Generator())[0]
+    mean = {k: float(_Bowl(len(ENC)).predict(d.x[None])[0][0]) for k, d in picks.items()}
+    # Between the two: better by the model than the critics' pick, valued more than the
+    # teacher's.
+    assert mean["teacher"] <= mean["blend-z"] <= mean["critic"]
+    assert picks["teacher"].value <= picks["blend-z"].value <= picks["critic"].value
+
+
+def test_the_staged_chooser_is_the_teacher_before_its_stage_and_the_critics_from_it() -> None:
+    def pick(chooser: str, n_trials: int) -> np.ndarray:
+        ctx = context()
+        ctx.surrogate = _Bowl(len(ENC))
+        ctx.n_trials = n_trials
+        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
+        coord.stage_trials = 20
+        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
+        return coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                            torch.Generator())[0].x
+    assert not np.array_equal(pick("teacher", 0), pick("critic", 0))
+    np.testing.assert_array_equal(pick("staged", 19), pick("teacher", 19))
+    np.testing.assert_array_equal(pick("staged", 20), pick("critic", 20))

@@ -306,12 +306,16 @@ def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates()
         return sum((t.suggest_float(f"x{j}", 0, 1) - 0.3) ** 2 for j in range(4))
 
     runs = {}
-    for scorer in ("critics", "log-ei"):
+    for scorer in ("critics", "log-ei", "staged"):
         sampler = HyperaSampler(seed=2, n_startup_trials=5, scorer=scorer)
         study = optuna.create_study(sampler=sampler)
         study.optimize(objective, n_trials=14)
         core = next(iter(sampler._caches.values())).core
-        assert core.coordinator.chooser == ("teacher" if scorer == "log-ei" else "critic")
+        assert core.coordinator.chooser == {"log-ei": "teacher", "critics": "critic",
+                                            "staged": "staged"}[scorer]
         runs[scorer] = [t.params for t in study.trials]
     assert runs["critics"][:5] == runs["log-ei"][:5]  # the same startup design
     assert runs["critics"][5:] != runs["log-ei"][5:]
+    # Staged: the teacher's picks while the study is short (50 trials by default).
+    assert runs["staged"] == runs["log-ei"]
+    assert HyperaSampler()._scorer == "staged"

@@ -1,0 +1,98 @@
+"""Conflict rules and choosers: how the coordinator (``_coordinator``) settles two agents'
+claims on one parameter and weighs their critics, and what picks among a cooperative
+decision's candidates.
+
+Conflict rules, used where two agents claim one parameter (``groups=`` overlap) and, in
+cooperative mode, as the weights w_i that make candidates compete:
+
+- ``value``: the claim whose critic value Q_i is higher wins (w_i = 1);
+- ``specialization``: claims are averaged with each agent's specialization weight on the
+  parameter (1 in its domain, 0.5 for spread-out parameters); w_i = its mean weight;
+- ``thompson``: theta_i ~ Beta(1 + successes_i, 1 + other outcomes_i) per decision; the claim
+  of the agent with the highest theta wins; w_i = theta_i.
+
+Choosers (cooperative mode): ``critic`` (sum_i w_i Q_i), ``teacher`` (the surrogate's log
+expected improvement, pre-training's imitation rule and ``HyperaSampler(scorer="log-ei")``),
+``blend`` and ``blend-z`` (both, standardized over the acceptable candidates and added,
+``blend``), ``staged`` (the teacher while the study has fewer than ``STAGE_TRIALS`` trials,
+the critics after).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optuna_hypera._decision import Context
+
+
+STRATEGIES = ("independent", "sequential", "cooperative")
+CONFLICTS = ("value", "specialization", "thompson")
+CHOOSERS = ("critic", "teacher", "blend", "blend-z", "staged")
+BLEND_WEIGHT = 1.0
+"""With ``chooser="blend"``/``"blend-z"``: the weight of log-EI's standardized score against
+the critics' (1: equal say)."""
+
+
+STAGE_TRIALS = 50
+"""With ``chooser="staged"``: the trial number from which the critics pick."""
+
+
+@dataclass
+class Claim:
+    """One agent's value for one parameter, with its critic's value of the move."""
+
+    agent: int
+    value: float
+    q: float
+
+
+def check_rules(strategy: str, conflict: str) -> None:
+    """``ValueError`` for an unknown strategy or conflict rule."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+    if conflict not in CONFLICTS:
+        raise ValueError(f"conflict must be one of {CONFLICTS}, got {conflict!r}.")
+
+
+def agent_weights(conflict: str, n_agents: int, ctx: Context, theta: np.ndarray) -> np.ndarray:
+    """w_i used to add up critic values in cooperative mode."""
+    if conflict == "value":
+        return np.ones(n_agents)
+    if conflict == "thompson":
+        return theta
+    w = np.zeros(n_agents)
+    for a in range(n_agents):
+        params = ctx.assignment.params_of(a)
+        w[a] = np.mean([ctx.assignment.weight(a, j) for j in params]) if params else 0.0
+    return w
+
+
+def resolve(conflict: str, j: int, claims: list[Claim], ctx: Context, theta: np.ndarray,
+            ) -> float:
+    """Value of parameter ``j`` from the claims of the agents that own it."""
+    if len(claims) == 1:
+        return claims[0].value
+    if conflict == "value":
+        return max(claims, key=lambda c: c.q).value
+    if conflict == "thompson":
+        return max(claims, key=lambda c: theta[c.agent]).value
+    w = np.array([ctx.assignment.weight(c.agent, j) for c in claims])
+    return float(np.dot(w, [c.value for c in claims]) / w.sum())
+
+
+def blend(value: np.ndarray, teacher: np.ndarray, ok: np.ndarray, weight: float,
+          ranks: bool = True) -> np.ndarray:
+    """The critics' ``value`` and the teacher's log-EI, each standardized over the acceptable
+    candidates ``ok`` (mid-ranks scaled to [0, 1] with ``ranks``, else z-scores), summed with
+    log-EI weighted by ``weight``; unacceptable candidates score what they would have."""
+    def std(v: np.ndarray) -> np.ndarray:
+        ref = v[ok] if ok.any() else v
+        if ranks:
+            r = (np.searchsorted(np.sort(ref), v, "left")
+                 + np.searchsorted(np.sort(ref), v, "right")) / 2.0
+            return r / max(len(ref), 1)
+        s = ref.std()
+        return (v - ref.mean()) / s if s > 0 else np.zeros_like(v)
+    return std(np.asarray(value, np.float64)) + weight * std(np.asarray(teacher, np.float64))
