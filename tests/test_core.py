@@ -19,6 +19,7 @@ from optuna_hypera._core import StudyInput
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row as _row
 from optuna_hypera._history import History
+from optuna_hypera._sampler import SCORERS
 from optuna_hypera._simulate import FAMILIES
 from optuna_hypera._simulate import SyntheticTask
 from optuna_hypera._simulate import simulate
@@ -30,17 +31,20 @@ from optuna_hypera._table import build_history
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@pytest.mark.parametrize("strategy", ["independent", "sequential", "cooperative"])
-def test_core_alone_makes_the_samplers_proposals(strategy: str) -> None:
+@pytest.mark.parametrize(("strategy", "scorer"), [
+    ("independent", "staged"), ("sequential", "staged"), ("cooperative", "staged"),
+    ("cooperative", "critics")])
+def test_core_alone_makes_the_samplers_proposals(strategy: str, scorer: str) -> None:
     seed, n_startup = 3, 5
     study = optuna.create_study(sampler=HyperaSampler(seed=seed, strategy=strategy,
-                                                      n_startup_trials=n_startup, weights=None))
+                                                      n_startup_trials=n_startup, weights=None,
+                                                      scorer=scorer))
     study.optimize(six_param, n_trials=24)
     trials = study.trials
     enc = SpaceEncoder(intersection_search_space(trials[:n_startup]))
     # The sampler seeds its core with the first draw of its own RandomState(seed).
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy=strategy,
-                      conflict="thompson",
+                      conflict="thompson", chooser=SCORERS[scorer],
                       seed=int(np.random.RandomState(seed).randint(2**31 - 1)))
     for k in range(n_startup, len(trials)):
         history = build_history(trials[:k], True, lambda t: _row(enc, t), len(enc))
