@@ -10,7 +10,9 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
   and uniform points) are scored by the critics, whose input holds what the surrogate
   model says about each candidate:
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
-  imitation stage) the candidate with the highest log expected improvement wins instead.
+  imitation stage) the candidate with the highest log expected improvement wins instead;
+  ``"staged"`` (the sampler's default) is the teacher until the study has ``stage_trials``
+  trials and the critics from then on (``_rules``).
 
 Conflict rules and the scoring of candidates are in ``_rules``.
 

@@ -13,6 +13,7 @@ from optuna_hypera._coordinator import GLOBAL_OPTION
 from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
+from optuna_hypera._decision import Decision
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._features import Evidence
 from optuna_hypera._groups import assign_groups
@@ -234,15 +235,21 @@ class _Bowl(ModelView):
         return 2.0 * (x0 - 0.9)
 
 
+def _bowl_pick(chooser: str, n_trials: int = 0, stage: int = 20) -> Decision:
+    """The cooperative pick of ``chooser`` on ``_Bowl``'s model, critics valuing agents
+    unequally, in a study of ``n_trials`` trials."""
+    ctx = context()
+    ctx.surrogate = _Bowl(len(ENC))
+    ctx.n_trials = n_trials
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
+    coord.stage_trials = stage
+    fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
+    return coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                        torch.Generator())[0]
+
+
 def test_the_teacher_picks_the_candidate_of_highest_log_ei_not_of_highest_value() -> None:
-    picks = {}
-    for chooser in ("critic", "teacher"):
-        ctx = context()
-        ctx.surrogate = _Bowl(len(ENC))
-        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
-        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
-        picks[chooser] = coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
-                                      torch.Generator())[0]
+    picks = {chooser: _bowl_pick(chooser) for chooser in ("critic", "teacher")}
     mean = {k: float(_Bowl(len(ENC)).predict(d.x[None])[0][0]) for k, d in picks.items()}
     assert mean["teacher"] < mean["critic"]
     assert picks["teacher"].value < picks["critic"].value  # the critics preferred another
@@ -315,14 +322,7 @@ def test_the_blend_follows_the_critics_at_weight_zero_and_the_teacher_at_a_large
 
 
 def test_the_blend_chooser_picks_a_candidate_both_scores_like() -> None:
-    picks = {}
-    for chooser in ("critic", "teacher", "blend-z"):
-        ctx = context()
-        ctx.surrogate = _Bowl(len(ENC))
-        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
-        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
-        picks[chooser] = coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
-                                      torch.Generator())[0]
+    picks = {chooser: _bowl_pick(chooser) for chooser in ("critic", "teacher", "blend-z")}
     mean = {k: float(_Bowl(len(ENC)).predict(d.x[None])[0][0]) for k, d in picks.items()}
     # Between the two: better by the model than the critics' pick, valued more than the
     # teacher's.
@@ -332,14 +332,7 @@ def test_the_blend_chooser_picks_a_candidate_both_scores_like() -> None:
 
 def test_the_staged_chooser_is_the_teacher_before_its_stage_and_the_critics_from_it() -> None:
     def pick(chooser: str, n_trials: int) -> np.ndarray:
-        ctx = context()
-        ctx.surrogate = _Bowl(len(ENC))
-        ctx.n_trials = n_trials
-        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
-        coord.stage_trials = 20
-        fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
-        return coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
-                            torch.Generator())[0].x
+        return _bowl_pick(chooser, n_trials, stage=20).x
     assert not np.array_equal(pick("teacher", 0), pick("critic", 0))
     np.testing.assert_array_equal(pick("staged", 19), pick("teacher", 19))
     np.testing.assert_array_equal(pick("staged", 20), pick("critic", 20))
