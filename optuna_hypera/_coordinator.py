@@ -388,6 +388,8 @@ class Coordinator:
                 pick = int(rng.choice(np.flatnonzero(ok)))
             d = joint.decision(rows.start + pick)
             d.value = float(value[pick])
+            d.picked_by = ("critics" if c.surrogate is None or chooser == "critic" else
+                           "log-ei" if chooser == "teacher" else chooser)
             if self.labels and c.assignment.disjoint:
                 # Distinct configurations only (the actors' draws can repeat).
                 _, first = np.unique(np.round(x, 9), axis=0, return_index=True)

@@ -126,6 +126,8 @@ class Decision:
     """The surrogate's features of ``x``."""
     source: str = "actor"
     """Where the executed candidate came from: ``actor``, ``uniform`` (trust region)."""
+    picked_by: str = ""
+    """Cooperative decisions: which scorer picked it, ``log-ei`` or ``critics``."""
     prediction: dict[str, float] = field(default_factory=dict)
     """What the critics and the surrogate predicted for ``x`` (stored, for explanations)."""
     transfer: np.ndarray | None = None

@@ -53,6 +53,8 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
                              "log_ei": round(pred["gp_log_ei"], 4),
                              "critic_value": round(decision.value, 5),
                              "candidate": decision.source}
+        if decision.picked_by:
+            out["prediction"]["picked_by"] = decision.picked_by
     if decision.transfer is not None and source_names:
         out["transfer"] = {
             "sources": {n: round(float(w), 4)

@@ -314,6 +314,8 @@ def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates()
         assert core.coordinator.chooser == {"log-ei": "teacher", "critics": "critic",
                                             "staged": "staged"}[scorer]
         runs[scorer] = [t.params for t in study.trials]
+        picked = {t.user_attrs["hypera"]["prediction"]["picked_by"] for t in study.trials[7:]}
+        assert picked == {"critics" if scorer == "critics" else "log-ei"}
     assert runs["critics"][:5] == runs["log-ei"][:5]  # the same startup design
     assert runs["critics"][5:] != runs["log-ei"][5:]
     # Staged: the teacher's picks while the study is short (50 trials by default).

@@ -135,6 +135,7 @@ def test_the_model_serves_studies_with_failed_and_pruned_trials() -> None:
     for p in predicted:
         assert 0.0 <= p["rank_quantile"] <= 1.0
         assert math.isfinite(p["sd"]) and math.isfinite(p["log_ei"])
+        assert p["picked_by"] == "log-ei"  # the default scorer before trial 50
 
 
 def _mixed_space(n_choices: int = 5) -> Space:
