@@ -48,13 +48,14 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
         # What the surrogate predicted for this trial, to hold against its outcome: its rank
         # quantile among the trials (0 = best), the model's sd (normal-score units) and the
         # log expected improvement; and where the executed candidate came from.
-        out["prediction"] = {"rank_quantile": round(pred["gp_quantile"], 4),
-                             "sd": round(pred["gp_sd"], 4),
-                             "log_ei": round(pred["gp_log_ei"], 4),
-                             "critic_value": round(decision.value, 5),
-                             "candidate": decision.source}
+        predicted: dict[str, Any] = {"rank_quantile": round(pred["gp_quantile"], 4),
+                                     "sd": round(pred["gp_sd"], 4),
+                                     "log_ei": round(pred["gp_log_ei"], 4),
+                                     "critic_value": round(decision.value, 5),
+                                     "candidate": decision.source}
         if decision.picked_by:
-            out["prediction"]["picked_by"] = decision.picked_by
+            predicted["picked_by"] = decision.picked_by
+        out["prediction"] = predicted
     if decision.transfer is not None and source_names:
         out["transfer"] = {
             "sources": {n: round(float(w), 4)
