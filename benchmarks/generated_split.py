@@ -92,23 +92,25 @@ VARIANTS = {
     "new-global": ("critic", "mixed", 10, GLOBAL_OPTION),
     "new-log-ei-global": ("teacher", "mixed", 10, GLOBAL_OPTION),
     "new-startup-5-global": ("critic", "mixed", 5, GLOBAL_OPTION),
-    # The critics' and the teacher's scores blended (``_coordinator.blend``).
+    # The critics' and the teacher's scores blended (``_rules.blend``).
     "new-blend": ("blend", "mixed", 10, GLOBAL_SHARE),
     "new-blend-z": ("blend-z", "mixed", 10, GLOBAL_SHARE),
     "new-blend-z-half": ("blend-z", "mixed", 10, GLOBAL_SHARE),
     "new-blend-z-2": ("blend-z", "mixed", 10, GLOBAL_SHARE),
 }
-BLEND_WEIGHTS = {"new-blend-z-half": 0.5, "new-blend-z-2": 2.0}
+SETTINGS: dict[str, dict[str, int | float]] = {
+    "new-blend-z-half": {"blend_weight": 0.5},
+    "new-blend-z-2": {"blend_weight": 2.0},
+}
+"""Coordinator settings that differ from the defaults (``n_candidates`` 64, ``BLEND_WEIGHT``,
+``STAGE_TRIALS``), per variant."""
 for _n in (128, 256):
     VARIANTS[f"new-c{_n}"] = VARIANTS["new"]
     VARIANTS[f"new-log-ei-c{_n}"] = VARIANTS["new-log-ei"]
+    SETTINGS[f"new-c{_n}"] = SETTINGS[f"new-log-ei-c{_n}"] = {"n_candidates": _n}
 for _n in (30, 50):
     VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
-STAGES = {name: int(name.rsplit("-", 1)[1]) for name in VARIANTS if "-staged-" in name}
-"""Variants whose teacher picks until that trial number, the critics after."""
-CANDIDATES = {name: int(name.rsplit("-c", 1)[1]) for name in VARIANTS if "-c" in name[-5:]}
-"""Variants that score more candidates per decision than the default 64."""
-"""Variants whose log-EI weight is not ``BLEND_WEIGHT``."""
+    SETTINGS[f"new-staged-{_n}"] = {"stage_trials": _n}
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
@@ -134,11 +136,12 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     out = {}
     for name in names:
         chooser, kernel, n_startup, share = VARIANTS[name]
+        extra = SETTINGS.get(name, {})
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
-                          global_share=share, n_candidates=CANDIDATES.get(name, 64))
-        core.coordinator.blend_weight = BLEND_WEIGHTS.get(name, BLEND_WEIGHT)
-        core.coordinator.stage_trials = STAGES.get(name, STAGE_TRIALS)
+                          global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
+        core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
+        core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else baseline or pretrained_path())
         with torch_threads(1):

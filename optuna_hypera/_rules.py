@@ -90,8 +90,8 @@ def blend(value: np.ndarray, teacher: np.ndarray, ok: np.ndarray, weight: float,
     def std(v: np.ndarray) -> np.ndarray:
         ref = v[ok] if ok.any() else v
         if ranks:
-            r = (np.searchsorted(np.sort(ref), v, "left")
-                 + np.searchsorted(np.sort(ref), v, "right")) / 2.0
+            srt = np.sort(ref)
+            r = (np.searchsorted(srt, v, "left") + np.searchsorted(srt, v, "right")) / 2.0
             return r / max(len(ref), 1)
         s = ref.std()
         return (v - ref.mean()) / s if s > 0 else np.zeros_like(v)
