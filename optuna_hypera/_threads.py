@@ -11,7 +11,9 @@ from typing import Any
 import torch
 
 
-_torch_lock = threading.Lock()
+_torch_lock = threading.RLock()
+"""Serializes the sampler's calls across threads; re-entrant, so a call made inside another
+(a sampler used inside code that already limits its threads) does not wait on itself."""
 _blas: list[Any] = []
 
 

@@ -117,3 +117,24 @@ def test_a_bad_weights_path_fails_at_construction_not_after_the_startup_trials(
 def test_torch_threads_none_warns() -> None:
     with pytest.warns(UserWarning, match="torch_threads=None"):
         HyperaSampler(torch_threads=None, weights=None)
+
+
+def test_a_study_run_inside_the_thread_limit_does_not_wait_on_itself() -> None:
+    # The sampler limits its threads on every call; code that already holds the limit (a
+    # benchmark harness, a nested sampler) used to deadlock on the non-reentrant lock.
+    import threading
+
+    from optuna_hypera._threads import torch_threads
+
+    done: list[int] = []
+
+    def study_inside_the_limit() -> None:
+        with torch_threads(1):
+            study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=2))
+            study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2, n_trials=4)
+            done.append(len(study.trials))
+
+    worker = threading.Thread(target=study_inside_the_limit, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done == [4]
