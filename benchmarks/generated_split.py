@@ -34,7 +34,15 @@ otherwise):
   the candidates and added with the teacher weighted 1 (0.5, 2); ``new-blend`` the same by
   ranks (``_rules.blend``);
 - ``new-c128``, ``new-c256``, ``new-log-ei-c256``: 128 or 256 candidates per decision
-  instead of 64.
+  instead of 64;
+- ``staged``: today's default (``HyperaSampler()``) with the baseline weights, to hold
+  ``new-staged-50`` against;
+- ``new-log-ei-refit-1``, ``new-log-ei-startup-5``, ``new-log-ei-startup-5-refit-1``: the
+  teacher with its kernel refitted at every trial below 50 (``_surrogate.REFIT_STEPS``), with
+  5 startup trials, and both;
+- ``optuna-hypera``, ``optuna-gp``, ``optuna-tpe``: whole Optuna samplers with their defaults
+  (``HyperaSampler()``, ``GPSampler``, ``TPESampler``) on the same task as an Optuna objective
+  (``benchmarks.objectives.landscape``: noise drawn per trial number, not the simulator's).
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
@@ -59,6 +67,7 @@ import torch
 
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
+from optuna_hypera import _surrogate
 from optuna_hypera._coordinator import GLOBAL_OPTION
 from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._core import HyperaCore
@@ -111,6 +120,14 @@ for _n in (128, 256):
 for _n in (30, 50):
     VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
     SETTINGS[f"new-staged-{_n}"] = {"stage_trials": _n}
+VARIANTS["staged"] = VARIANTS["new-staged-50"]  # today's default with the baseline weights
+# The teacher's stage: the kernel refitted at every trial below 50 instead of every 5
+# (``_surrogate.REFIT_STEPS``), and 5 startup trials instead of 10.
+VARIANTS["new-log-ei-refit-1"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-refit-1"] = {"refit_early": 1}
+VARIANTS["new-log-ei-startup-5"] = ("teacher", "mixed", 5, GLOBAL_SHARE)
+VARIANTS["new-log-ei-startup-5-refit-1"] = VARIANTS["new-log-ei-startup-5"]
+SETTINGS["new-log-ei-startup-5-refit-1"] = {"refit_early": 1}
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
@@ -129,12 +146,43 @@ def regret_curve(task: Landscape, x: np.ndarray, seed: int, checkpoints: tuple[i
             [float(best[c - 1]) for c in at])
 
 
+OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe")
+"""Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
+``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
+trial number, not the simulator's; compared by the noise-free value all the same)."""
+
+
+def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarray:
+    """The coordinates ``[n_trials, d]`` an Optuna sampler's study tried, in trial order."""
+    import optuna
+
+    from benchmarks.objectives.landscape import LandscapeObjective
+    from optuna_hypera import HyperaSampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler: optuna.samplers.BaseSampler = (
+        HyperaSampler(seed=seed) if name == "optuna-hypera"
+        else optuna.samplers.GPSampler(seed=seed) if name == "optuna-gp"
+        else optuna.samplers.TPESampler(seed=seed))
+    objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
+                                   seed=seed)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=n_trials)
+    return np.stack([objective.coordinates(optuna.trial.FixedTrial(t.params))
+                     for t in study.trials])
+
+
 def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         new_weights: str | None, baseline: str | None = None,
         ) -> dict[str, tuple[list[float], list[float]]]:
     torch.set_num_threads(1)
     out = {}
     for name in names:
+        if name in OPTUNA_VARIANTS:
+            with torch_threads(1):
+                x = optuna_run(task, seed, n_trials, name)
+            out[name] = regret_curve(task, x, seed + 1, CHECKPOINTS)
+            continue
         chooser, kernel, n_startup, share = VARIANTS[name]
         extra = SETTINGS.get(name, {})
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
@@ -144,8 +192,14 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else baseline or pretrained_path())
-        with torch_threads(1):
-            sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
+        steps = _surrogate.REFIT_STEPS
+        if "refit_early" in extra:
+            _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
+        try:
+            with torch_threads(1):
+                sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
+        finally:
+            _surrogate.REFIT_STEPS = steps
         out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
     return out
 
@@ -205,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="weights file for the other variants (default: the shipped ones)")
     a = p.parse_args(argv)
     names = tuple(v for v in a.variants.split(",") if v)
-    if unknown := set(names) - set(VARIANTS):
-        p.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    if unknown := set(names) - set(VARIANTS) - set(OPTUNA_VARIANTS):
+        p.error(f"unknown variants {sorted(unknown)}; choose from "
+                f"{[*VARIANTS, *OPTUNA_VARIANTS]}")
     if any(n.startswith("new") for n in names) and not a.new_weights:
         p.error("variants new* need --new-weights")
     families = tuple(f for f in a.families.split(",") if f)

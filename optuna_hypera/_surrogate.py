@@ -55,11 +55,16 @@ LOCAL_POINTS = 200
 """At most this many trials (the nearest to the incumbent) enter the model."""
 
 
+REFIT_STEPS = ((50, 5), (200, 10))
+"""(below n, refit every so many trials); beyond the last, every 100 (where the fit sees
+``LOCAL_POINTS`` of them)."""
+
+
 def refit_point(n: int) -> int:
-    """The number of trials the kernel was last fitted on, given ``n``: every 5 trials up to
-    50, every 10 up to 200, every 100 beyond, where the fit sees ``LOCAL_POINTS`` of them (a
-    function of ``n`` only, so every process agrees on it)."""
-    step = 5 if n < 50 else 10 if n < 200 else 100
+    """The number of trials the kernel was last fitted on, given ``n`` (``REFIT_STEPS``:
+    every 5 trials up to 50, every 10 up to 200, every 100 beyond); a function of ``n``
+    only, so every process agrees on it."""
+    step = next((s for below, s in REFIT_STEPS if n < below), 100)
     return max(2, n - n % step)
 
 

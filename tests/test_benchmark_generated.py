@@ -51,3 +51,19 @@ def test_pairs_merge_runs_on_the_same_tasks_and_count_wins(tmp_path: Path) -> No
     assert "| bowl | 2 | 2/0 |" in at25 and "| peaks | 1 | 0/1 |" in at25
     assert "| **all** | 3 | 2/1 |" in at25
     assert "| bowl | 2 | 0/1 |" in at50  # an exact tie is neither
+
+
+def test_optuna_samplers_run_on_the_same_tasks_and_refits_are_restored(tmp_path: Path) -> None:
+    from benchmarks.generated_split import run
+    from optuna_hypera import _surrogate
+    from optuna_hypera._families import draw
+    from optuna_hypera._weights import pretrained_path
+
+    task = draw("validation", 1, 0, dims=(3,), families=("separable_bowl",))[0]
+    steps = _surrogate.REFIT_STEPS
+    out = run(task, 1, 26, ("optuna-tpe", "optuna-hypera", "new-log-ei-refit-1"),
+              str(pretrained_path()))
+    assert _surrogate.REFIT_STEPS == steps
+    assert set(out) == {"optuna-tpe", "optuna-hypera", "new-log-ei-refit-1"}
+    for regret, best in out.values():
+        assert len(regret) == len(best) == 1 and 0.0 <= regret[0] <= 1.0
