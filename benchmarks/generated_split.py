@@ -40,6 +40,10 @@ otherwise):
 - ``new-log-ei-refit-1``, ``new-log-ei-startup-5``, ``new-log-ei-startup-5-refit-1``: the
   teacher with its kernel refitted at every trial below 50 (``_surrogate.REFIT_STEPS``), with
   5 startup trials, and both;
+- ``new-log-ei-standardized``, ``new-staged-standardized``, ``new-standardized``: the teacher,
+  the default and the critics with the model fitted on standardized losses
+  (``_surrogate.TARGETS``); ``new-log-ei-polish``: the teacher's pick polished
+  (``_decision.polish``);
 - ``optuna-hypera``, ``optuna-gp``, ``optuna-tpe``: whole Optuna samplers with their defaults
   (``HyperaSampler()``, ``GPSampler``, ``TPESampler``) on the same task as an Optuna objective
   (``benchmarks.objectives.landscape``: noise drawn per trial number, not the simulator's).
@@ -128,6 +132,16 @@ SETTINGS["new-log-ei-refit-1"] = {"refit_early": 1}
 VARIANTS["new-log-ei-startup-5"] = ("teacher", "mixed", 5, GLOBAL_SHARE)
 VARIANTS["new-log-ei-startup-5-refit-1"] = VARIANTS["new-log-ei-startup-5"]
 SETTINGS["new-log-ei-startup-5-refit-1"] = {"refit_early": 1}
+# The teacher with a model of standardized losses instead of normal scores of their ranks.
+VARIANTS["new-log-ei-standardized"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-standardized"] = {"standardized": 1}
+VARIANTS["new-staged-standardized"] = VARIANTS["new-staged-50"]
+SETTINGS["new-staged-standardized"] = {"standardized": 1}
+VARIANTS["new-standardized"] = VARIANTS["new"]
+SETTINGS["new-standardized"] = {"standardized": 1}
+# The teacher's pick polished towards higher log-EI nearby (``_decision.polish``).
+VARIANTS["new-log-ei-polish"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-polish"] = {"polish": 1}
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
@@ -190,16 +204,19 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
                           global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
         core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
         core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
+        core.coordinator.polish = bool(extra.get("polish", False))
         core.sac.load(new_weights if name.startswith("new") and new_weights
                       else baseline or pretrained_path())
-        steps = _surrogate.REFIT_STEPS
+        steps, targets = _surrogate.REFIT_STEPS, _surrogate.TARGETS
         if "refit_early" in extra:
             _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
+        if "standardized" in extra:
+            _surrogate.TARGETS = "standardized"
         try:
             with torch_threads(1):
                 sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
         finally:
-            _surrogate.REFIT_STEPS = steps
+            _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
         out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
     return out
 

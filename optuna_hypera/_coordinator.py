@@ -37,6 +37,7 @@ from optuna_hypera._decision import Decision
 from optuna_hypera._decision import JointMoves
 from optuna_hypera._decision import executed
 from optuna_hypera._decision import explain
+from optuna_hypera._decision import polish
 from optuna_hypera._decision import widen
 from optuna_hypera._features import moved_feature
 from optuna_hypera._global import global_points
@@ -103,6 +104,8 @@ class Coordinator:
         self.stage_trials = STAGE_TRIALS
         """With ``chooser="staged"``: the critics pick from this trial number on."""
         self.teacher_local = False
+        self.polish = False
+        """The teacher's pick moved to higher log-EI nearby (``_decision.polish``); off."""
         """With ``chooser="teacher"``: pick among the trust-region candidates only (global
         ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
         log-EI rule jumps too often when it may go anywhere (measured on the validation
@@ -387,6 +390,8 @@ class Coordinator:
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))
             d = joint.decision(rows.start + pick)
+            if self.polish and chooser == "teacher" and c.surrogate is not None:
+                polish(d, c, rng)
             d.value = float(value[pick])
             d.picked_by = ("critics" if c.surrogate is None or chooser == "critic" else
                            "log-ei" if chooser == "teacher" else chooser)

@@ -211,6 +211,37 @@ def executed(move: AgentMove, x: np.ndarray, step: float) -> np.ndarray:
     return np.clip((x[move.params] - start) / step, -ACTION_LIMIT, ACTION_LIMIT)
 
 
+POLISH = ((0.5, 16), (0.15, 16), (0.05, 16))
+"""(perturbation sd relative to the decision's step, draws) per round of ``polish``."""
+
+
+def polish(decision: Decision, ctx: Context, rng: np.random.RandomState) -> bool:
+    """Move ``decision.x`` to a point of higher log expected improvement nearby: Gaussian
+    perturbations of shrinking size (``POLISH``, relative to ``ctx.radius``), keeping the best
+    acceptable one; the agents' actions and the candidate features follow. Whether it moved."""
+    model = ctx.surrogate
+    if model is None or not len(decision.x):
+        return False
+    x = decision.x
+    mu, sd = model.predict(x[None])
+    best = float(log_ei((model.best - mu) / sd, sd)[0])
+    moved = False
+    for frac, draws in POLISH:
+        trial = ctx.space.snap(np.clip(
+            x + frac * ctx.radius * rng.randn(draws, len(x)), 0.0, 1.0))
+        mu, sd = model.predict(trial)
+        score = np.where(ctx.acceptable(trial), log_ei((model.best - mu) / sd, sd), -np.inf)
+        k = int(np.argmax(score))
+        if score[k] > best:
+            x, best, moved = trial[k], float(score[k]), True
+    if moved:
+        decision.x = x
+        for a, move in decision.moves.items():
+            move.action = executed(move, x, float(ctx.step[a]))
+        decision.cand = ctx.candidates(x[None], decision.base.x)[0]
+    return moved
+
+
 def widen(decision: Decision, ctx: Context, rng: np.random.RandomState,
           retries: int) -> Decision:
     """Random moves of growing size around ``decision.x`` until one is acceptable (every

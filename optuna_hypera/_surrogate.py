@@ -85,6 +85,21 @@ def normal_scores(loss: np.ndarray) -> np.ndarray:
     return ndtri((midranks(loss) + 0.5) / len(loss))
 
 
+TARGETS = "normal-scores"
+"""What the model is fitted on: ``"normal-scores"`` of the loss ranks (the default; every
+feature is then invariant to increasing transforms of the objective) or ``"standardized"``
+losses (mean 0, sd 1, as Optuna's GPSampler fits; an experiment, not for pruned studies,
+whose predicted finals are normal scores)."""
+
+
+def targets(loss: np.ndarray) -> np.ndarray:
+    """The model's targets for ``loss`` (``TARGETS``)."""
+    if TARGETS == "standardized":
+        sd = float(loss.std())
+        return (loss - loss.mean()) / (sd if sd > 0 else 1.0)
+    return normal_scores(loss)
+
+
 def _matern(r: np.ndarray) -> np.ndarray:
     sr = _SQRT5 * r
     return (1.0 + sr + sr * sr / 3.0) * np.exp(-sr)
@@ -288,14 +303,14 @@ class Surrogate(ModelView):
         first = (np.arange(m) if order is None
                  else np.sort(np.argsort(order, kind="stable")[:m]))
         xm, lm = x[first], loss[first]
-        key = xm.tobytes() + lm.tobytes() + inputs.signature()
+        key = xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
         else:
             em = inputs.embed(xm)
             ef, lf = _local(em, lm, em[int(np.argmin(lm))])
-            params = fit_kernel(ef, normal_scores(lf), inputs=inputs)
+            params = fit_kernel(ef, targets(lf), inputs=inputs)
             if cache is not None:
                 cache.clear()  # only the latest refit point is ever asked again
                 cache[m] = (key, params)
@@ -305,7 +320,7 @@ class Surrogate(ModelView):
         if pseudo is not None and len(pseudo.y):
             pseudo = pseudo.take(_near(inputs.embed(pseudo.x), e_center))
         try:
-            return cls(x[near], normal_scores(loss[near]), params, inputs, pseudo, ex[near])
+            return cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
         except np.linalg.LinAlgError:
             return None
 

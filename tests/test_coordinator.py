@@ -336,3 +336,26 @@ def test_the_staged_chooser_is_the_teacher_before_its_stage_and_the_critics_from
     assert not np.array_equal(pick("teacher", 0), pick("critic", 0))
     np.testing.assert_array_equal(pick("staged", 19), pick("teacher", 19))
     np.testing.assert_array_equal(pick("staged", 20), pick("critic", 20))
+
+
+def test_polish_moves_the_teachers_pick_to_higher_log_ei_and_the_actions_follow() -> None:
+    from optuna_hypera._decision import executed
+    from optuna_hypera._decision import polish
+    from optuna_hypera._surrogate import log_ei
+
+    ctx = context()
+    ctx.surrogate = model = _Bowl(len(ENC))
+    d = _bowl_pick("teacher")
+    before = d.x.copy()
+
+    def score(x: np.ndarray) -> float:
+        mu, sd = model.predict(x[None])
+        return float(log_ei((model.best - mu) / sd, sd)[0])
+
+    moved = polish(d, ctx, np.random.RandomState(0))
+    assert moved and not np.array_equal(d.x, before)
+    assert score(d.x) >= score(before) and ctx.acceptable(d.x[None])[0]
+    for a, move in d.moves.items():
+        np.testing.assert_allclose(move.action, executed(move, d.x, float(ctx.step[a])))
+    ctx.surrogate = None
+    assert not polish(d, ctx, np.random.RandomState(0))

@@ -271,3 +271,17 @@ def test_the_sampler_reads_discrete_parameters_as_its_kernel_option_says() -> No
     # Same startup, then the two models see the categorical differently.
     assert runs["ordinal"][:6] == runs["mixed"][:6]
     assert runs["ordinal"][6:] != runs["mixed"][6:]
+
+
+def test_standardized_targets_are_an_experiment_and_the_default_stays_normal_scores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from optuna_hypera import _surrogate
+
+    loss = np.array([3.0, 1.0, 10.0, 2.0])
+    assert _surrogate.TARGETS == "normal-scores"
+    np.testing.assert_allclose(_surrogate.targets(loss), _surrogate.normal_scores(loss))
+    monkeypatch.setattr(_surrogate, "TARGETS", "standardized")
+    y = _surrogate.targets(loss)
+    assert abs(y.mean()) < 1e-12 and abs(y.std() - 1.0) < 1e-12
+    assert np.argsort(y).tolist() == np.argsort(loss).tolist()
+    np.testing.assert_allclose(_surrogate.targets(np.ones(3)), 0.0)
