@@ -57,7 +57,6 @@ from optuna_hypera._schema import G
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
-from optuna_hypera._surrogate import log_ei
 
 
 N_CANDIDATES = 64
@@ -376,8 +375,7 @@ class Coordinator:
             if chooser == "staged":
                 chooser = "teacher" if c.n_trials < self.stage_trials else "critic"
             if chooser != "critic" and c.surrogate is not None:
-                mu, sd = c.surrogate.predict(x)
-                score = log_ei((c.surrogate.best - mu) / sd, sd)
+                score = c.surrogate.acquisition(x)
                 if chooser == "teacher":
                     if self.teacher_local and n_far and c.assignment.disjoint:
                         score = np.where(far_rows, -np.inf, score)

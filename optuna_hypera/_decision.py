@@ -223,14 +223,12 @@ def polish(decision: Decision, ctx: Context, rng: np.random.RandomState) -> bool
     if model is None or not len(decision.x):
         return False
     x = decision.x
-    mu, sd = model.predict(x[None])
-    best = float(log_ei((model.best - mu) / sd, sd)[0])
+    best = float(model.acquisition(x[None])[0])
     moved = False
     for frac, draws in POLISH:
         trial = ctx.space.snap(np.clip(
             x + frac * ctx.radius * rng.randn(draws, len(x)), 0.0, 1.0))
-        mu, sd = model.predict(trial)
-        score = np.where(ctx.acceptable(trial), log_ei((model.best - mu) / sd, sd), -np.inf)
+        score = np.where(ctx.acceptable(trial), model.acquisition(trial), -np.inf)
         k = int(np.argmax(score))
         if score[k] > best:
             x, best, moved = trial[k], float(score[k]), True

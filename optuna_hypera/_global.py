@@ -22,7 +22,6 @@ import numpy as np
 
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import ModelView
-from optuna_hypera._surrogate import log_ei
 
 
 POOL = 128
@@ -50,12 +49,12 @@ def global_points(model: ModelView | None, space: Space, n: int,
         return space.snap(rng.uniform(size=(n, d)))
     n_opt = max(1, n - max(1, n // 4)) if n > 1 else 1
     x = space.snap(rng.uniform(size=(pool, d)))
-    score = _log_ei(model, x)
+    score = model.acquisition(x)
     starts = np.argsort(-score, kind="stable")[:n_opt]
     best_x, best_s = x[starts], score[starts]
     for sd, draws in _REFINE:
         trial = space.snap(best_x[:, None, :] + sd * rng.randn(len(best_x), draws, d))
-        s = _log_ei(model, trial.reshape(-1, d)).reshape(len(best_x), draws)
+        s = model.acquisition(trial.reshape(-1, d)).reshape(len(best_x), draws)
         k = np.argmax(s, axis=1)
         better = s[np.arange(len(best_x)), k] > best_s
         best_x[better] = trial[np.flatnonzero(better), k[better]]
@@ -64,7 +63,3 @@ def global_points(model: ModelView | None, space: Space, n: int,
     rest = space.snap(rng.uniform(size=(n - len(order), d)))
     return np.concatenate([best_x[order], rest])
 
-
-def _log_ei(model: ModelView, x: np.ndarray) -> np.ndarray:
-    mu, sd = model.predict(x)
-    return log_ei((model.best - mu) / sd, sd)

@@ -220,6 +220,11 @@ class ModelView:
     def slope(self, x0: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def acquisition(self, xq: np.ndarray) -> np.ndarray:
+        """Log expected improvement over ``best`` at ``xq`` ``[m, d]`` (the teacher's score)."""
+        mu, sd = self.predict(xq)
+        return log_ei((self.best - mu) / sd, sd)
+
     def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
         """``[K, d, 2]``: predicted improvement per trust radius along each coordinate
         (> 0: increasing it lowers the loss) and the log lengthscale."""
