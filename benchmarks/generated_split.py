@@ -46,7 +46,9 @@ otherwise):
   (``_decision.polish``);
 - ``optuna-hypera``, ``optuna-gp``, ``optuna-tpe``: whole Optuna samplers with their defaults
   (``HyperaSampler()``, ``GPSampler``, ``TPESampler``) on the same task as an Optuna objective
-  (``benchmarks.objectives.landscape``: noise drawn per trial number, not the simulator's).
+  (``benchmarks.objectives.landscape``: noise drawn per trial number, not the simulator's);
+  ``optuna-hypera-standardized``, ``optuna-hypera-log-ei-standardized``: ``HyperaSampler()``
+  and ``HyperaSampler(scorer="log-ei")`` with standardized targets;
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
@@ -160,10 +162,14 @@ def regret_curve(task: Landscape, x: np.ndarray, seed: int, checkpoints: tuple[i
             [float(best[c - 1]) for c in at])
 
 
-OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe")
+OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe", "optuna-hypera-standardized",
+                   "optuna-hypera-log-ei-standardized")
 """Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
 ``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
-trial number, not the simulator's; compared by the noise-free value all the same)."""
+trial number, not the simulator's; compared by the noise-free value all the same), and
+``HyperaSampler()`` / ``HyperaSampler(scorer="log-ei")`` with standardized targets."""
+SETTINGS["optuna-hypera-standardized"] = {"standardized": 1}
+SETTINGS["optuna-hypera-log-ei-standardized"] = {"standardized": 1}
 
 
 def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarray:
@@ -175,7 +181,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler: optuna.samplers.BaseSampler = (
-        HyperaSampler(seed=seed) if name == "optuna-hypera"
+        HyperaSampler(seed=seed) if name in ("optuna-hypera", "optuna-hypera-standardized")
+        else HyperaSampler(seed=seed, scorer="log-ei") if name.startswith("optuna-hypera")
         else optuna.samplers.GPSampler(seed=seed) if name == "optuna-gp"
         else optuna.samplers.TPESampler(seed=seed))
     objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
@@ -192,33 +199,37 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     torch.set_num_threads(1)
     out = {}
     for name in names:
-        if name in OPTUNA_VARIANTS:
-            with torch_threads(1):
-                x = optuna_run(task, seed, n_trials, name)
-            out[name] = regret_curve(task, x, seed + 1, CHECKPOINTS)
-            continue
-        chooser, kernel, n_startup, share = VARIANTS[name]
         extra = SETTINGS.get(name, {})
-        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
-                          conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
-                          global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
-        core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
-        core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
-        core.coordinator.polish = bool(extra.get("polish", False))
-        core.sac.load(new_weights if name.startswith("new") and new_weights
-                      else baseline or pretrained_path())
         steps, targets = _surrogate.REFIT_STEPS, _surrogate.TARGETS
         if "refit_early" in extra:
             _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
         if "standardized" in extra:
             _surrogate.TARGETS = "standardized"
         try:
-            with torch_threads(1):
-                sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
+            x = _run_one(task, seed, n_trials, name, extra, new_weights, baseline)
         finally:
             _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
-        out[name] = regret_curve(task, sim.x[0], seed + 1, CHECKPOINTS)
+        out[name] = regret_curve(task, x, seed + 1, CHECKPOINTS)
     return out
+
+
+def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[str, float],
+             new_weights: str | None, baseline: str | None) -> np.ndarray:
+    if name in OPTUNA_VARIANTS:
+        with torch_threads(1):
+            return optuna_run(task, seed, n_trials, name)
+    chooser, kernel, n_startup, share = VARIANTS[name]
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                      conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
+                      global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
+    core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
+    core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
+    core.coordinator.polish = bool(extra.get("polish", False))
+    core.sac.load(new_weights if name.startswith("new") and new_weights
+                  else baseline or pretrained_path())
+    with torch_threads(1):
+        sim = simulate(core, [task], n_trials, n_startup=n_startup, seed=seed)
+    return sim.x[0]
 
 
 def pairs(files: list[str], pairs: list[tuple[str, str]]) -> str:

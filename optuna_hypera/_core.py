@@ -46,6 +46,7 @@ from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Pseudo
+from optuna_hypera._surrogate import normal_scores
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._transfer import TransferPrior
 
@@ -279,7 +280,13 @@ def _pseudo(h: History, covers: np.ndarray) -> Pseudo | None:
     rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
     if not len(rows):
         return None
-    return Pseudo(h.x[rows], h.final_score[rows], h.final_sd[rows] ** 2)
+    loss = h.final_loss if h.final_loss is not None else np.full(len(h.loss), np.nan)
+    # Loss units per normal score: the slope of the completed finals on their scores.
+    finals = h.loss[~h.pruned & ~np.isnan(h.loss)]
+    z = normal_scores(finals)
+    slope = float(z @ (finals - finals.mean()) / (z @ z)) if len(z) > 1 and z @ z > 0 else 0.0
+    sd = h.final_sd[rows]
+    return Pseudo(h.x[rows], h.final_score[rows], sd**2, loss[rows], (slope * sd) ** 2)
 
 
 def _proposed(study: StudyInput) -> np.ndarray:

@@ -85,6 +85,7 @@ def normal_scores(loss: np.ndarray) -> np.ndarray:
     return ndtri((midranks(loss) + 0.5) / len(loss))
 
 
+TARGET_KINDS = ("normal-scores", "standardized")
 TARGETS = "normal-scores"
 """What the model is fitted on: ``"normal-scores"`` of the loss ranks (the default; every
 feature is then invariant to increasing transforms of the objective) or ``"standardized"``
@@ -92,12 +93,27 @@ losses (mean 0, sd 1, as Optuna's GPSampler fits; an experiment, not for pruned 
 whose predicted finals are normal scores)."""
 
 
+def _location_scale(loss: np.ndarray) -> tuple[float, float]:
+    sd = float(loss.std())
+    return float(loss.mean()), sd if sd > 0 else 1.0
+
+
 def targets(loss: np.ndarray) -> np.ndarray:
     """The model's targets for ``loss`` (``TARGETS``)."""
     if TARGETS == "standardized":
-        sd = float(loss.std())
-        return (loss - loss.mean()) / (sd if sd > 0 else 1.0)
+        m, s = _location_scale(loss)
+        return (loss - m) / s
     return normal_scores(loss)
+
+
+def pseudo_targets(pseudo: Pseudo, loss: np.ndarray) -> Pseudo:
+    """``pseudo`` in the units of ``targets(loss)``: as they are for normal scores, through
+    their predictions in loss units for standardized losses."""
+    if TARGETS != "standardized":
+        return pseudo
+    m, s = _location_scale(loss)
+    return Pseudo(pseudo.x, (pseudo.loss - m) / s, pseudo.loss_var / s**2, pseudo.loss,
+                  pseudo.loss_var)
 
 
 def _matern(r: np.ndarray) -> np.ndarray:
@@ -197,14 +213,18 @@ def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None,
 @dataclass
 class Pseudo:
     """Points known only through a prediction: pruned trials at the normal score their
-    partial curves predict for their final value (``_curves``), with its variance."""
+    partial curves predict for their final value (``_curves``), with its variance, and the
+    same in loss units (what standardized targets read, ``pseudo_targets``)."""
 
     x: np.ndarray
     y: np.ndarray
     var: np.ndarray
+    loss: np.ndarray
+    loss_var: np.ndarray
 
     def take(self, rows: np.ndarray) -> Pseudo:
-        return Pseudo(self.x[rows], self.y[rows], self.var[rows])
+        return Pseudo(self.x[rows], self.y[rows], self.var[rows], self.loss[rows],
+                      self.loss_var[rows])
 
 
 class ModelView:
@@ -323,7 +343,8 @@ class Surrogate(ModelView):
         ex = inputs.embed(x)
         near = _near(ex, e_center)
         if pseudo is not None and len(pseudo.y):
-            pseudo = pseudo.take(_near(inputs.embed(pseudo.x), e_center))
+            pseudo = pseudo_targets(pseudo.take(_near(inputs.embed(pseudo.x), e_center)),
+                                    loss[near])
         try:
             return cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
         except np.linalg.LinAlgError:

@@ -57,6 +57,7 @@ import time
 import numpy as np
 import torch
 
+from optuna_hypera import _surrogate
 from optuna_hypera._config import DEFAULT_AGENTS
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import GLOBAL_SHARE
@@ -118,6 +119,10 @@ class PretrainConfig:
     of its study's best-so-far over the next ``horizon`` trials; 0, the shipped recipe, is
     myopic. Not with ``labels`` (an unexecuted candidate has no future to credit)."""
     horizon_discount: float = 0.9
+    targets: str = "normal-scores"
+    """What the surrogate is fitted on while pre-training and validating
+    (``_surrogate.TARGET_KINDS``): the critics read features of that model, so weights are
+    trained for one kind of targets."""
 
     def __post_init__(self) -> None:
         if self.horizon and self.labels:
@@ -222,6 +227,20 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike[str], *,
         raise ValueError(f"prior must be one of {PRIORS}, got {cfg.prior!r}.")
     if not 0.0 <= cfg.curves_share <= 1.0 or (cfg.curves_share and cfg.prior != "families"):
         raise ValueError("curves_share must be in [0, 1] and needs prior='families'.")
+    if cfg.targets not in _surrogate.TARGET_KINDS:
+        raise ValueError(f"targets must be one of {_surrogate.TARGET_KINDS}, got "
+                         f"{cfg.targets!r}.")
+    previous = _surrogate.TARGETS
+    _surrogate.TARGETS = cfg.targets
+    try:
+        return _pretrain(cfg, out, checkpoint, resume, progress, command, device)
+    finally:
+        _surrogate.TARGETS = previous
+
+
+def _pretrain(cfg: PretrainConfig, out: str | os.PathLike[str],
+              checkpoint: str | os.PathLike[str] | None, resume: bool, progress: bool,
+              command: str | None, device: str) -> list[RoundLog]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = Path(checkpoint) if checkpoint else out.with_suffix(".ckpt")
@@ -363,12 +382,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--curves-share", type=float, default=d.curves_share,
                    help="with --prior families: share of studies that are learning curves "
                         "under the median pruning rule")
+    p.add_argument("--targets", choices=_surrogate.TARGET_KINDS, default=d.targets,
+                   help="what the surrogate is fitted on: normal scores of the loss ranks or "
+                        "standardized losses")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
                          a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
                          a.labels, a.global_share, a.teacher_global, a.horizon,
-                         a.horizon_discount)
+                         a.horizon_discount, a.targets)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

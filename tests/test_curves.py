@@ -113,9 +113,15 @@ def test_the_curve_table_matches_a_rebuild_in_any_order() -> None:
             assert at[i, r] == pytest.approx(want, nan_ok=True)
 
 
-def test_a_pruned_trials_partial_curve_changes_the_surrogates_prediction() -> None:
-    """At a pruned trial's configuration the model's mean moves to the score its curve
-    predicts and its sd narrows; the kernel is not refitted for it."""
+@pytest.mark.parametrize("kind", ["normal-scores", "standardized"])
+def test_a_pruned_trials_partial_curve_changes_the_surrogates_prediction(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a pruned trial's configuration the model's mean moves to the value its curve
+    predicts (in the model's units: a normal score, or the predicted loss standardized like
+    the completed ones) and its sd narrows; the kernel is not refitted for it."""
+    from optuna_hypera import _surrogate
+
+    monkeypatch.setattr(_surrogate, "TARGETS", kind)
     rng = np.random.RandomState(0)
     x = rng.rand(20, 2)
     loss = ((x - 0.5) ** 2).sum(1)
@@ -123,10 +129,12 @@ def test_a_pruned_trials_partial_curve_changes_the_surrogates_prediction() -> No
     plain = Surrogate.fit(x, loss, x[np.argmin(loss)])
     assert plain is not None
     m0, s0 = plain.predict(xp)
-    for target in (-1.5, 0.3):
+    for score, predicted in ((-1.5, 0.02), (0.3, 0.3)):
         model = Surrogate.fit(x, loss, x[np.argmin(loss)],
-                              pseudo=Pseudo(xp, np.array([target]), np.array([0.05])))
+                              pseudo=Pseudo(xp, np.array([score]), np.array([0.05]),
+                                            np.array([predicted]), np.array([1e-6])))
         assert model is not None
+        target = score if kind == "normal-scores" else (predicted - loss.mean()) / loss.std()
         m, s = model.predict(xp)
         assert abs(m[0] - target) < abs(m0[0] - target) - 0.3
         assert s[0] < s0[0]

@@ -285,3 +285,19 @@ def test_standardized_targets_are_an_experiment_and_the_default_stays_normal_sco
     assert abs(y.mean()) < 1e-12 and abs(y.std() - 1.0) < 1e-12
     assert np.argsort(y).tolist() == np.argsort(loss).tolist()
     np.testing.assert_allclose(_surrogate.targets(np.ones(3)), 0.0)
+
+
+def test_pseudo_points_follow_the_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pruned trials' predictions enter the model in its own units: normal scores as
+    predicted, or their loss predictions standardized by the completed trials' mean and sd
+    (variance by the sd squared)."""
+    from optuna_hypera import _surrogate
+
+    loss = np.array([3.0, 1.0, 10.0, 2.0])
+    p = _surrogate.Pseudo(np.zeros((2, 1)), np.array([-1.0, 0.5]), np.array([0.1, 0.2]),
+                          np.array([1.5, 4.0]), np.array([0.4, 0.9]))
+    assert _surrogate.pseudo_targets(p, loss) is p
+    monkeypatch.setattr(_surrogate, "TARGETS", "standardized")
+    q = _surrogate.pseudo_targets(p, loss)
+    np.testing.assert_allclose(q.y, (p.loss - loss.mean()) / loss.std())
+    np.testing.assert_allclose(q.var, p.loss_var / loss.var())
