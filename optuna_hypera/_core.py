@@ -46,8 +46,8 @@ from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Pseudo
-from optuna_hypera._surrogate import normal_scores
 from optuna_hypera._surrogate import Surrogate
+from optuna_hypera._surrogate import normal_scores
 from optuna_hypera._transfer import TransferPrior
 
 
