@@ -79,6 +79,32 @@ def test_the_command_writes_weights_a_record_and_resumes(tmp_path: Path) -> None
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
 
+def test_pretraining_fits_the_model_on_the_targets_it_records(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--targets`` holds for the whole run (the critics learn features of that model), is
+    recorded beside the weights and is restored afterwards."""
+    from optuna_hypera import _surrogate
+
+    seen: set[str] = set()
+    fit_on = _surrogate.targets
+
+    def spy(loss: np.ndarray) -> np.ndarray:
+        seen.add(_surrogate.TARGETS)
+        return fit_on(loss)
+
+    monkeypatch.setattr(_surrogate, "targets", spy)
+    before = _surrogate.TARGETS
+    other = next(k for k in _surrogate.TARGET_KINDS if k != before)
+    out = tmp_path / "w.pt"
+    assert main(["--out", str(out), "--rounds", "1", "--studies", "4", "--steps", "2",
+                 "--candidates", "8", "--no-progress", "--no-validation",
+                 "--targets", other]) == 0
+    assert seen == {other} and _surrogate.TARGETS == before
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["targets"] == other
+    with pytest.raises(ValueError, match="targets"):
+        pretrain(PretrainConfig(targets="ranks"), tmp_path / "unused.pt")
+
+
 def test_the_prior_of_landscapes_trains_on_its_train_split_only() -> None:
     cfg = PretrainConfig(rounds=8, studies=12, prior="families", kernel="mixed")
     families = set()
