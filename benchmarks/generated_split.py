@@ -49,6 +49,11 @@ otherwise):
   (``benchmarks.objectives.landscape``: noise drawn per trial number, not the simulator's);
   ``optuna-hypera-standardized``, ``optuna-hypera-log-ei-standardized``: ``HyperaSampler()``
   and ``HyperaSampler(scorer="log-ei")`` with standardized targets;
+- ``new-log-ei-catjump``, ``new-staged-catjump``: the teacher and the default with uniform
+  candidates that redraw the categorical parameters they perturb from all their choices
+  (``Coordinator.categorical_jumps``);
+- any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
+  the same with standardized targets;
 
 Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
 ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
@@ -144,6 +149,16 @@ SETTINGS["new-standardized"] = {"standardized": 1}
 # The teacher's pick polished towards higher log-EI nearby (``_decision.polish``).
 VARIANTS["new-log-ei-polish"] = VARIANTS["new-log-ei"]
 SETTINGS["new-log-ei-polish"] = {"polish": 1}
+# Uniform candidates redraw the categorical parameters they perturb from all their choices.
+VARIANTS["new-log-ei-catjump"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-catjump"] = {"categorical_jumps": 1}
+VARIANTS["new-staged-catjump"] = VARIANTS["new-staged-50"]
+SETTINGS["new-staged-catjump"] = {"categorical_jumps": 1}
+STD = "+std"
+"""Suffix: any variant above with standardized targets (``new-log-ei+std``, ``staged+std``)."""
+for _name in list(VARIANTS):
+    VARIANTS[_name + STD] = VARIANTS[_name]
+    SETTINGS[_name + STD] = {**SETTINGS.get(_name, {}), "standardized": 1}
 CHECKPOINTS = (25, 50, 100)
 DIMS = (3, 6, 10)
 
@@ -225,6 +240,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[s
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
     core.coordinator.polish = bool(extra.get("polish", False))
+    core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))
     core.sac.load(new_weights if name.startswith("new") and new_weights
                   else baseline or pretrained_path())
     with torch_threads(1):

@@ -103,12 +103,16 @@ class Coordinator:
         self.stage_trials = STAGE_TRIALS
         """With ``chooser="staged"``: the critics pick from this trial number on."""
         self.teacher_local = False
-        self.polish = False
-        """The teacher's pick moved to higher log-EI nearby (``_decision.polish``); off."""
         """With ``chooser="teacher"``: pick among the trust-region candidates only (global
         ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
         log-EI rule jumps too often when it may go anywhere (measured on the validation
         split, ``docs/benchmarks/global-validation.md``)."""
+        self.polish = False
+        """The teacher's pick moved to higher log-EI nearby (``_decision.polish``); off."""
+        self.categorical_jumps = False
+        """Uniform candidates redraw the categorical parameters they perturb from all their
+        choices (a Hamming-type neighbourhood) instead of moving them within the trust
+        radius, where the order of the choices means nothing; disjoint assignments only."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules (``_rules``) ----------------------------------------------------
@@ -198,6 +202,7 @@ class Coordinator:
                           rows=torch.from_numpy(where).to(dev), mask_rows=mask_t)
         act_np = actions.cpu().numpy().astype(np.float64)
         sources = ["actor"] * len(items)
+        jumps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if uniform is not None and uniform.any():
             assert rng is not None
             for ks, group in by_assignment(items).items():
@@ -215,6 +220,12 @@ class Coordinator:
                             -ACTION_LIMIT, ACTION_LIMIT, (len(rows), len(pa))) * chosen[:, pa]
                 for k in rows.tolist():
                     sources[k] = "uniform"
+                cat = group[0][0].space.categorical
+                if self.categorical_jumps and asg.disjoint and cat.any():
+                    redraw = chosen & cat
+                    for i, k in enumerate(rows.tolist()):
+                        if redraw[i].any():
+                            jumps[k] = (redraw[i], rng.uniform(size=int(redraw[i].sum())))
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
         out = JointMoves(items, tok, act_np, cand, sources)
@@ -232,11 +243,17 @@ class Coordinator:
                     p = asg.indices(a)
                     x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                       0, 1)
-                at = [i for i, k in enumerate(ks) if k in fixed] if fixed else []
+                for i, k in enumerate(ks):
+                    if k in jumps:
+                        redraw, u = jumps[k]
+                        x[i, redraw] = u
+                fixed_or_jumped = {**(fixed or {}), **{k: x[i] for i, k in enumerate(ks)
+                                                       if k in jumps}}
+                at = [i for i, k in enumerate(ks) if k in fixed_or_jumped]
                 if at:
                     assert fixed is not None
                     rows = np.array(at)
-                    x[rows] = np.stack([fixed[ks[i]] for i in at])
+                    x[rows] = np.stack([fixed_or_jumped[ks[i]] for i in at])
                     for a in agents:
                         p = asg.indices(a)
                         act_np[a, kk[rows], : len(p)] = np.clip(
@@ -244,7 +261,8 @@ class Coordinator:
                             / np.maximum(step[rows, a, None], 1e-12),
                             -ACTION_LIMIT, ACTION_LIMIT)
                     for i in at:
-                        sources[ks[i]] = "global"
+                        if fixed and ks[i] in fixed:
+                            sources[ks[i]] = "global"
                     moved_actions = True
                 cand[:, kk] = _features(group, x)[None]
                 out.plans.append((ks, agents, x, step))

@@ -359,3 +359,30 @@ def test_polish_moves_the_teachers_pick_to_higher_log_ei_and_the_actions_follow(
         np.testing.assert_allclose(move.action, executed(move, d.x, float(ctx.step[a])))
     ctx.surrogate = None
     assert not polish(d, ctx, np.random.RandomState(0))
+
+
+def test_categorical_jumps_redraw_categorical_choices_beyond_the_trust_radius() -> None:
+    """In a tiny trust region no candidate changes the categorical choice of the base (its
+    bins are wider than the radius); with jumps some uniform candidates take another
+    choice, while every other coordinate stays within the radius."""
+    cat = list(SPACE).index("activation")
+
+    def candidates(jumps: bool) -> list[Decision]:
+        ctx = context(radius=0.01)
+        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
+        coord.categorical_jumps = jumps
+        coord.labels = coord.n_candidates
+        d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                         torch.Generator())[0]
+        return [d, *d.alternatives]
+
+    for jumps in (False, True):
+        made = candidates(jumps)
+        step = float(context(radius=0.01).step.max())
+        changed = [c for c in made if ENC.snap(c.x)[cat] != ENC.snap(c.base.x)[cat]]
+        assert bool(changed) == jumps
+        assert all(c.source == "uniform" for c in changed)
+        for c in made:
+            rest = np.delete(c.x - c.base.x, cat)
+            assert np.abs(rest).max() <= step + 1e-9
+            assert all(np.abs(m.action).max() <= 0.999 for m in c.moves.values())
