@@ -46,7 +46,8 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
     pred = decision.prediction
     if "gp_quantile" in pred:
         # What the surrogate predicted for this trial, to hold against its outcome: its rank
-        # quantile among the trials (0 = best), the model's sd (normal-score units) and the
+        # quantile among the trials (0 = best; Phi of the predicted target), the model's sd
+        # (target units, ``_surrogate.TARGETS``) and the
         # log expected improvement; and where the executed candidate came from.
         predicted: dict[str, Any] = {"rank_quantile": round(pred["gp_quantile"], 4),
                                      "sd": round(pred["gp_sd"], 4),

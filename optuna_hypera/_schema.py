@@ -99,7 +99,7 @@ CAND_LAYOUT = Layout(1, (
     "gp_log_sd",    # log(predictive sd) / 3
     "gp_log_ei",    # log expected improvement / 5
     "gp_distance",  # tanh(RMS distance from the base / trust radius)
-    "gp_mean",      # tanh(predicted normal score / 2) (the rank it is predicted to reach)
+    "gp_mean",      # tanh(predicted target / 2) (standardized loss, or normal score before 0.6)
     "has_model",    # 1 when a surrogate was fitted, else every slot is 0
 ))
 """What the surrogate says about one candidate configuration (read by the critics only)."""

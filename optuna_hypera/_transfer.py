@@ -2,8 +2,8 @@
 
 A source is a past study whose completed trials were mapped into the new study's coordinates,
 on the parameters that match by name and distribution (``SourceData.dims``). Each source gets
-its own Gaussian process (``Surrogate``: normal scores of *its own* loss ranks, so objectives
-on any scale and in either direction combine), fitted once. During the study the agents read
+its own Gaussian process (``Surrogate``: *its own* losses standardized, so objectives on any
+scale and in either direction combine), fitted once. During the study the agents read
 the ranking-weighted ensemble of RGPE (Feurer, Letham and Bakshy, 2018) over the sources and
 the study's own model::
 

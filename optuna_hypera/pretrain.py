@@ -119,7 +119,7 @@ class PretrainConfig:
     of its study's best-so-far over the next ``horizon`` trials; 0, the shipped recipe, is
     myopic. Not with ``labels`` (an unexecuted candidate has no future to credit)."""
     horizon_discount: float = 0.9
-    targets: str = "normal-scores"
+    targets: str = "standardized"
     """What the surrogate is fitted on while pre-training and validating
     (``_surrogate.TARGET_KINDS``): the critics read features of that model, so weights are
     trained for one kind of targets."""

@@ -75,12 +75,20 @@ def test_log_ei_is_exact_where_the_naive_formula_is_and_finite_far_below() -> No
     assert np.isfinite(far).all() and far[1] < far[0] < -700
 
 
-def test_features_are_unchanged_by_shifting_or_scaling_the_objective() -> None:
+@pytest.mark.parametrize("kind", ["standardized", "normal-scores"])
+def test_features_are_unchanged_by_shifting_or_scaling_the_objective(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standardized targets: any shift and positive scale; normal scores: any increasing
+    transform too."""
+    from optuna_hypera import _surrogate
+
+    monkeypatch.setattr(_surrogate, "TARGETS", kind)
     x, loss = _data()
     center = x[np.argmin(loss)]
     cand = np.random.RandomState(1).rand(16, 3)
     feats = []
-    for transformed in (loss, 3.0 * loss + 7.0, 1e-6 * loss - 1e4, np.exp(loss)):
+    increasing = (np.exp(loss),) if kind == "normal-scores" else ()
+    for transformed in (loss, 3.0 * loss + 7.0, 1e-3 * loss - 1e2, *increasing):
         model = Surrogate.fit(x, transformed, center)
         assert model is not None
         f = np.concatenate([model.candidate_features(cand, center, 0.1).ravel(),
@@ -273,18 +281,21 @@ def test_the_sampler_reads_discrete_parameters_as_its_kernel_option_says() -> No
     assert runs["ordinal"][6:] != runs["mixed"][6:]
 
 
-def test_standardized_targets_are_an_experiment_and_the_default_stays_normal_scores(
+def test_the_model_is_fitted_on_standardized_losses_and_normal_scores_remain_a_choice(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from optuna_hypera import _surrogate
+    from optuna_hypera._weights import pretrained_record
 
     loss = np.array([3.0, 1.0, 10.0, 2.0])
-    assert _surrogate.TARGETS == "normal-scores"
-    np.testing.assert_allclose(_surrogate.targets(loss), _surrogate.normal_scores(loss))
-    monkeypatch.setattr(_surrogate, "TARGETS", "standardized")
+    assert _surrogate.TARGETS == "standardized"
+    # The shipped critics read features of this model: they were trained on the same targets.
+    assert pretrained_record()["config"]["targets"] == _surrogate.TARGETS
     y = _surrogate.targets(loss)
     assert abs(y.mean()) < 1e-12 and abs(y.std() - 1.0) < 1e-12
     assert np.argsort(y).tolist() == np.argsort(loss).tolist()
     np.testing.assert_allclose(_surrogate.targets(np.ones(3)), 0.0)
+    monkeypatch.setattr(_surrogate, "TARGETS", "normal-scores")
+    np.testing.assert_allclose(_surrogate.targets(loss), _surrogate.normal_scores(loss))
 
 
 def test_pseudo_points_follow_the_targets(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -296,6 +307,7 @@ def test_pseudo_points_follow_the_targets(monkeypatch: pytest.MonkeyPatch) -> No
     loss = np.array([3.0, 1.0, 10.0, 2.0])
     p = _surrogate.Pseudo(np.zeros((2, 1)), np.array([-1.0, 0.5]), np.array([0.1, 0.2]),
                           np.array([1.5, 4.0]), np.array([0.4, 0.9]))
+    monkeypatch.setattr(_surrogate, "TARGETS", "normal-scores")
     assert _surrogate.pseudo_targets(p, loss) is p
     monkeypatch.setattr(_surrogate, "TARGETS", "standardized")
     q = _surrogate.pseudo_targets(p, loss)
