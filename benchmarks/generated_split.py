@@ -256,7 +256,9 @@ def pairs(files: list[str], pairs: list[tuple[str, str]]) -> str:
     for f in files:
         r = json.loads(Path(f).read_text())
         commands.append(r["meta"]["command"])
-        checkpoints = r["meta"]["checkpoints"] if checkpoints is None else checkpoints
+        # Runs of different lengths: the checkpoints every run reached.
+        cps = r["meta"]["checkpoints"]
+        checkpoints = cps if checkpoints is None or len(cps) < len(checkpoints) else checkpoints
         for row in r["rows"]:
             key = (row["family"], row["d"], row["seed"])
             merged.setdefault(key, {"family": row["family"], "best": {}})["best"].update(

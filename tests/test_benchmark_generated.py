@@ -51,6 +51,13 @@ def test_pairs_merge_runs_on_the_same_tasks_and_count_wins(tmp_path: Path) -> No
     assert "| bowl | 2 | 2/0 |" in at25 and "| peaks | 1 | 0/1 |" in at25
     assert "| **all** | 3 | 2/1 |" in at25
     assert "| bowl | 2 | 0/1 |" in at50  # an exact tie is neither
+    # A shorter run: only the checkpoints every run reached.
+    short = json.loads(Path(a).read_text())
+    short["meta"]["checkpoints"] = [25]
+    short["rows"] = [{**r, "best": {"x": r["best"]["x"][:1]}} for r in short["rows"]]
+    (tmp_path / "short.json").write_text(json.dumps(short))
+    text = pairs([b, str(tmp_path / "short.json")], [("x", "y")])
+    assert "**At 25" in text and "**At 50" not in text and "| **all** | 3 | 2/1 |" in text
 
 
 def test_optuna_samplers_run_on_the_same_tasks_and_refits_are_restored(tmp_path: Path) -> None:
