@@ -243,26 +243,24 @@ class Coordinator:
                     p = asg.indices(a)
                     x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                       0, 1)
+                at = []
                 for i, k in enumerate(ks):
                     if k in jumps:
                         redraw, u = jumps[k]
                         x[i, redraw] = u
-                fixed_or_jumped = {**(fixed or {}), **{k: x[i] for i, k in enumerate(ks)
-                                                       if k in jumps}}
-                at = [i for i, k in enumerate(ks) if k in fixed_or_jumped]
+                    if fixed and k in fixed:
+                        x[i] = fixed[k]
+                        sources[k] = "global"
+                    if k in jumps or (fixed and k in fixed):
+                        at.append(i)
                 if at:
-                    assert fixed is not None
                     rows = np.array(at)
-                    x[rows] = np.stack([fixed_or_jumped[ks[i]] for i in at])
                     for a in agents:
                         p = asg.indices(a)
                         act_np[a, kk[rows], : len(p)] = np.clip(
                             (x[rows][:, p] - xb[rows][:, p])
                             / np.maximum(step[rows, a, None], 1e-12),
                             -ACTION_LIMIT, ACTION_LIMIT)
-                    for i in at:
-                        if fixed and ks[i] in fixed:
-                            sources[ks[i]] = "global"
                     moved_actions = True
                 cand[:, kk] = _features(group, x)[None]
                 out.plans.append((ks, agents, x, step))
