@@ -17,7 +17,8 @@ sampler: Hyperband hashes it to pick each trial's bracket, so paired runs share 
 *k* fixes the sampler's seed and the objective's randomness (curve noise; digits split, init
 and batch order).
 
-Tasks (``--tasks`` takes names or the group names ``curves``, ``digits``, ``monai``):
+Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``digits``,
+``monai``):
 
 - ``curves``: ``curves-d<d>-t<seed>`` for seeds 10000..10007 with d = 4, 5, 6, 4, 5, 6, 4, 5
   (``curves-d4-t10000`` .. ``curves-d5-t10007``); 27 epochs a training, budget 1350 epochs
@@ -25,6 +26,8 @@ Tasks (``--tasks`` takes names or the group names ``curves``, ``digits``, ``mona
 - ``digits``: ``digits-mlp-15``; 15 epochs a training, budget 750 epochs (50 trainings);
 - ``monai``: ``monai-seg-2d-27`` (GPU only: never in the default set); 27 epochs a training,
   budget 540 epochs (20 trainings).
+- ``curves-val``: 12 curve tasks of seeds 9000..9011 (d = 4, 5, 6 in turn), the validation set
+  on which levers of the sampler under pruners are chosen (never in the default set).
 
 ``curves-d<d>-t<seed>`` is the generated learning-curve task ``CurveTask.sample(d, seed)`` of
 ``optuna_hypera._curve_tasks`` (:mod:`benchmarks.objectives.curves`); task seeds 10_000 and above
@@ -81,13 +84,18 @@ CURVE_TASKS = (
     (5, 10_007),
 )
 """(d, task seed) of the evaluation curve tasks."""
+VALIDATION_CURVE_TASKS = tuple((4 + k % 3, 9_000 + k) for k in range(12))
+"""(d, task seed) of the ``curves-val`` group: below ``EVALUATION_SEEDS_START``, so a lever of the
+sampler under pruners can be chosen on them without touching the evaluation tasks. No shipped
+weights were pre-trained on curve tasks (``curves_share`` 0 in ``weights/default.json``); a run
+that pre-trains with curves must keep clear of these seeds to keep them a validation set."""
 DEFAULT_TRAININGS = 50
 SAMPLERS = ("hypera", "tpe", "gp", "random")
 
 
-def curve_task(d: int, task_seed: int, trainings: int) -> PruningTask:
+def curve_task(d: int, task_seed: int, trainings: int, group: str = "curves") -> PruningTask:
     return PruningTask(
-        f"curves-d{d}-t{task_seed}", "curves", "curves", max_steps=CURVE_STEPS,
+        f"curves-d{d}-t{task_seed}", group, "curves", max_steps=CURVE_STEPS,
         budget=trainings * CURVE_STEPS, first_step=1,
         options={"task_seed": task_seed, "dim": d, "n_steps": CURVE_STEPS},
     )
@@ -110,6 +118,7 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
     k = trainings or DEFAULT_TRAININGS
     return [
         *(curve_task(d, s, k) for d, s in CURVE_TASKS),
+        *(curve_task(d, s, k, "curves-val") for d, s in VALIDATION_CURVE_TASKS),
         PruningTask("digits-mlp-15", "digits", "digits", max_steps=15, budget=15 * k,
                     first_step=0, options={"epochs": 15}),
         PruningTask("monai-seg-2d-27", "monai", "monai", max_steps=27,
@@ -119,9 +128,10 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
 
 
 def select_tasks(table: Sequence[PruningTask], names: Sequence[str] | None) -> list[PruningTask]:
-    """The tasks named (by task or group name), else every task that is not GPU-only."""
+    """The tasks named (by task or group name), else every evaluation task that is not GPU-only
+    (the ``curves-val`` group runs only when named)."""
     if names is None:
-        return [t for t in table if not t.gpu_only]
+        return [t for t in table if not t.gpu_only and t.group != "curves-val"]
     known = {t.name for t in table} | {t.group for t in table}
     unknown = sorted(set(names) - known)
     if unknown:

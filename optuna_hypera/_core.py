@@ -235,6 +235,7 @@ class HyperaCore:
             taken=np.concatenate([covering, pending]) if len(pending) else covering,
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
+            n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,

@@ -67,6 +67,10 @@ class Context:
     coordinates, which the surrogate's features are relative to."""
     n_trials: int = 0
     """Finished and unfinished trials of the study (``chooser="staged"``)."""
+    n_trainings: int = 0
+    """The same without the pruned trials: complete, failed and unfinished ones, the trials
+    whose training ran (or may run) to its end (``chooser="staged"`` with
+    ``stage_counts="trainings"``)."""
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

@@ -14,8 +14,8 @@ cooperative mode, as the weights w_i that make candidates compete:
 Choosers (cooperative mode): ``critic`` (sum_i w_i Q_i), ``teacher`` (the surrogate's log
 expected improvement, pre-training's imitation rule and ``HyperaSampler(scorer="log-ei")``),
 ``blend`` and ``blend-z`` (both, standardized over the acceptable candidates and added,
-``blend``), ``staged`` (the teacher while the study has fewer than ``STAGE_TRIALS`` trials,
-the critics after).
+``blend``), ``staged`` (the teacher while the study has fewer than ``STAGE_TRIALS`` trials
+that were not pruned, the critics after).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ the critics' (1: equal say)."""
 
 
 STAGE_TRIALS = 50
-"""With ``chooser="staged"``: the trial number from which the critics pick."""
+"""With ``chooser="staged"``: the number of trials (not counting pruned ones, see
+``Coordinator.stage_counts``) from which the critics pick."""
 
 
 @dataclass

@@ -78,7 +78,8 @@ class HyperaSampler(BaseSampler):
             online within the study from this start.
         scorer: What picks among a cooperative decision's candidates: ``"staged"`` (the
             default: the surrogate's log expected improvement until the study has
-            ``_rules.STAGE_TRIALS`` = 50 trials, the agents' critics from then on),
+            ``_rules.STAGE_TRIALS`` = 50 trials that were not pruned, the agents' critics
+            from then on),
             ``"critics"`` (the critics from the first decision on) or ``"log-ei"`` (log
             expected improvement alone: the rule the critics were pre-trained to imitate, with
             the same candidates, surrogate and trust region, to hold the agents against).

@@ -22,6 +22,7 @@ from benchmarks.pruning_run import EpochBudget
 from benchmarks.pruning_run import best_curve
 from benchmarks.pruning_run import load_pruning_records
 from benchmarks.samplers import hypera_import_error
+from optuna_hypera._curve_tasks import EVALUATION_SEEDS_START
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -151,6 +152,10 @@ def test_task_selection_keeps_gpu_tasks_out_unless_named() -> None:
     assert all(t.options["task_seed"] >= 10_000 for t in default if t.group == "curves")
     monai = pruning.select_tasks(table, ["monai"])
     assert [t.name for t in monai] == ["monai-seg-2d-27"] and monai[0].gpu_only
+    validation = pruning.select_tasks(table, ["curves-val"])
+    assert len(validation) == 12
+    assert all(t.options["task_seed"] < EVALUATION_SEEDS_START for t in validation)
+    assert not {t.name for t in validation} & {t.name for t in default}
     with pytest.raises(ValueError, match="Unknown task"):
         pruning.select_tasks(table, ["nope"])
 

@@ -235,14 +235,17 @@ class _Bowl(ModelView):
         return 2.0 * (x0 - 0.9)
 
 
-def _bowl_pick(chooser: str, n_trials: int = 0, stage: int = 20) -> Decision:
+def _bowl_pick(chooser: str, n_trials: int = 0, stage: int = 20, n_trainings: int | None = None,
+               counts: str = "trials") -> Decision:
     """The cooperative pick of ``chooser`` on ``_Bowl``'s model, critics valuing agents
-    unequally, in a study of ``n_trials`` trials."""
+    unequally, in a study of ``n_trials`` trials (``n_trainings`` of them not pruned)."""
     ctx = context()
     ctx.surrogate = _Bowl(len(ENC))
     ctx.n_trials = n_trials
+    ctx.n_trainings = n_trials if n_trainings is None else n_trainings
     coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
     coord.stage_trials = stage
+    coord.stage_counts = counts
     fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
     return coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
                         torch.Generator())[0]
@@ -336,6 +339,16 @@ def test_the_staged_chooser_is_the_teacher_before_its_stage_and_the_critics_from
     assert not np.array_equal(pick("teacher", 0), pick("critic", 0))
     np.testing.assert_array_equal(pick("staged", 19), pick("teacher", 19))
     np.testing.assert_array_equal(pick("staged", 20), pick("critic", 20))
+
+
+def test_a_stage_counted_in_trainings_leaves_the_pruned_trials_out() -> None:
+    # 30 trials, 12 of them pruned: past a 20-trial stage in trials, not in trainings.
+    def pick(counts: str, n_trainings: int) -> np.ndarray:
+        return _bowl_pick("staged", 30, stage=20, n_trainings=n_trainings, counts=counts).x
+    teacher, critic = _bowl_pick("teacher", 30).x, _bowl_pick("critic", 30).x
+    np.testing.assert_array_equal(pick("trials", 18), critic)
+    np.testing.assert_array_equal(pick("trainings", 18), teacher)
+    np.testing.assert_array_equal(pick("trainings", 20), critic)
 
 
 def test_polish_moves_the_teachers_pick_to_higher_log_ei_and_the_actions_follow() -> None:
