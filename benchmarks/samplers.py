@@ -54,6 +54,12 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
+    # Levers under pruners, set on the study's core (``HyperaCore`` attributes):
+    "hypera-radius-skip": {"core": {"pruned_in_radius": False}},  # pruned trials do not shrink
+    # the trust region
+    "hypera-pseudo-up": {"core": {"pseudo_shift": 1.0}},  # pruned trials enter the model one
+    # predictive sd worse than their curves predict
+    "hypera-nopseudo": {"core": {"pruned_in_model": False}},  # the model on completed trials
 }
 """Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
 
@@ -91,9 +97,12 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
         from optuna_hypera import SACConfig
 
         kwargs = dict(HYPERA_STRATEGIES[name])
+        core = kwargs.pop("core", {})
         if kwargs.get("sac") == "frozen":
             kwargs["sac"] = SACConfig(gradient_steps=0)
-        sampler: BaseSampler = HyperaSampler(seed=seed, **kwargs)
+        hypera = HyperaSampler(seed=seed, **kwargs)
+        hypera._core_options.update(core)
+        sampler: BaseSampler = hypera
         return sampler
     builtin = _builtin(seed)
     if name not in builtin:

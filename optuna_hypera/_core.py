@@ -121,6 +121,15 @@ class HyperaCore:
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}.")
         self.kernel = kernel
+        self.pseudo_shift = 0.0
+        """Pruned trials enter the surrogate this many predictive sds worse than their
+        partial curves predict (``_pseudo``; 0: at the prediction)."""
+        self.pruned_in_model = True
+        """Pruned trials with a predicted final value enter the surrogate (``False``: only
+        completed trials do, as in Optuna's GPSampler)."""
+        self.pruned_in_radius = True
+        """Pruned agent trials count as misses of the trust region (``trust_radius``); with
+        ``False`` they count as neither a miss nor a new best."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -182,6 +191,8 @@ class HyperaCore:
             if not has.any():
                 continue
             proposed = np.stack([_proposed(studies[i]) for i in idx])
+            if not self.pruned_in_radius:
+                proposed = proposed & ~pruned
             radius = trust_radius(np.where(complete, loss, np.inf), proposed, d)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
@@ -208,7 +219,8 @@ class HyperaCore:
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
                             self.kernel_space(studies[idx[b]].space),
-                            _pseudo(hs[b], covers[b]))
+                            _pseudo(hs[b], covers[b], self.pseudo_shift)
+                            if self.pruned_in_model else None)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -274,8 +286,9 @@ class HyperaCore:
         )
 
 
-def _pseudo(h: History, covers: np.ndarray) -> Pseudo | None:
-    """The pruned trials whose partial curves predict a final value (``_curves``)."""
+def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0) -> Pseudo | None:
+    """The pruned trials whose partial curves predict a final value (``_curves``), moved
+    ``shift`` predictive sds towards worse (0: the prediction itself)."""
     if h.final_score is None or h.final_sd is None:
         return None
     rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
@@ -287,7 +300,8 @@ def _pseudo(h: History, covers: np.ndarray) -> Pseudo | None:
     z = normal_scores(finals)
     slope = float(z @ (finals - finals.mean()) / (z @ z)) if len(z) > 1 and z @ z > 0 else 0.0
     sd = h.final_sd[rows]
-    return Pseudo(h.x[rows], h.final_score[rows], sd**2, loss[rows], (slope * sd) ** 2)
+    return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, sd**2,
+                  loss[rows] + shift * slope * sd, (slope * sd) ** 2)
 
 
 def _proposed(study: StudyInput) -> np.ndarray:

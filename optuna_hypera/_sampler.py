@@ -180,6 +180,9 @@ class HyperaSampler(BaseSampler):
         self._source_steps = source_steps
         # Read now: a missing, unreadable or mismatched file fails here, not trials later.
         self._start = starting_state(weights, self._agents, self._sac_config)
+        self._core_options: dict[str, Any] = {}
+        """Attributes set on every study's ``HyperaCore`` when it is built (benchmark variants
+        of settings the constructor does not expose)."""
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -334,6 +337,8 @@ class HyperaSampler(BaseSampler):
                               seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device,
                               surrogate=self._surrogate, chooser=SCORERS[self._scorer],
                               kernel=self._kernel)
+            for name, value in self._core_options.items():
+                setattr(core, name, value)
             if self._start is not None:
                 core.sac.load_state_dict({k: v.to(core.sac.device)
                                           for k, v in self._start.items()})

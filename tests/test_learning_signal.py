@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from _studies import warnings_while_optimizing
 import numpy as np
@@ -334,3 +335,42 @@ def test_a_full_replay_drops_its_oldest_transitions_a_tenth_at_a_time() -> None:
     assert 90 <= rep.n <= 100 and rep.dropped + rep.n == 250
     kept = rep.trial[: rep.n]
     np.testing.assert_array_equal(kept, np.arange(250 - rep.n, 250))  # the newest, in order
+
+
+def test_pruned_agent_trials_shrink_the_trust_region_unless_told_not_to() -> None:
+    # One completed startup trial, then 12 agent trials that were all pruned (more than
+    # max(4, d) misses in a row: the radius halves when they count).
+    n = 13
+    rng = np.random.RandomState(0)
+    loss = np.concatenate([[1.0], rng.uniform(2.0, 3.0, n - 1)])
+    h = History.from_values(rng.uniform(size=(n, 2)), loss)
+    h.pruned = np.arange(n) > 0
+    h.step = np.where(h.pruned, 3.0, np.nan)
+    proposals: dict[int, Any] = {k: object() for k in range(1, n)}
+    radius = {}
+    for counted in (True, False):
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="independent",
+                          conflict="value", seed=0)
+        core.pruned_in_radius = counted
+        ctx = core.context(StudyInput(SPACE, h, proposals))
+        assert ctx is not None
+        radius[counted] = ctx.radius
+    assert radius[True] < radius[False]
+
+
+def test_a_pessimistic_shift_moves_pruned_trials_worse_by_their_predictive_sd() -> None:
+    from optuna_hypera._core import _pseudo
+
+    h = History.from_values(np.random.RandomState(1).uniform(size=(5, 2)),
+                            np.array([1.0, 2.0, 3.0, 0.5, 4.0]))
+    h.pruned = np.array([False, False, False, True, False])
+    h.final_score = np.array([np.nan, np.nan, np.nan, 0.2, np.nan])
+    h.final_sd = np.array([np.nan, np.nan, np.nan, 0.5, np.nan])
+    h.final_loss = np.array([np.nan, np.nan, np.nan, 2.2, np.nan])
+    covers = np.ones(5, bool)
+    at, worse = _pseudo(h, covers), _pseudo(h, covers, shift=1.0)
+    assert at is not None and worse is not None
+    np.testing.assert_allclose(worse.y - at.y, 0.5)
+    np.testing.assert_allclose(worse.loss - at.loss, np.sqrt(at.loss_var))  # slope x sd
+    assert float(at.loss_var[0]) > 0
+    np.testing.assert_array_equal(worse.var, at.var)
