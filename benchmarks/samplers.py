@@ -60,6 +60,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-pseudo-up": {"core": {"pseudo_shift": 1.0}},  # pruned trials enter the model one
     # predictive sd worse than their curves predict
     "hypera-nopseudo": {"core": {"pruned_in_model": False}},  # the model on completed trials
+    "hypera-pseudo-sure": {"core": {"pseudo_var_scale": 0.25}},  # pruned trials' predictions
+    # at a quarter of their variance
 }
 """Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
 

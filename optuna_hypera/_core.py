@@ -124,6 +124,9 @@ class HyperaCore:
         self.pseudo_shift = 0.0
         """Pruned trials enter the surrogate this many predictive sds worse than their
         partial curves predict (``_pseudo``; 0: at the prediction)."""
+        self.pseudo_var_scale = 1.0
+        """Pruned trials' predictive variance in the surrogate is multiplied by this (1: as
+        their curves predict; smaller: the model trusts the predictions more)."""
         self.pruned_in_model = True
         """Pruned trials with a predicted final value enter the surrogate (``False``: only
         completed trials do, as in Optuna's GPSampler)."""
@@ -219,7 +222,7 @@ class HyperaCore:
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
                             self.kernel_space(studies[idx[b]].space),
-                            _pseudo(hs[b], covers[b], self.pseudo_shift)
+                            _pseudo(hs[b], covers[b], self.pseudo_shift, self.pseudo_var_scale)
                             if self.pruned_in_model else None)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
@@ -286,9 +289,11 @@ class HyperaCore:
         )
 
 
-def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0) -> Pseudo | None:
+def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,
+            var_scale: float = 1.0) -> Pseudo | None:
     """The pruned trials whose partial curves predict a final value (``_curves``), moved
-    ``shift`` predictive sds towards worse (0: the prediction itself)."""
+    ``shift`` predictive sds towards worse (0: the prediction itself), their predictive
+    variance times ``var_scale``."""
     if h.final_score is None or h.final_sd is None:
         return None
     rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
@@ -300,8 +305,8 @@ def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0) -> Pseudo | None
     z = normal_scores(finals)
     slope = float(z @ (finals - finals.mean()) / (z @ z)) if len(z) > 1 and z @ z > 0 else 0.0
     sd = h.final_sd[rows]
-    return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, sd**2,
-                  loss[rows] + shift * slope * sd, (slope * sd) ** 2)
+    return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, var_scale * sd**2,
+                  loss[rows] + shift * slope * sd, var_scale * (slope * sd) ** 2)
 
 
 def _proposed(study: StudyInput) -> np.ndarray:

@@ -358,7 +358,7 @@ def test_pruned_agent_trials_shrink_the_trust_region_unless_told_not_to() -> Non
     assert radius[True] < radius[False]
 
 
-def test_a_pessimistic_shift_moves_pruned_trials_worse_by_their_predictive_sd() -> None:
+def test_pruned_trials_shift_worse_by_their_predictive_sd_and_scale_their_variance() -> None:
     from optuna_hypera._core import _pseudo
 
     h = History.from_values(np.random.RandomState(1).uniform(size=(5, 2)),
@@ -374,3 +374,8 @@ def test_a_pessimistic_shift_moves_pruned_trials_worse_by_their_predictive_sd() 
     np.testing.assert_allclose(worse.loss - at.loss, np.sqrt(at.loss_var))  # slope x sd
     assert float(at.loss_var[0]) > 0
     np.testing.assert_array_equal(worse.var, at.var)
+    sure = _pseudo(h, covers, var_scale=0.25)
+    assert sure is not None
+    np.testing.assert_allclose(sure.var, 0.25 * at.var)
+    np.testing.assert_allclose(sure.loss_var, 0.25 * at.loss_var)
+    np.testing.assert_array_equal(sure.y, at.y)
