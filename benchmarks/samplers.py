@@ -104,8 +104,7 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
             kwargs["sac"] = SACConfig(gradient_steps=0)
         hypera = HyperaSampler(seed=seed, **kwargs)
         hypera._core_options.update(core)
-        sampler: BaseSampler = hypera
-        return sampler
+        return hypera
     builtin = _builtin(seed)
     if name not in builtin:
         raise ValueError(f"Unknown sampler {name!r}; choose from {list(SAMPLER_NAMES)}.")

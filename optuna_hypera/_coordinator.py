@@ -103,13 +103,9 @@ class Coordinator:
         self.stage_trials = STAGE_TRIALS
         """With ``chooser="staged"``: the critics pick from this trial number on."""
         self.stage_counts = "trainings"
-        """With ``chooser="staged"``: what ``stage_trials`` counts, ``"trainings"`` (the
-        default: pruned trials left out, ``Context.n_trainings``) or ``"trials"`` (every trial,
-        0.6's rule). Under a pruner most trials stop early and a study reaches 50 trials long
-        before it holds 50 finished trainings; on 12 generated learning-curve tasks of the
-        validation seeds (``benchmarks.pruning --tasks curves-val``, 3 seeds) the teacher
-        beat the trial-counted stage on 28 of 36 pairs under ``HyperbandPruner`` (worse on
-        8) and on 17/14 under ``MedianPruner``. Without pruned trials both count the same."""
+        """With ``chooser="staged"``: what ``stage_trials`` counts, ``"trainings"`` (pruned
+        trials left out, ``Context.n_trainings``; measured in
+        ``docs/benchmarks/pruning-validation.md``) or ``"trials"`` (every trial, 0.6's rule)."""
         self.teacher_local = False
         """With ``chooser="teacher"``: pick among the trust-region candidates only (global
         ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
