@@ -55,8 +55,9 @@ otherwise):
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 
-Regret at 25, 50 and 100 trials is the share of 2000 uniform random points (noise-free, failed
-ones left out) that beat the best trial so far, valued noise-free (0 is best). Prints, per
+Regret at 25, 50 and 100 trials (``--checkpoints``) is the share of 2000 uniform random
+points (noise-free, failed ones left out) that beat the best trial so far, valued noise-free
+(0 is best). Prints, per
 family, the median regret of each variant and how often the first variant ends better or
 worse than each other one by the best noise-free value (exact ties are neither), and writes
 ``results.json``. ``pairs`` merges the ``results.json`` of runs on the same tasks (matched by
@@ -154,6 +155,16 @@ VARIANTS["new-log-ei-catjump"] = VARIANTS["new-log-ei"]
 SETTINGS["new-log-ei-catjump"] = {"categorical_jumps": 1}
 VARIANTS["new-staged-catjump"] = VARIANTS["new-staged-50"]
 SETTINGS["new-staged-catjump"] = {"categorical_jumps": 1}
+# Online updates that thin out as the study grows (``SACConfig.stretch_after``; 0: every
+# ``update_frequency`` trials throughout, the schedule before 0.8).
+for _n in (0, 100, 200):
+    VARIANTS[f"staged-stretch-{_n}"] = VARIANTS["new-staged-50"]
+    SETTINGS[f"staged-stretch-{_n}"] = {"stretch_after": _n}
+# The Gaussian process on more or fewer of the trials nearest the incumbent
+# (``HyperaCore.local_points``; ``_surrogate.LOCAL_POINTS`` by default).
+for _n in (100, 150, 200):
+    VARIANTS[f"staged-local-{_n}"] = VARIANTS["new-staged-50"]
+    SETTINGS[f"staged-local-{_n}"] = {"local_points": _n}
 STD = "+std"
 """Suffix: any variant above with standardized targets (``new-log-ei+std``, ``staged+std``)."""
 for _name in list(VARIANTS):
@@ -210,6 +221,7 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
 
 def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         new_weights: str | None, baseline: str | None = None,
+        checkpoints: tuple[int, ...] = CHECKPOINTS,
         ) -> dict[str, tuple[list[float], list[float]]]:
     torch.set_num_threads(1)
     out = {}
@@ -224,7 +236,7 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
             x = _run_one(task, seed, n_trials, name, extra, new_weights, baseline)
         finally:
             _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
-        out[name] = regret_curve(task, x, seed + 1, CHECKPOINTS)
+        out[name] = regret_curve(task, x, seed + 1, checkpoints)
     return out
 
 
@@ -234,9 +246,13 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[s
         with torch_threads(1):
             return optuna_run(task, seed, n_trials, name)
     chooser, kernel, n_startup, share = VARIANTS[name]
-    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+    sac = (SACConfig(stretch_after=int(extra["stretch_after"])) if "stretch_after" in extra
+           else SACConfig())
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative",
                       conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
                       global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
+    if "local_points" in extra:
+        core.local_points = int(extra["local_points"])
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
     core.coordinator.polish = bool(extra.get("polish", False))
@@ -300,6 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="results/generated")
     p.add_argument("--split", default="test", choices=("validation", "test"),
                    help="validation: for choosing (defaults, weights); test: for reporting")
+    p.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
+                   help="trial counts at which regret is read (up to --trials)")
     p.add_argument("--new-weights", help="weights file for the variants named new*")
     p.add_argument("--baseline-weights",
                    help="weights file for the other variants (default: the shipped ones)")
@@ -311,12 +329,14 @@ def main(argv: list[str] | None = None) -> None:
     if any(n.startswith("new") for n in names) and not a.new_weights:
         p.error("variants new* need --new-weights")
     families = tuple(f for f in a.families.split(",") if f)
+    checkpoints = tuple(int(c) for c in a.checkpoints.split(",") if c)
     tasks = draw(a.split, a.per_family * len(families), 0, dims=DIMS, families=families)
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
                                 [a.trials] * len(tasks), [names] * len(tasks),
                                 [a.new_weights] * len(tasks),
-                                [a.baseline_weights] * len(tasks)))
+                                [a.baseline_weights] * len(tasks),
+                                [checkpoints] * len(tasks)))
     rows = [{"family": t.family, "d": len(t.space), "seed": t.seed,
              "regret": {k: v[0] for k, v in r.items()}, "best": {k: v[1] for k, v in r.items()}}
             for t, r in zip(tasks, results, strict=True)]
@@ -324,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"command": " ".join(["python -m benchmarks.generated_split", *sys.argv[1:]]),
             "torch": torch.__version__, "machine": platform.machine(),
-            "checkpoints": [c for c in CHECKPOINTS if c <= a.trials], "variants": names,
+            "checkpoints": [c for c in checkpoints if c <= a.trials], "variants": names,
             "split": a.split, "new_weights": a.new_weights,
             "baseline_weights": a.baseline_weights or "shipped"}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -50,6 +50,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # Ablations of the default (pre-trained, cooperative, surrogate, online updates):
     "hypera-scratch": {"weights": None},  # no pre-training
     "hypera-frozen": {"sac": "frozen"},  # no online updates: the shipped weights as they are
+    "hypera-fixed-updates": {"sac": "fixed"},  # online updates every update_frequency trials
+    # throughout, never thinned out (``SACConfig.stretch_after=0``, 0.7's schedule)
     "hypera-logei": {"scorer": "log-ei"},  # the teacher: log-EI picks among the same candidates
     "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
@@ -62,6 +64,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-nopseudo": {"core": {"pruned_in_model": False}},  # the model on completed trials
     "hypera-pseudo-sure": {"core": {"pseudo_var_scale": 0.25}},  # pruned trials' predictions
     # at a quarter of their variance
+    "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
+    # the incumbent (0.7's ``LOCAL_POINTS``)
 }
 """Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
 
@@ -102,6 +106,8 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
         core = kwargs.pop("core", {})
         if kwargs.get("sac") == "frozen":
             kwargs["sac"] = SACConfig(gradient_steps=0)
+        elif kwargs.get("sac") == "fixed":
+            kwargs["sac"] = SACConfig(stretch_after=0)
         hypera = HyperaSampler(seed=seed, **kwargs)
         hypera._core_options.update(core)
         return hypera

@@ -130,6 +130,9 @@ class HyperaCore:
         self.pruned_in_model = True
         """Pruned trials with a predicted final value enter the surrogate (``False``: only
         completed trials do, as in Optuna's GPSampler)."""
+        self.local_points: int | None = None
+        """How many completed trials nearest the incumbent the surrogate holds (``None``:
+        ``_surrogate.LOCAL_POINTS``)."""
         self.pruned_in_radius = True
         """Pruned agent trials count as misses of the trust region (``trust_radius``); with
         ``False`` they count as neither a miss nor a new best."""
@@ -261,7 +264,7 @@ class HyperaCore:
         and its pruned trials at their predicted final values, combined with its past
         studies' models where it has a ``TransferPrior``."""
         own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
-                            space, pseudo)
+                            space, pseudo, self.local_points)
         prior = self.priors.get(key)
         if prior is None:
             return own

@@ -282,11 +282,15 @@ class Learner:
         the agents that are due share one batched step; a catching-up process is capped."""
         cfg = self.config
         steps = np.zeros(len(self.agents), dtype=np.int64)
-        if cfg.gradient_steps == 0 or self.since_tick < int(self.freq.min()):
+        freq = self.freq
+        if cfg.stretch_after > 0:  # periods stretched in proportion to the replay's size
+            sizes = np.array([r.n for r in self.replays], dtype=np.int64)
+            freq = np.maximum(freq, freq * sizes // cfg.stretch_after)
+        if cfg.gradient_steps == 0 or self.since_tick < int(freq.min()):
             return steps
         self.since_tick = 0
-        events = self.new // self.freq
-        self.new -= events * self.freq
+        events = self.new // freq
+        self.new -= events * freq
         cap = max(cfg.max_catchup_steps, cfg.gradient_steps)
         steps = np.minimum(events * cfg.gradient_steps, cap)
         steps[[len(r) == 0 for r in self.replays]] = 0

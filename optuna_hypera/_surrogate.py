@@ -31,7 +31,6 @@ Pure numpy/scipy on arrays, no Optuna.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 import math
 
 import numpy as np
@@ -51,8 +50,10 @@ from optuna_hypera._schema import C
 from optuna_hypera._space import Space
 
 
-LOCAL_POINTS = 200
-"""At most this many trials (the nearest to the incumbent) enter the model."""
+LOCAL_POINTS = 150
+"""At most this many trials (the nearest to the incumbent) enter the model: 150 since 0.8
+(200 before), at least as good on 48 generated validation tasks at 200 and 300 trials (18/10
+and 17/16) at about half the cost (``docs/benchmarks/cost-levers.md``)."""
 
 
 REFIT_STEPS = ((50, 5), (200, 10))
@@ -186,9 +187,11 @@ def _cholesky(k: np.ndarray, noise: float) -> tuple[np.ndarray, float] | None:
     """Lower Cholesky factor of ``k + (noise + jitter) I`` and the jitter it took: the
     smallest of ``_JITTERS`` that makes the matrix numerically positive definite (duplicate
     or nearly duplicate points need more), ``None`` if even the largest does not."""
-    n = len(k)
+    diag = np.diagonal(k).copy()
     for jitter in _JITTERS:
-        chol, info = dpotrf(k + (noise + jitter) * np.eye(n), lower=True, clean=True)
+        a = k.copy()
+        np.fill_diagonal(a, diag + (noise + jitter))
+        chol, info = dpotrf(a, lower=True, clean=True, overwrite_a=True)
         if info == 0:
             return chol, jitter
     return None
@@ -315,7 +318,7 @@ class Surrogate(ModelView):
     def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,
             cache: dict[int, tuple[bytes, KernelParams]] | None = None,
             order: np.ndarray | None = None, space: Space | None = None,
-            pseudo: Pseudo | None = None) -> Surrogate | None:
+            pseudo: Pseudo | None = None, local: int | None = None) -> Surrogate | None:
         """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
         local around ``center``; ``None`` with fewer than two trials or no dimension.
         ``order`` ranks the rows by completion (``None``: they completed in trial order);
@@ -323,7 +326,7 @@ class Surrogate(ModelView):
         ``space`` tells categorical and integer coordinates apart (``_kernel_inputs``;
         ``None``: all continuous); ``pseudo`` adds pruned trials at their predicted final
         scores to the posterior (never to the kernel fit), the ``LOCAL_POINTS`` nearest
-        ``center`` of them."""
+        ``center`` of them; ``local`` replaces ``LOCAL_POINTS`` (``None``: the module's)."""
         n, d = x.shape
         if n < 2 or d == 0:
             return None
@@ -332,22 +335,24 @@ class Surrogate(ModelView):
         first = (np.arange(m) if order is None
                  else np.sort(np.argsort(order, kind="stable")[:m]))
         xm, lm = x[first], loss[first]
-        key = xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
+        k = LOCAL_POINTS if local is None else local
+        key = (xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
+               + str(k).encode())
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
         else:
             em = inputs.embed(xm)
-            ef, lf = _local(em, lm, em[int(np.argmin(lm))])
+            ef, lf = _local(em, lm, em[int(np.argmin(lm))], k)
             params = fit_kernel(ef, targets(lf), inputs=inputs)
             if cache is not None:
                 cache.clear()  # only the latest refit point is ever asked again
                 cache[m] = (key, params)
         e_center = inputs.embed(center[None])[0]
         ex = inputs.embed(x)
-        near = _near(ex, e_center)
+        near = _near(ex, e_center, k)
         if pseudo is not None and len(pseudo.y):
-            pseudo = pseudo_targets(pseudo.take(_near(inputs.embed(pseudo.x), e_center)),
+            pseudo = pseudo_targets(pseudo.take(_near(inputs.embed(pseudo.x), e_center, k)),
                                     loss[near])
         try:
             return cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
@@ -365,15 +370,12 @@ class Surrogate(ModelView):
         """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
         ks = self.s2 * _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
         mu = ks @ self.alpha
-        v = ks @ self._chol_inv.T  # L^-1 k for every query: one matrix product
-        var = np.maximum(self.s2 - (v * v).sum(1), 1e-12)
+        # L^-1 k for every query by one triangular solve: a decision predicts at its 64
+        # candidates and then at its pick, so forming L^-1 once (n^3) would cost more than
+        # the solves (n^2 per query).
+        v = solve_triangular(self.chol, ks.T, lower=True, check_finite=False)
+        var = np.maximum(self.s2 - (v * v).sum(0), 1e-12)
         return mu, np.sqrt(var)
-
-    @cached_property
-    def _chol_inv(self) -> np.ndarray:
-        """L^-1 of the kernel's Cholesky factor, once per model: predictions at the many
-        candidates of a decision (global ones included) are then matrix products."""
-        return solve_triangular(self.chol, np.eye(len(self.chol)), lower=True)
 
     def slope(self, x0: np.ndarray) -> np.ndarray:
         """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]`` (along an
@@ -401,16 +403,16 @@ def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return out + np.log(sd)
 
 
-def _local(x: np.ndarray, loss: np.ndarray, center: np.ndarray,
+def _local(x: np.ndarray, loss: np.ndarray, center: np.ndarray, k: int,
            ) -> tuple[np.ndarray, np.ndarray]:
-    near = _near(x, center)
+    near = _near(x, center, k)
     return x[near], loss[near]
 
 
-def _near(x: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """Rows of the at most ``LOCAL_POINTS`` trials nearest ``center``, in trial order."""
-    if len(x) <= LOCAL_POINTS:
+def _near(x: np.ndarray, center: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the at most ``k`` trials nearest ``center``, in trial order."""
+    if len(x) <= k:
         return np.arange(len(x))
-    near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:LOCAL_POINTS]
+    near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:k]
     near.sort()
     return near

@@ -379,3 +379,31 @@ def test_pruned_trials_shift_worse_by_their_predictive_sd_and_scale_their_varian
     np.testing.assert_allclose(sure.var, 0.25 * at.var)
     np.testing.assert_allclose(sure.loss_var, 0.25 * at.loss_var)
     np.testing.assert_array_equal(sure.y, at.y)
+
+
+def test_stretched_updates_thin_out_in_proportion_to_the_replay() -> None:
+    """``SACConfig.stretch_after``: the write-up's schedule up to ``n`` transitions, then one
+    step per ``update_frequency * size / n`` trials, about ``n / f * (1 + log(size / n))``
+    steps in all; the fixed schedule takes one per ``f`` trials throughout."""
+
+    def steps_taken(cfg: SACConfig, n_trials: int) -> np.ndarray:
+        lrn = Learner(DEFAULT_AGENTS, cfg, MultiAgentSAC(DEFAULT_AGENTS, cfg, seed=0))
+        total = np.zeros(len(DEFAULT_AGENTS), np.int64)
+        for _ in range(n_trials):  # one new transition per agent and trial
+            for rep in lrn.replays:
+                rep.n += 1
+            lrn.new += 1
+            lrn.since_tick += 1
+            total += lrn.due_steps()
+        return total
+
+    freq = np.array([a.update_frequency for a in DEFAULT_AGENTS])
+    fixed = steps_taken(SACConfig(stretch_after=0), 1000)
+    stretched = steps_taken(SACConfig(), 1000)  # the default: stretch_after=100
+    np.testing.assert_allclose(fixed, 1000 / freq, atol=1)
+    np.testing.assert_array_equal(steps_taken(SACConfig(), 100),
+                                  steps_taken(SACConfig(stretch_after=0), 100))
+    expected = 100 / freq * (1 + math.log(10))
+    assert np.all(np.abs(stretched - expected) <= 0.15 * expected + 1), (stretched, expected)
+    with pytest.raises(ValueError):
+        SACConfig(stretch_after=-1)
