@@ -1,6 +1,7 @@
 """Sampler time per trial, HyperaSampler against TPESampler and GPSampler, in one run.
 
     .venv/bin/python -m benchmarks.sampler_speed [--trials 100 200 300 1000] [--gp-max 300]
+        [--repeats 1]
     .venv/bin/python -m benchmarks.sampler_speed --sources   # the cost of source_studies
 
 A 10-d continuous space and a trivial objective, so the time is the sampler's own. Torch uses
@@ -77,6 +78,8 @@ def main() -> None:
                         help="run GPSampler only up to this many trials (its cost is cubic)")
     parser.add_argument("--dim", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run each length this many times, TPE first and last in turn")
     parser.add_argument("--sources", action="store_true",
                         help="measure the cost of source_studies instead")
     args = parser.parse_args()
@@ -99,17 +102,28 @@ def main() -> None:
     print("| trials | TPE ms | GP ms | Hypera ms | Hypera/TPE | Hypera/GP "
           "| TPE last-10 ms | GP last-10 ms | Hypera last-10 ms |")
     print("|---|---|---|---|---|---|---|---|---|")
+    ratios: dict[int, list[float]] = {}
     for n in args.trials:
-        tpe = time_study(optuna.samplers.TPESampler(seed=args.seed), n, args.dim)
-        gp = (time_study(optuna.samplers.GPSampler(seed=args.seed), n, args.dim)
-              if n <= args.gp_max else None)
-        hyp = time_study(HyperaSampler(seed=args.seed), n, args.dim)
-        g = f"{gp.mean() * 1e3:.1f}" if gp is not None else "not run"
-        g10 = f"{gp[-10:].mean() * 1e3:.1f}" if gp is not None else "-"
-        ratio_gp = f"{hyp.mean() / gp.mean():.3f}" if gp is not None else "-"
-        print(f"| {n} | {tpe.mean() * 1e3:.1f} | {g} | {hyp.mean() * 1e3:.1f} | "
-              f"{hyp.mean() / tpe.mean():.2f} | {ratio_gp} | {tpe[-10:].mean() * 1e3:.1f} | "
-              f"{g10} | {hyp[-10:].mean() * 1e3:.1f} |", flush=True)
+        for r in range(args.repeats):
+            # Alternate the order, so drift in a shared machine's speed hits both alike.
+            first_tpe = r % 2 == 0
+            if first_tpe:
+                tpe = time_study(optuna.samplers.TPESampler(seed=args.seed), n, args.dim)
+            gp = (time_study(optuna.samplers.GPSampler(seed=args.seed), n, args.dim)
+                  if n <= args.gp_max else None)
+            hyp = time_study(HyperaSampler(seed=args.seed), n, args.dim)
+            if not first_tpe:
+                tpe = time_study(optuna.samplers.TPESampler(seed=args.seed), n, args.dim)
+            ratios.setdefault(n, []).append(hyp.mean() / tpe.mean())
+            g = f"{gp.mean() * 1e3:.1f}" if gp is not None else "not run"
+            g10 = f"{gp[-10:].mean() * 1e3:.1f}" if gp is not None else "-"
+            ratio_gp = f"{hyp.mean() / gp.mean():.3f}" if gp is not None else "-"
+            print(f"| {n} | {tpe.mean() * 1e3:.1f} | {g} | {hyp.mean() * 1e3:.1f} | "
+                  f"{hyp.mean() / tpe.mean():.2f} | {ratio_gp} | {tpe[-10:].mean() * 1e3:.1f} | "
+                  f"{g10} | {hyp[-10:].mean() * 1e3:.1f} |", flush=True)
+    if args.repeats > 1:
+        print("\nMedian Hypera/TPE over the repeats: " + ", ".join(
+            f"{n} trials {float(np.median(v)):.2f} ({len(v)} runs)" for n, v in ratios.items()))
 
 
 def _version(module: str) -> str:

@@ -133,3 +133,18 @@ def test_timed_sampler_delegates_and_times_every_trial() -> None:
     seconds = timed_sampler.seconds_per_trial(12)
     assert len(seconds) == 12 and all(s > 0 for s in seconds)
     assert str(timed_sampler) == "TPESampler"
+
+
+def test_sampler_parts_times_every_part_and_restores_the_package(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import sampler_parts
+
+    before = [getattr(owner, name) for owner, name, _, _ in sampler_parts.PARTS]
+    sampler_parts.main(["--trials", "14", "--dim", "3"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == len(sampler_parts.PARTS) + 1  # the header and one row per part
+    ms = {line.split("|")[1].strip(". ").strip(): float(line.split("|")[2]) for line in rows[1:]}
+    assert ms["the core's ask"] > 0 and ms["decide"] > 0  # 4 trials after 10 startup ones
+    assert ms["the core's ask"] <= ms["sample_relative"]  # nested parts are within their caller
+    assert [getattr(owner, name) for owner, name, _, _ in sampler_parts.PARTS] == before
