@@ -98,6 +98,8 @@ class Learner:
         self.since_tick = 0  # proposed trials observed since the last update tick
         self._studies: dict[Hashable, _StudyLog] = {}
         self._tables: list[_StudyLog] = []
+        self._signs: list[dict[int, tuple[np.ndarray, np.ndarray]]] = [{} for _ in self.agents]
+        """Per agent and study: (known, positive) by transition id (``outcomes``)."""
 
     # -- experience -------------------------------------------------------------------------
     def observe(self, key: Hashable, history: History, proposals: Mapping[int, Proposal],
@@ -262,7 +264,13 @@ class Learner:
         return r
 
     def outcomes(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
-        """Per agent: (successes, other outcomes) of its transitions in study ``key``."""
+        """Per agent: (successes, other outcomes) of its transitions in study ``key``.
+
+        A success is a reward above 0. Its magnitude moves with the ranks as trials arrive,
+        its sign does not where the reward is myopic and the trial failed or both the trial
+        and its base completed (two completed trials keep their order, a failed one its
+        penalty): those signs are kept by transition id and only the others are re-ranked,
+        so the statistics cost what the study's pruned and new trials cost, not its size."""
         n = len(self.agents)
         succ, fail = np.zeros(n), np.zeros(n)
         log = self._studies.get(key)
@@ -270,9 +278,33 @@ class Learner:
             return succ, fail
         for a, rep in enumerate(self.replays):
             idx = np.flatnonzero((rep.study[: rep.n] == log.index) & (rep.trial[: rep.n] >= 0))
-            r = self.rewards(a, idx)
-            succ[a], fail[a] = (r > 0).sum(), (r <= 0).sum()
+            ok = self._signs[a].get(log.index)
+            if ok is None or len(ok[0]) < rep.dropped + rep.n:
+                ok = _grown(ok, rep.dropped + rep.n + 64)
+                self._signs[a][log.index] = ok
+            known, positive = ok
+            uid = idx + rep.dropped
+            todo = idx[~known[uid]]
+            if len(todo):
+                r = self.rewards(a, todo)
+                positive[todo + rep.dropped] = r > 0
+                known[todo[self._stable(log, rep, todo)] + rep.dropped] = True
+            succ[a] = np.count_nonzero(positive[uid])
+            fail[a] = len(idx) - succ[a]
         return succ, fail
+
+    def _stable(self, log: _StudyLog, rep: AgentReplay, idx: np.ndarray) -> np.ndarray:
+        """Which of executed transitions ``idx`` have a reward whose sign no later trial can
+        change (``outcomes``)."""
+        h = log.history
+        if h is None or self.config.horizon > 0 or not len(idx):
+            return np.zeros(len(idx), bool)
+        rows, base = h.index_of(rep.trial[idx]), h.index_of(rep.base[idx])
+        done = rows >= 0
+        failed = done & ~h.valid[np.maximum(rows, 0)]
+        both = (done & (base >= 0) & h.complete[np.maximum(rows, 0)]
+                & h.complete[np.maximum(base, 0)])
+        return failed | both
 
     # -- learning ---------------------------------------------------------------------------
     def due_steps(self) -> np.ndarray:
@@ -357,6 +389,15 @@ class Learner:
         device = self.sac.device
         tensors = {k: torch.from_numpy(v).to(device) for k, v in out.items()}
         return tensors, torch.from_numpy(agent_mask).to(device)
+
+
+def _grown(arrays: tuple[np.ndarray, np.ndarray] | None, size: int,
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(known, positive) flags of ``size`` transition ids, the old ones kept."""
+    known, positive = np.zeros(size, bool), np.zeros(size, bool)
+    if arrays is not None:
+        known[: len(arrays[0])], positive[: len(arrays[1])] = arrays
+    return known, positive
 
 
 def _finished(numbers: list[int], history: History,

@@ -407,3 +407,75 @@ def test_stretched_updates_thin_out_in_proportion_to_the_replay() -> None:
     assert np.all(np.abs(stretched - expected) <= 0.15 * expected + 1), (stretched, expected)
     with pytest.raises(ValueError):
         SACConfig(stretch_after=-1)
+
+
+def test_thompson_statistics_kept_by_id_equal_a_full_recount(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Learner.outcomes`` keeps the signs no later trial can change and re-ranks the rest;
+    at every decision of a study with pruned and failed trials its counts equal a recount of
+    every transition's reward from the current ranks."""
+
+    def recount(lrn: Learner, key: Any) -> tuple[np.ndarray, np.ndarray]:
+        log = lrn._studies[key]
+        succ, fail = np.zeros(len(lrn.agents)), np.zeros(len(lrn.agents))
+        for a, rep in enumerate(lrn.replays):
+            idx = np.flatnonzero((rep.study[: rep.n] == log.index) & (rep.trial[: rep.n] >= 0))
+            r = lrn.rewards(a, idx)
+            succ[a], fail[a] = (r > 0).sum(), (r <= 0).sum()
+        return succ, fail
+
+    checked: list[float] = []
+    kept = Learner.outcomes
+
+    def outcomes(self: Learner, key: Any) -> tuple[np.ndarray, np.ndarray]:
+        got = kept(self, key)
+        want = recount(self, key)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        checked.append(float(got[0].sum() + got[1].sum()))
+        return got
+
+    monkeypatch.setattr(Learner, "outcomes", outcomes)
+
+    def objective(trial: optuna.Trial) -> float:
+        x = np.array([trial.suggest_float(f"x{i}", 0, 1) for i in range(4)])
+        if x[0] > 0.9:
+            return math.nan  # a failing region
+        loss = float(((x - 0.3) ** 2).sum())
+        for step in range(4):
+            trial.report(loss * (1 + 1.0 / (step + 1)), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return loss
+
+    study = optuna.create_study(sampler=HyperaSampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3))
+    study.optimize(objective, n_trials=45, catch=())
+    states = {t.state for t in study.trials}
+    assert TrialState.PRUNED in states and TrialState.FAIL in states
+    assert len(checked) >= 30 and checked[-1] > checked[0]
+
+
+def test_a_pruned_trial_s_outcome_follows_its_changing_prediction() -> None:
+    """Only signs no later trial can change are kept: a pruned trial ranked by its predicted
+    final loss turns from a failure into a success when the prediction improves."""
+    from dataclasses import replace
+
+    props = {5: proposal(5, 2), 6: proposal(6, 2)}
+    lrn = learner()
+    y = np.array([5.0, 4, 3, 2, 1, 0.5, 6, 7])  # trial 5 beats its base 2 (loss 3)
+
+    def history(predicted: float) -> History:
+        h = History.from_values(np.full((8, 2), 0.5), y)
+        pruned = np.zeros(8, bool)
+        pruned[6] = True
+        step, final = np.full(8, np.nan), np.full(8, np.nan)
+        step[6], final[6] = 2.0, predicted
+        return replace(h, pruned=pruned, step=step, final_loss=final,
+                       final_score=final.copy(), final_sd=np.where(pruned, 0.1, np.nan))
+
+    lrn.observe(0, history(9.0), props, SPACE)  # trial 6 predicted worse than its base
+    assert lrn.outcomes(0)[0][0] == 1 and lrn.outcomes(0)[1][0] == 1
+    lrn.observe(0, history(0.1), props, SPACE)  # now predicted better than its base
+    succ, fail = lrn.outcomes(0)
+    assert succ[0] == 2 and fail[0] == 0
