@@ -15,16 +15,14 @@ import argparse
 from collections import defaultdict
 from collections.abc import Callable
 import functools
-import importlib
 import time
 from typing import Any
-import warnings
 
 import numpy as np
 import optuna
-from threadpoolctl import threadpool_limits
 import torch
 
+from benchmarks.sampler_speed import prepare_timing
 from benchmarks.sampler_speed import time_study
 from optuna_hypera import HyperaSampler
 import optuna_hypera._coordinator as coordinator
@@ -84,15 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=10)
     parser.add_argument("--tpe", action="store_true")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    torch.set_num_threads(1)
-    for module in ("scipy.stats", "plotly.graph_objects", "optuna_dashboard", "greenlet"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-    threadpool_limits(1)
+    prepare_timing()
     totals: dict[str, float] = defaultdict(float)
     saved = [(owner, name, getattr(owner, name)) for owner, name, _, _ in PARTS]
     try:
