@@ -63,13 +63,13 @@ class SACConfig:
     """Gradient steps each time an agent's update is due (every `update_frequency` trials)."""
     stretch_after: int = 100
     """With ``n > 0``, an agent whose replay holds more than ``n`` transitions updates every
-    ``update_frequency * size / n`` trials instead of every ``update_frequency``: the gradient
-    steps per new transition fall as 1/size: beyond ``n`` transitions a study adds about
-    ``n / update_frequency * log(size / n)`` steps instead of one per ``update_frequency``
-    trials. 0: the write-up's fixed schedule (the default before 0.8). 100 against 0 on 48
-    generated validation tasks at 600 trials (``docs/benchmarks/cost-levers.md``):
-    better on 17, worse on 19, at 200 trials 17/14; a 1000-trial study takes about a third
-    of the steps."""
+    ``update_frequency * size / n`` trials instead of every ``update_frequency``, so the
+    gradient steps per new transition fall as 1/size; beyond ``n`` transitions a study adds
+    about ``n / update_frequency * log(size / n)`` steps instead of one per
+    ``update_frequency`` trials. 0: the write-up's fixed schedule (the default before 0.8).
+    100 against 0 on 48 generated validation tasks at 600 trials
+    (``docs/benchmarks/cost-levers.md``): better on 17, worse on 19, at 200 trials 17/14; a
+    1000-trial study takes about a third of the steps."""
     max_catchup_steps: int = 32
     """Cap on gradient steps in one call when a process catches up on a long study."""
     target_entropy: float = -1.0
