@@ -64,6 +64,17 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-nopseudo": {"core": {"pruned_in_model": False}},  # the model on completed trials
     "hypera-pseudo-sure": {"core": {"pseudo_var_scale": 0.25}},  # pruned trials' predictions
     # at a quarter of their variance
+    "hypera-nosurvival": {"core": {"survival": False}},  # log EI alone under pruners, without
+    # the chance of completing (0.8)
+    "hypera-survive4": {"core": {"survival_weight": 4.0}},  # the log chance counted 4 times
+    "hypera-survive10": {"core": {"survival_weight": 10.0}},
+    "hypera-survive4-gain": {"core": {"survival_weight": 4.0, "survival_gain": 1.0}},  # only
+    # where the chance predicts completion better than one rate by a nat
+    "hypera-pruned-worst": {"core": {"pruned_at_worst": True}},  # pruned trials in the model
+    # at the worst completed loss
+    "hypera-global": {"core": {"coordinator.global_share": 0.125}},  # 8 of the 64
+    # candidates from the whole space (the surrogate's global log-EI optima, uniform points)
+    "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
 }

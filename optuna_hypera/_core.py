@@ -43,11 +43,14 @@ from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
+from optuna_hypera._surrogate import LOCAL_POINTS
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._surrogate import normal_scores
+from optuna_hypera._survival import SURVIVAL_WEIGHT
+from optuna_hypera._survival import Survival
 from optuna_hypera._transfer import TransferPrior
 
 
@@ -67,6 +70,10 @@ class StudyInput:
     """Coordinates ``[R, d]`` of unfinished trials (other workers' running ones)."""
     key: Hashable = 0
     """Which study this is (the learner keeps each study's ranks apart)."""
+    rungs: bool = False
+    """The study's pruner stops trials by rank at fixed rungs (``SuccessiveHalvingPruner``,
+    ``HyperbandPruner``): most trials are pruned by design, so being pruned says little of a
+    configuration and the chance of completing is left out (``HyperaCore.survival``)."""
 
 
 @dataclass
@@ -133,6 +140,18 @@ class HyperaCore:
         self.local_points: int | None = None
         """How many completed trials nearest the incumbent the surrogate holds (``None``:
         ``_surrogate.LOCAL_POINTS``)."""
+        self.survival = True
+        """Where the study has pruned trials (and a pruner other than a rung-based one,
+        ``StudyInput.rungs``), the acquisition counts the chance that a trial completes
+        (``_survival``; ``False``: log EI alone)."""
+        self.survival_weight = SURVIVAL_WEIGHT
+        """The log chance's weight in the acquisition."""
+        self.survival_gain: float | None = None
+        """Count the chance only where it predicts the outcomes better than one shared rate
+        by at least this many nats (``Survival.gain``; ``None``: always)."""
+        self.pruned_at_worst = False
+        """Pruned trials enter the surrogate at the worst completed loss (a value the study
+        cannot use) instead of their curves' predictions."""
         self.pruned_in_radius = True
         """Pruned agent trials count as misses of the trust region (``trust_radius``); with
         ``False`` they count as neither a miss nor a new best."""
@@ -221,12 +240,17 @@ class HyperaCore:
                     model = None
                     if self.use_surrogate:
                         done = hs[b].completed
+                        finished = (usable[b] if self.survival and not studies[idx[b]].rungs
+                                    else None)
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
                             self.kernel_space(studies[idx[b]].space),
-                            _pseudo(hs[b], covers[b], self.pseudo_shift, self.pseudo_var_scale)
-                            if self.pruned_in_model else None)
+                            _pseudo(hs[b], covers[b], self.pseudo_shift, self.pseudo_var_scale,
+                                    self.pruned_at_worst)
+                            if self.pruned_in_model else None,
+                            None if finished is None else (x[b][finished],
+                                                           ~pruned[b][finished]))
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -259,16 +283,26 @@ class HyperaCore:
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
                   center: np.ndarray, completed: np.ndarray | None = None,
                   space: Space | None = None, pseudo: Pseudo | None = None,
+                  finished: tuple[np.ndarray, np.ndarray] | None = None,
                   ) -> ModelView | None:
         """The study's model on its completed trials (kernel refits cached per study),
         and its pruned trials at their predicted final values, combined with its past
-        studies' models where it has a ``TransferPrior``."""
+        studies' models where it has a ``TransferPrior``; ``finished`` (the coordinates of
+        complete and pruned trials, and which completed) gives it the chance of completing
+        (``_survival``) where some were pruned."""
         own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
                             space, pseudo, self.local_points)
         prior = self.priors.get(key)
-        if prior is None:
-            return own
-        return prior.combine(own, x, loss)
+        view = own if prior is None else prior.combine(own, x, loss)
+        if own is not None and view is not None and finished is not None:
+            survival = Survival.fit(
+                finished[0], finished[1], center, own.ls, own.inputs,
+                LOCAL_POINTS if self.local_points is None else self.local_points)
+            if survival is not None and (self.survival_gain is None
+                                         or survival.gain >= self.survival_gain):
+                survival.weight = self.survival_weight
+                view.log_survival = survival.log_p
+        return view
 
     def kernel_space(self, space: Space) -> Space | None:
         """What the surrogate is told of the space: with ``kernel="mixed"`` the kinds of its
@@ -293,7 +327,7 @@ class HyperaCore:
 
 
 def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,
-            var_scale: float = 1.0) -> Pseudo | None:
+            var_scale: float = 1.0, worst: bool = False) -> Pseudo | None:
     """The pruned trials whose partial curves predict a final value (``_curves``), moved
     ``shift`` predictive sds towards worse (0: the prediction itself), their predictive
     variance times ``var_scale``."""
@@ -308,6 +342,13 @@ def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,
     z = normal_scores(finals)
     slope = float(z @ (finals - finals.mean()) / (z @ z)) if len(z) > 1 and z @ z > 0 else 0.0
     sd = h.final_sd[rows]
+    if worst and len(finals):
+        # What a pruned trial gives the study: nothing better than its worst completed one.
+        n = len(rows)
+        small = np.full(n, 1e-4)
+        return Pseudo(h.x[rows], np.full(n, float(z.max())), small,
+                      np.full(n, float(finals.max())),
+                      small * max(float(finals.std()), 1e-12) ** 2)
     return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, var_scale * sd**2,
                   loss[rows] + shift * slope * sd, var_scale * (slope * sd) ** 2)
 

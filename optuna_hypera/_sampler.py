@@ -182,7 +182,7 @@ class HyperaSampler(BaseSampler):
         self._start = starting_state(weights, self._agents, self._sac_config)
         self._core_options: dict[str, Any] = {}
         """Attributes set on every study's ``HyperaCore`` when it is built (benchmark variants
-        of settings the constructor does not expose)."""
+        of settings the constructor does not expose; ``"coordinator.name"`` for its parts)."""
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -338,7 +338,11 @@ class HyperaSampler(BaseSampler):
                               surrogate=self._surrogate, chooser=SCORERS[self._scorer],
                               kernel=self._kernel)
             for name, value in self._core_options.items():
-                setattr(core, name, value)
+                *path, attr = name.split(".")  # "coordinator.x": an attribute of core's part
+                target: Any = core
+                for part in path:
+                    target = getattr(target, part)
+                setattr(target, attr, value)
             if self._start is not None:
                 core.sac.load_state_dict({k: v.to(core.sac.device)
                                           for k, v in self._start.items()})
@@ -356,7 +360,8 @@ class HyperaSampler(BaseSampler):
         enc = cache.encoder_for(study, search_space, self._agents)
         if self._sources:
             self._sources.attach(self._key(study), study, cache.core, enc)
-        asked = cache.core.ask(cache.study_input(trials, trial.number, enc))
+        asked = cache.core.ask(cache.study_input(trials, trial.number, enc,
+                                                 _prunes_at_rungs(study.pruner)))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
                 f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
@@ -366,3 +371,13 @@ class HyperaSampler(BaseSampler):
         return cache.record(study, trial, enc, decision, self._agents, self.strategy,
                             self.conflict)
 
+
+
+def _prunes_at_rungs(pruner: optuna.pruners.BasePruner) -> bool:
+    """Successive halving and Hyperband (also inside ``PatientPruner``): trials stopped by
+    rank at fixed rungs (``StudyInput.rungs``)."""
+    inner = getattr(pruner, "_wrapped_pruner", None)
+    if isinstance(pruner, optuna.pruners.PatientPruner) and inner is not None:
+        return _prunes_at_rungs(inner)
+    return isinstance(pruner, (optuna.pruners.SuccessiveHalvingPruner,
+                               optuna.pruners.HyperbandPruner))

@@ -30,6 +30,7 @@ Pure numpy/scipy on arrays, no Optuna.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import math
 
@@ -240,6 +241,9 @@ class ModelView:
 
     best: float
     log_ls: np.ndarray
+    log_survival: Callable[[np.ndarray], np.ndarray] | None = None
+    """Under a pruner: the log chance that a trial at ``xq`` completes
+    (``_survival.Survival.log_p``), added to the acquisition; ``None``: every trial counts."""
 
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -248,9 +252,13 @@ class ModelView:
         raise NotImplementedError
 
     def acquisition(self, xq: np.ndarray) -> np.ndarray:
-        """Log expected improvement over ``best`` at ``xq`` ``[m, d]`` (the teacher's score)."""
+        """Log expected improvement over ``best`` at ``xq`` ``[m, d]`` (the teacher's score),
+        plus the log chance of completing where the study prunes (``log_survival``)."""
         mu, sd = self.predict(xq)
-        return log_ei((self.best - mu) / sd, sd)
+        score = log_ei((self.best - mu) / sd, sd)
+        if self.log_survival is not None:
+            score = score + self.log_survival(xq)
+        return score
 
     def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
         """``[K, d, 2]``: predicted improvement per trust radius along each coordinate

@@ -1,0 +1,167 @@
+"""The chance of completing under a pruner, and what it does to the acquisition."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import pytest
+
+from optuna_hypera import DEFAULT_AGENTS
+from optuna_hypera import SACConfig
+from optuna_hypera._core import HyperaCore
+from optuna_hypera._core import StudyInput
+from optuna_hypera._encoding import SpaceEncoder
+from optuna_hypera._encoding import trial_row
+from optuna_hypera._kernel_inputs import KernelInputs
+from optuna_hypera._surrogate import log_ei
+from optuna_hypera._survival import Survival
+from optuna_hypera._table import build_history
+
+
+def test_no_pruned_trial_means_no_estimate() -> None:
+    x = np.random.RandomState(0).rand(10, 2)
+    inputs = KernelInputs.of(None, 2)
+    assert Survival.fit(x, np.ones(10, bool), x[0], np.full(2, 0.2), inputs, 150) is None
+    assert Survival.fit(x[:0], np.ones(0, bool), x[0], np.full(2, 0.2), inputs, 150) is None
+
+
+def test_the_chance_follows_where_trials_were_pruned() -> None:
+    """Low among pruned trials, high among completed ones, the study's smoothed rate far
+    from both, always inside (0, 1)."""
+    rng = np.random.RandomState(1)
+    left = 0.2 * rng.rand(15, 2)          # every trial here pruned
+    right = 0.8 + 0.2 * rng.rand(15, 2)   # every trial here completed
+    x = np.concatenate([left, right])
+    done = np.r_[np.zeros(15, bool), np.ones(15, bool)]
+    s = Survival.fit(x, done, x[-1], np.full(2, 0.1), KernelInputs.of(None, 2), 150)
+    assert s is not None
+    p = s.p(np.array([[0.1, 0.1], [0.9, 0.9], [0.1, 0.9]]))
+    assert p[0] < 0.1 < 0.9 < p[1]
+    assert abs(p[2] - s.rate) < 0.05 and s.rate == (15 + 1) / (30 + 2)
+    assert ((p > 0) & (p < 1)).all()
+    np.testing.assert_allclose(s.log_p(np.array([[0.1, 0.1]])), np.log(p[:1]))
+
+
+def test_it_keeps_the_points_nearest_the_incumbent() -> None:
+    x = np.linspace(0, 1, 40)[:, None]
+    done = np.arange(40) % 2 == 0
+    s = Survival.fit(x, done, np.array([0.0]), np.array([0.1]), KernelInputs.of(None, 1), 10)
+    assert s is not None and len(s.xe) == 10
+    assert float(s.xe.max()) < 0.25
+
+
+def _trials(prune: bool) -> tuple[SpaceEncoder, list[FrozenTrial]]:
+    """Thirty trials of a bowl at 0.5; with ``prune`` those with x0 < 0.3 were pruned at
+    their second step (their curves above the completed ones')."""
+    dists = {f"x{j}": FloatDistribution(0.0, 1.0) for j in range(2)}
+    gen = np.random.RandomState(2)
+    out = []
+    for i in range(30):
+        params = {n: float(gen.rand()) for n in dists}
+        v = sum((p - 0.5) ** 2 for p in params.values())
+        curve = {s: v + 1.0 / (s + 1) for s in range(4)}
+        pruned = prune and params["x0"] < 0.3
+        out.append(optuna.trial.create_trial(
+            state=TrialState.PRUNED if pruned else TrialState.COMPLETE, params=params,
+            distributions=dists, value=None if pruned else v,
+            intermediate_values={0: curve[0] + 0.5, 1: curve[1] + 0.5} if pruned else curve))
+        out[-1].number = i
+    return SpaceEncoder(dists), out
+
+
+def _context_model(prune: bool, survival: bool = True):  # type: ignore[no-untyped-def]
+    enc, trials = _trials(prune)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                      conflict="value", seed=0)
+    core.survival = survival
+    ctx = core.context(StudyInput(enc.space, h))
+    assert ctx is not None and ctx.surrogate is not None
+    return ctx.surrogate
+
+
+def test_the_acquisition_counts_the_chance_only_where_trials_were_pruned() -> None:
+    query = np.array([[0.1, 0.5], [0.6, 0.5], [0.9, 0.9]])
+    plain = _context_model(prune=False)
+    assert plain.log_survival is None
+    mu, sd = plain.predict(query)
+    np.testing.assert_allclose(plain.acquisition(query), log_ei((plain.best - mu) / sd, sd))
+
+    model = _context_model(prune=True)
+    assert model.log_survival is not None
+    mu, sd = model.predict(query)
+    gap = log_ei((model.best - mu) / sd, sd) - model.acquisition(query)
+    assert (gap > 0).all()
+    assert gap[0] > gap[1] + 1.0  # pruned side: a much smaller chance of completing
+    off = _context_model(prune=True, survival=False)
+    assert off.log_survival is None
+
+
+def test_rung_based_pruners_leave_the_chance_out() -> None:
+    """Successive halving and Hyperband prune most trials by design: no chance of
+    completing for them; the comparing pruners (Median, Percentile, Wilcoxon, Threshold,
+    Patient around one of them) get it."""
+    from optuna_hypera._sampler import _prunes_at_rungs
+
+    p = optuna.pruners
+    rung = [p.SuccessiveHalvingPruner(), p.HyperbandPruner(),
+            p.PatientPruner(p.HyperbandPruner(), patience=1)]
+    other = [p.MedianPruner(), p.PercentilePruner(25.0), p.WilcoxonPruner(),
+             p.ThresholdPruner(upper=1.0), p.PatientPruner(p.MedianPruner(), patience=1),
+             p.PatientPruner(None, patience=1), p.NopPruner()]
+    assert all(_prunes_at_rungs(q) for q in rung)
+    assert not any(_prunes_at_rungs(q) for q in other)
+
+    enc, trials = _trials(prune=True)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                      conflict="value", seed=0)
+    ctx = core.context(StudyInput(enc.space, h, rungs=True))
+    assert ctx is not None and ctx.surrogate is not None
+    assert ctx.surrogate.log_survival is None
+
+
+@pytest.mark.parametrize("pruner, counted", [
+    (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1), True),
+    (optuna.pruners.HyperbandPruner(min_resource=1, max_resource=8), False),
+])
+def test_a_pruned_study_proposes_with_the_chance_unless_it_prunes_at_rungs(
+        pruner: optuna.pruners.BasePruner, counted: bool) -> None:
+    """End to end: under ``MedianPruner``, once trials were pruned, the sampler's model
+    carries the chance of completing; under ``HyperbandPruner`` (whose bracket view the
+    sampler gets) it never does; both studies run on."""
+    from optuna_hypera import HyperaSampler
+
+    seen: list[bool] = []
+    sampler = HyperaSampler(seed=0)
+    core_ask = HyperaCore.ask
+
+    def spy(self: HyperaCore, study: StudyInput):  # type: ignore[no-untyped-def]
+        ctx = self.context(study)
+        seen.append(ctx is not None and ctx.surrogate is not None
+                    and ctx.surrogate.log_survival is not None)
+        return core_ask(self, study)
+
+    def objective(trial: optuna.Trial) -> float:
+        u = trial.suggest_float("u", 0, 1)
+        w = trial.suggest_float("w", 0, 1)
+        for step in range(8):
+            trial.report((u - 0.7) ** 2 + w + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return (u - 0.7) ** 2 + w
+
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    HyperaCore.ask = spy  # type: ignore[method-assign]
+    try:
+        study.optimize(objective, n_trials=30)
+    finally:
+        HyperaCore.ask = core_ask  # type: ignore[method-assign]
+    states = [t.state for t in study.trials]
+    assert TrialState.PRUNED in states and len(states) == 30
+    # The startup design prunes some trials before the agents' first decision.
+    assert seen
+    assert all(seen) if counted else not any(seen)
