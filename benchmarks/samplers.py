@@ -70,6 +70,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-survive10": {"core": {"survival_weight": 10.0}},
     "hypera-survive4-gain": {"core": {"survival_weight": 4.0, "survival_gain": 1.0}},  # only
     # where the chance predicts completion better than one rate by a nat
+    "hypera-survive-recent": {"core": {"survival_recent": 40}},  # the chance from the 40
+    # latest finished trials
     "hypera-pruned-worst": {"core": {"pruned_at_worst": True}},  # pruned trials in the model
     # at the worst completed loss
     "hypera-global": {"core": {"coordinator.global_share": 0.125}},  # 8 of the 64

@@ -146,6 +146,9 @@ class HyperaCore:
         (``_survival``; ``False``: log EI alone)."""
         self.survival_weight = SURVIVAL_WEIGHT
         """The log chance's weight in the acquisition."""
+        self.survival_recent: int | None = None
+        """The chance from only this many of the latest finished trials (``None``: every
+        finished trial, the 150 nearest the incumbent)."""
         self.survival_gain: float | None = None
         """Count the chance only where it predicts the outcomes better than one shared rate
         by at least this many nats (``Survival.gain``; ``None``: always)."""
@@ -242,6 +245,10 @@ class HyperaCore:
                         done = hs[b].completed
                         finished = (usable[b] if self.survival and not studies[idx[b]].rungs
                                     else None)
+                        if finished is not None and self.survival_recent is not None:
+                            # Only the latest trials: a pruner's bar moves as trials complete.
+                            finished = finished & (np.cumsum(finished[::-1])[::-1]
+                                                   <= self.survival_recent)
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],

@@ -165,3 +165,20 @@ def test_a_pruned_study_proposes_with_the_chance_unless_it_prunes_at_rungs(
     # The startup design prunes some trials before the agents' first decision.
     assert seen
     assert all(seen) if counted else not any(seen)
+
+
+def test_survival_recent_reads_only_the_latest_finished_trials() -> None:
+    """With ``survival_recent`` the chance comes from the latest trials alone: where none of
+    them was pruned there is no chance term, although earlier trials were pruned."""
+    enc, trials = _trials(prune=True)
+    pruned = [t.number for t in trials if t.state == TrialState.PRUNED]
+    latest = len(trials) - 1 - max(pruned)  # trials after the last pruned one
+    assert latest >= 1
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    for recent, expected in ((latest, False), (latest + 1, True), (None, True)):
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                          conflict="value", seed=0)
+        core.survival_recent = recent
+        ctx = core.context(StudyInput(enc.space, h))
+        assert ctx is not None and ctx.surrogate is not None
+        assert (ctx.surrogate.log_survival is not None) == expected
