@@ -337,7 +337,8 @@ def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,
             var_scale: float = 1.0, worst: bool = False) -> Pseudo | None:
     """The pruned trials whose partial curves predict a final value (``_curves``), moved
     ``shift`` predictive sds towards worse (0: the prediction itself), their predictive
-    variance times ``var_scale``."""
+    variance times ``var_scale``; with ``worst`` all of them at the worst completed loss,
+    nearly noise-free (``HyperaCore.pruned_at_worst``)."""
     if h.final_score is None or h.final_sd is None:
         return None
     rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
