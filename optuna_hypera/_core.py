@@ -304,10 +304,10 @@ class HyperaCore:
         if own is not None and view is not None and finished is not None:
             survival = Survival.fit(
                 finished[0], finished[1], center, own.ls, own.inputs,
-                LOCAL_POINTS if self.local_points is None else self.local_points)
+                LOCAL_POINTS if self.local_points is None else self.local_points,
+                self.survival_weight)
             if survival is not None and (self.survival_gain is None
                                          or survival.gain >= self.survival_gain):
-                survival.weight = self.survival_weight
                 view.log_survival = survival.log_p
         return view
 

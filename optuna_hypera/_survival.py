@@ -49,22 +49,22 @@ SCALES = (1.0, 0.5, 0.25, 0.125)
 
 
 class Survival:
-    """``log_p(xq)``: the log chance that trials at ``xq`` ``[m, d]`` complete."""
+    """``log_p(xq)``: ``weight`` times the log chance that trials at ``xq`` ``[m, d]``
+    complete (build with ``Survival.fit``)."""
 
     def __init__(self, xe: np.ndarray, done: np.ndarray, ls: np.ndarray,
-                 inputs: KernelInputs, prior: float = PRIOR_WEIGHT) -> None:
-        self.xe, self.ls, self.inputs, self.prior = xe, ls, inputs, prior
-        self.weight = 1.0
-        """``log_p`` is multiplied by this (1: the probability as it is)."""
-        self.gain = 0.0
-        """Leave-one-out log likelihood of the outcomes over that of one shared rate (nats;
-        set by ``fit``): how much the configuration tells about completing."""
-        self.done = done.astype(np.float64)
-        self.rate = (self.done.sum() + 1.0) / (len(done) + 2.0)
+                 inputs: KernelInputs, rate: float, gain: float, weight: float) -> None:
+        self.xe, self.done, self.ls, self.inputs = xe, done, ls, inputs
+        self.rate = rate
+        """The study's smoothed completion rate, what ``p`` falls back on far from trials."""
+        self.gain = gain
+        """Leave-one-out log likelihood of the outcomes over that of one shared rate (nats):
+        how much the configuration tells about completing."""
+        self.weight = weight
 
     @classmethod
     def fit(cls, x: np.ndarray, done: np.ndarray, center: np.ndarray, ls: np.ndarray,
-            inputs: KernelInputs, points: int) -> Survival | None:
+            inputs: KernelInputs, points: int, weight: float = 1.0) -> Survival | None:
         """From finished trials ``x`` ``[n, d]`` (complete or pruned) and whether each
         completed; ``None`` when none was pruned (no pruner, or one that never acted)."""
         if not len(done) or done.all():
@@ -73,27 +73,32 @@ class Survival:
         near = _near(xe, inputs.embed(center[None])[0], points)
         xe, c = xe[near], done[near].astype(np.float64)
         rate = (c.sum() + 1.0) / (len(c) + 2.0)
+        r = _scaled_dist(xe, xe, ls)  # at every scale the same distances, divided by it
         best, best_ll = ls, -np.inf
         for scale in SCALES:
-            w = _matern(_scaled_dist(xe, xe, ls * scale))
+            w = _matern(r / scale)
             np.fill_diagonal(w, 0.0)  # leave each trial out of its own estimate
-            p = np.clip(_smoothed(w, c, rate, PRIOR_WEIGHT), FLOOR, 1.0 - FLOOR)
-            ll = float(c @ np.log(p) + (1.0 - c) @ np.log1p(-p))
+            ll = _log_likelihood(c, _smoothed(w, c, rate))
             if ll > best_ll:
                 best, best_ll = ls * scale, ll
-        out = cls(xe, c, best, inputs)
         # Against one rate for every trial, also left out in turn.
-        p0 = np.clip((c.sum() - c + 1.0) / (len(c) + 1.0), FLOOR, 1.0 - FLOOR)
-        out.gain = best_ll - float(c @ np.log(p0) + (1.0 - c) @ np.log1p(-p0))
-        return out
+        gain = best_ll - _log_likelihood(c, (c.sum() - c + 1.0) / (len(c) + 1.0))
+        return cls(xe, c, best, inputs, rate, gain, weight)
 
     def p(self, xq: np.ndarray) -> np.ndarray:
         w = _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
-        return _smoothed(w, self.done, self.rate, self.prior)
+        return _smoothed(w, self.done, self.rate)
 
     def log_p(self, xq: np.ndarray) -> np.ndarray:
         return self.weight * np.log(np.maximum(self.p(xq), FLOOR))
 
 
-def _smoothed(w: np.ndarray, done: np.ndarray, rate: float, prior: float) -> np.ndarray:
-    return (prior * rate + w @ done) / (prior + w.sum(axis=1))
+def _log_likelihood(done: np.ndarray, p: np.ndarray) -> float:
+    """Bernoulli log likelihood of outcomes ``done`` (1 completed) under chances ``p``."""
+    p = np.clip(p, FLOOR, 1.0 - FLOOR)
+    return float(done @ np.log(p) + (1.0 - done) @ np.log1p(-p))
+
+
+def _smoothed(w: np.ndarray, done: np.ndarray, rate: float) -> np.ndarray:
+    """Per row of weights ``w``: the weighted share of ``done``, shrunk towards ``rate``."""
+    return (PRIOR_WEIGHT * rate + w @ done) / (PRIOR_WEIGHT + w.sum(axis=1))
