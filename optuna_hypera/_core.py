@@ -55,7 +55,7 @@ from optuna_hypera._transfer import TransferPrior
 
 
 _NONE_PENDING = np.zeros((0, 0))
-_NO_MEDIANS = Medians(np.full(len(STAT_NAMES), np.nan), 0.0)
+_NO_MEDIANS = Medians(np.full(len(STAT_NAMES), np.nan))
 
 
 @dataclass
@@ -224,10 +224,9 @@ class HyperaCore:
             radius = trust_radius(np.where(complete, loss, np.inf), proposed, d)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
-            # Studies without training statistics or timings (all the simulator's) share one
-            # empty set of medians.
-            plain = (~np.stack([h.has_stats for h in hs]).any(axis=1)
-                     & np.isnan(np.stack([h.duration for h in hs])).all(axis=1))
+            # Studies without training statistics (all the simulator's) share one empty set
+            # of medians.
+            plain = np.logical_not(np.stack([h.has_stats for h in hs]).any(axis=1))
             ranked = np.argsort(np.where(base_ok, q, np.inf), axis=1, kind="stable")
             n_bases = base_ok.sum(axis=1)
             m = usable.sum(axis=1)

@@ -26,7 +26,6 @@ from optuna_hypera._schema import T
 
 
 _RECENT = 10
-_MIN_DURATION = 1.0
 
 
 @dataclass
@@ -187,20 +186,18 @@ class Medians:
     """Study-wide medians that base features are relative to."""
 
     stats: np.ndarray
-    duration: float
 
     @classmethod
     def of(cls, history: History) -> Medians:
-        if not history.has_stats.any() and np.isnan(history.duration).all():
-            return cls(np.full(history.stats.shape[1], np.nan), 0.0)
+        if not history.has_stats.any():
+            return cls(np.full(history.stats.shape[1], np.nan))
         s = np.where(history.stats > 0, history.stats, np.nan)
         med = np.full(s.shape[1], np.nan)
         for k in range(s.shape[1]):  # nanmedian warns on all-NaN columns
             col = s[:, k][~np.isnan(s[:, k])]
             if len(col):
                 med[k] = np.median(col)
-        d = history.duration[np.isfinite(history.duration)]
-        return cls(med, float(np.median(d)) if len(d) else 0.0)
+        return cls(med)
 
 
 _STAT_SLOTS = tuple(G[f"base_{name}"] for name in STAT_NAMES)
@@ -209,14 +206,12 @@ _STAT_SLOTS = tuple(G[f"base_{name}"] for name in STAT_NAMES)
 def base_features(study_part: np.ndarray, history: History, i: int,
                   medians: Medians) -> np.ndarray:
     """The full state vector for base row ``i``: study part plus the base's rank, learning
-    curve, duration and reported training statistics (each relative to the study's median)."""
+    curve and reported training statistics (each relative to the study's median).
+
+    The ``base_duration`` slot stays 0: wall-clock time made a seeded study on real training
+    propose differently from run to run, and the simulator the agents learned in has none."""
     g = study_part.copy()
     g[G["base_quantile"]] = history.quantiles[i]
-    # Duration matters for real training only; below a second it is timer noise, and rounding
-    # to powers of two keeps a seeded study reproducible despite small timing jitter.
-    duration = float(history.duration[i])
-    if math.isfinite(duration) and medians.duration >= _MIN_DURATION and duration > 0:
-        g[G["base_duration"]] = math.tanh(round(math.log2(duration / medians.duration)) / 2.0)
     trend = float(history.trend[i])
     if math.isfinite(trend):
         g[G["base_trend"]] = trend

@@ -64,7 +64,7 @@ STUDY_LAYOUT = Layout(1, (
     "base_quantile",       # the base trial's rank quantile (0 = best)
     "base_trend",          # the base's learning-curve trend (> 0: improving)
     "base_has_curve",      # the base reported intermediate values
-    "base_duration",       # the base's duration relative to the median (log2, rounded)
+    "base_duration",       # always 0 (kept so that shipped weights keep their input size)
     "base_grad_norm",      # report_stats values relative to their medians (log)
     "base_train_loss",
     "base_val_loss",

@@ -321,3 +321,36 @@ def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates()
     # Staged: the teacher's picks while the study is short (50 trials by default).
     assert runs["staged"] == runs["log-ei"]
     assert HyperaSampler()._scorer == "staged"
+
+
+def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
+    """Wall-clock time varies from run to run on real training; a seeded study must not."""
+    import datetime
+
+    dists = {"x": optuna.distributions.FloatDistribution(-3, 3),
+             "lr": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True),
+             "k": optuna.distributions.CategoricalDistribution(["a", "b", "c"])}
+    rng = np.random.default_rng(0)
+    history = [{"x": float(rng.uniform(-3, 3)), "lr": float(10 ** rng.uniform(-4, 0)),
+                "k": str(rng.choice(["a", "b", "c"]))} for _ in range(14)]
+
+    def loss(p: dict[str, Any]) -> float:
+        return (p["x"] - 1) ** 2 + abs(np.log10(p["lr"]) + 2) + (p["k"] == "b")
+
+    def proposals(seconds: list[float]) -> list[dict[str, Any]]:
+        study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=5))
+        start = datetime.datetime(2026, 1, 1)
+        for i, (p, s) in enumerate(zip(history, seconds, strict=True)):
+            # Trials finish in the order they started, whatever they last.
+            t = optuna.trial.create_trial(params=p, distributions=dists, value=loss(p))
+            t.datetime_start = start + datetime.timedelta(seconds=300 * i)
+            t.datetime_complete = t.datetime_start + datetime.timedelta(seconds=s)
+            study.add_trial(t)
+        out = []
+        for _ in range(4):
+            trial = study.ask(dists)
+            out.append(trial.params)
+            study.tell(trial, loss(trial.params))
+        return out
+
+    assert proposals([5.0] * 14) == proposals(rng.uniform(1.0, 200.0, 14).tolist())
