@@ -56,7 +56,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
-    # Levers under pruners, set on the study's core (``HyperaCore`` attributes):
+    # Levers under pruners, set on the study's core (``HyperaCore`` attributes); since 0.11
+    # the chance of completing comes from the early-step model (``hypera-share``: 0.9's):
     "hypera-radius-skip": {"core": {"pruned_in_radius": False}},  # pruned trials do not shrink
     # the trust region
     "hypera-pseudo-up": {"core": {"pseudo_shift": 1.0}},  # pruned trials enter the model one
@@ -68,14 +69,28 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # the chance of completing (0.8)
     "hypera-survive4": {"core": {"survival_weight": 4.0}},  # the log chance counted 4 times
     "hypera-survive10": {"core": {"survival_weight": 10.0}},
-    "hypera-survive4-gain": {"core": {"survival_weight": 4.0, "survival_gain": 1.0}},  # only
-    # where the chance predicts completion better than one rate by a nat
-    "hypera-survive-recent": {"core": {"survival_recent": 40}},  # the chance from the 40
-    # latest finished trials
+    "hypera-survive4-gain": {"core": {"survival_weight": 4.0, "survival_gain": 1.0,
+                                      "survival_early": False}},  # 0.9's share only where
+    # it predicts completion better than one rate by a nat
+    "hypera-survive-recent": {"core": {"survival_recent": 40, "survival_early": False}},  #
+    # 0.9's share from the 40 latest finished trials
     "hypera-pruned-worst": {"core": {"pruned_at_worst": True}},  # pruned trials in the model
     # at the worst completed loss
     "hypera-global": {"core": {"coordinator.global_share": 0.125}},  # 8 of the 64
     # candidates from the whole space (the surrogate's global log-EI optima, uniform points)
+    "hypera-prune-widen": {"core": {"pruned_widen": True, "survival_early": False}},  # 0.9
+    # with pruned agent trials widening the trust region instead of shrinking it
+    "hypera-share": {"core": {"survival_early": False}},  # 0.9's chance of completing:
+    # the share of nearby finished trials that completed
+    "hypera-early-widen": {"core": {"pruned_widen": True}},  # and pruned agent trials
+    # widen the trust region
+    "hypera-early-rungs": {"core": {"survival_rungs": True}},  # the chance under rung-based
+    # pruners too
+    "hypera-early-w1": {"core": {"survival_weight": 1.0}},
+    "hypera-early-w2": {"core": {"survival_weight": 2.0}},
+    "hypera-early-w8": {"core": {"survival_weight": 8.0}},
+    "hypera-restart": {"core": {"radius_restart": True, "survival_early": False}},  # 0.9
+    # with a shrink at the smallest radius starting over at the initial one
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)

@@ -50,6 +50,7 @@ from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._surrogate import normal_scores
 from optuna_hypera._survival import SURVIVAL_WEIGHT
+from optuna_hypera._survival import EarlySurvival
 from optuna_hypera._survival import Survival
 from optuna_hypera._transfer import TransferPrior
 
@@ -158,6 +159,19 @@ class HyperaCore:
         self.pruned_in_radius = True
         """Pruned agent trials count as misses of the trust region (``trust_radius``); with
         ``False`` they count as neither a miss nor a new best."""
+        self.pruned_widen = False
+        """Under a pruner that is not rung-based, pruned agent trials are no misses: a run
+        of them as long as the miss tolerance doubles the trust radius (``trust_radius``'s
+        ``dead``)."""
+        self.survival_rungs = False
+        """Count the chance of completing under rung-based pruners too."""
+        self.survival_early = True
+        """The chance of completing from a model of every finished trial's value at the step
+        where most were pruned, against the completed trials' median there
+        (``_survival.EarlySurvival``), where it can be fitted; ``Survival``'s share else
+        (``False``: the share always, 0.9's rule)."""
+        self.radius_restart = False
+        """A shrink at the smallest radius starts over at the initial one (TuRBO's restart)."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -221,7 +235,12 @@ class HyperaCore:
             proposed = np.stack([_proposed(studies[i]) for i in idx])
             if not self.pruned_in_radius:
                 proposed = proposed & ~pruned
-            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d)
+            dead = None
+            if self.pruned_widen:
+                rung = np.array([studies[i].rungs for i in idx])
+                dead = pruned & ~rung[:, None]
+            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead,
+                                  self.radius_restart)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
             # Studies without training statistics (all the simulator's) share one empty set
@@ -242,8 +261,8 @@ class HyperaCore:
                     model = None
                     if self.use_surrogate:
                         done = hs[b].completed
-                        finished = (usable[b] if self.survival and not studies[idx[b]].rungs
-                                    else None)
+                        finished = (usable[b] if self.survival and (
+                            self.survival_rungs or not studies[idx[b]].rungs) else None)
                         if finished is not None and self.survival_recent is not None:
                             # Only the latest trials: a pruner's bar moves as trials complete.
                             finished = finished & (np.cumsum(finished[::-1])[::-1]
@@ -256,7 +275,9 @@ class HyperaCore:
                                     self.pruned_at_worst)
                             if self.pruned_in_model else None,
                             None if finished is None else (x[b][finished],
-                                                           ~pruned[b][finished]))
+                                                           ~pruned[b][finished]),
+                            _early(hs[b], covers[b]) if (finished is not None
+                                                         and self.survival_early) else None)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -290,6 +311,7 @@ class HyperaCore:
                   center: np.ndarray, completed: np.ndarray | None = None,
                   space: Space | None = None, pseudo: Pseudo | None = None,
                   finished: tuple[np.ndarray, np.ndarray] | None = None,
+                  early: Early | None = None,
                   ) -> ModelView | None:
         """The study's model on its completed trials (kernel refits cached per study),
         and its pruned trials at their predicted final values, combined with its past
@@ -300,6 +322,15 @@ class HyperaCore:
                             space, pseudo, self.local_points)
         prior = self.priors.get(key)
         view = own if prior is None else prior.combine(own, x, loss)
+        if own is not None and view is not None and early is not None:
+            fitted = EarlySurvival.fit(
+                early.x, early.values, early.complete, center,
+                self._kernels.setdefault(("early", key), {}), early.order, space,
+                LOCAL_POINTS if self.local_points is None else self.local_points,
+                self.survival_weight)
+            if fitted is not None:
+                view.log_survival = fitted.log_p
+                return view
         if own is not None and view is not None and finished is not None:
             survival = Survival.fit(
                 finished[0], finished[1], center, own.ls, own.inputs,
@@ -318,6 +349,7 @@ class HyperaCore:
     def forget(self, key: Hashable) -> None:
         """Drop what is cached for a finished study (the simulator's)."""
         self._kernels.pop(key, None)
+        self._kernels.pop(("early", key), None)
         self.priors.pop(key, None)
 
     def record(self, decision: Decision, space: Space) -> Proposal:
@@ -330,6 +362,26 @@ class HyperaCore:
             prediction=decision.prediction or {"value": decision.value},
             cand=decision.cand, origin=decision.source,
         )
+
+
+@dataclass
+class Early:
+    """Finished trials' values at the step where most were pruned (``History.early``)."""
+
+    x: np.ndarray
+    values: np.ndarray
+    complete: np.ndarray
+    order: np.ndarray | None
+
+
+def _early(h: History, covers: np.ndarray) -> Early | None:
+    if h.early is None:
+        return None
+    rows = covers & ~np.isnan(h.early) & h.valid
+    if not rows.any():
+        return None
+    return Early(h.x[rows], h.early[rows], h.complete[rows],
+                 None if h.completed is None else h.completed[rows])
 
 
 def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,

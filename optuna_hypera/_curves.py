@@ -121,6 +121,21 @@ def predict_finals(loss: np.ndarray, pruned: np.ndarray, step: np.ndarray,
     return out
 
 
+def early_values(pruned_steps: np.ndarray, ref_steps: np.ndarray, at: np.ndarray,
+                 ) -> tuple[np.ndarray | None, float]:
+    """Every trial's value at the step most pruned trials stopped at (ties: the earliest),
+    and that step; ``(None, nan)`` without a pruned trial that reported."""
+    known = pruned_steps[~np.isnan(pruned_steps)]
+    if not len(known) or not len(ref_steps):
+        return None, float("nan")
+    steps, counts = np.unique(known, return_counts=True)
+    s = float(steps[int(np.argmax(counts))])
+    col = np.flatnonzero(ref_steps == s)
+    if not len(col):
+        return None, float("nan")
+    return at[:, int(col[0])].copy(), s
+
+
 def coverage(score: np.ndarray, sd: np.ndarray, truth: np.ndarray, level: float = 0.9,
              ) -> float:
     """Share of ``truth`` inside the central ``level`` Gaussian intervals."""

@@ -81,47 +81,74 @@ RADIUS_MAX = 8.0
 _SUCCESS_TOL = 3
 
 
-def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int) -> np.ndarray:
+def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
+                 dead: np.ndarray | None = None, restart: bool = False) -> np.ndarray:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
     max(4, d) in a row did not. ``loss[b, i]``: trial i of study b (inf unless completed),
     ``proposed[b, i]``: made by the agents. Recomputed from the history, so every worker
-    agrees; one value per study."""
+    agrees; one value per study.
+
+    ``dead[b, i]`` (agent trials a pruner stopped): such a trial says the neighbourhood
+    cannot finish a training under the pruner, not that the steps are too long, so it is no
+    miss; as many of them in a row as the miss tolerance, with no completed agent trial in
+    between, double the radius instead (up to ``RADIUS_MAX``). ``restart``: a shrink at
+    ``RADIUS_MIN`` starts over at ``RADIUS_INIT`` (TuRBO restarts a collapsed region)."""
     n_studies, n = loss.shape
     fail_tol = max(4, n_params)
     before = np.concatenate([np.full((n_studies, 1), math.inf),
                              np.fmin.accumulate(loss, axis=1)[:, :-1]], axis=1)
+    if dead is None:
+        dead = np.zeros(loss.shape, bool)
+    dead = dead & proposed
     improved = (loss < before) & proposed
-    missed = ~(loss < before) & proposed
+    missed = ~(loss < before) & proposed & ~dead
     if n_studies == 1:  # one study (the sampler's case): a scalar loop is far cheaper
-        return np.array([_radius_of(improved[0].tolist(), missed[0].tolist(), fail_tol)])
+        return np.array([_radius_of(improved[0].tolist(), missed[0].tolist(),
+                                    dead[0].tolist(), fail_tol, restart)])
     r = np.full(n_studies, RADIUS_INIT)
     succ = np.zeros(n_studies, np.int64)
     fail = np.zeros(n_studies, np.int64)
+    stuck = np.zeros(n_studies, np.int64)
     for i in range(n):
         succ = np.where(improved[:, i], succ + 1, np.where(missed[:, i], 0, succ))
         fail = np.where(missed[:, i], fail + 1, np.where(improved[:, i], 0, fail))
+        stuck = np.where(dead[:, i], stuck + 1,
+                         np.where(improved[:, i] | missed[:, i], 0, stuck))
         grow = succ >= _SUCCESS_TOL
         shrink = fail >= fail_tol
-        if grow.any() or shrink.any():
-            r = np.where(grow, np.minimum(2 * r, RADIUS_MAX),
-                         np.where(shrink, np.maximum(r / 2, RADIUS_MIN), r))
+        escape = stuck >= fail_tol
+        if grow.any() or shrink.any() or escape.any():
+            low = RADIUS_INIT if restart else RADIUS_MIN
+            shrunk = np.where(r <= RADIUS_MIN, low, np.maximum(r / 2, RADIUS_MIN))
+            r = np.where(grow | escape, np.minimum(2 * r, RADIUS_MAX),
+                         np.where(shrink, shrunk, r))
             succ[grow] = 0
             fail[shrink] = 0
+            stuck[escape] = 0
     return r
 
 
-def _radius_of(improved: list[bool], missed: list[bool], fail_tol: int) -> float:
-    r, succ, fail = RADIUS_INIT, 0, 0
-    for up, down in zip(improved, missed, strict=True):
+def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool], fail_tol: int,
+               restart: bool) -> float:
+    r, succ, fail, stuck = RADIUS_INIT, 0, 0, 0
+    for up, down, gone in zip(improved, missed, dead, strict=True):
         if up:
-            succ, fail = succ + 1, 0
+            succ, fail, stuck = succ + 1, 0, 0
             if succ >= _SUCCESS_TOL:
                 r, succ = min(2 * r, RADIUS_MAX), 0
         elif down:
-            succ, fail = 0, fail + 1
+            succ, fail, stuck = 0, fail + 1, 0
             if fail >= fail_tol:
-                r, fail = max(r / 2, RADIUS_MIN), 0
+                if r <= RADIUS_MIN:
+                    r = RADIUS_INIT if restart else RADIUS_MIN
+                else:
+                    r = max(r / 2, RADIUS_MIN)
+                fail = 0
+        elif gone:
+            stuck += 1
+            if stuck >= fail_tol:
+                r, stuck = min(2 * r, RADIUS_MAX), 0
     return r
 
 

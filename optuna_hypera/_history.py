@@ -62,6 +62,11 @@ class History:
     """Its predictive standard deviation."""
     final_loss: np.ndarray | None = None
     """The same prediction in loss units, which ranks the pruned trial."""
+    early: np.ndarray | None = None
+    """Each trial's value (direction-adjusted) at ``early_step``, the step most pruned trials
+    stopped at: its last report at or before it, NaN if it ended earlier; ``None`` where no
+    trial was pruned after a report."""
+    early_step: float = math.nan
 
     @classmethod
     def from_values(cls, x: np.ndarray, loss: np.ndarray,
@@ -88,7 +93,8 @@ class History:
             completed=None if self.completed is None else self.completed[:n],
             final_score=None if self.final_score is None else self.final_score[:n],
             final_sd=None if self.final_sd is None else self.final_sd[:n],
-            final_loss=None if self.final_loss is None else self.final_loss[:n])
+            final_loss=None if self.final_loss is None else self.final_loss[:n],
+            early=None if self.early is None else self.early[:n], early_step=self.early_step)
 
     @cached_property
     def valid(self) -> np.ndarray:

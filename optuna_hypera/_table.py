@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
 from optuna_hypera._curves import CurveTable
+from optuna_hypera._curves import early_values
 from optuna_hypera._curves import predict_finals
 from optuna_hypera._history import STAT_NAMES
 from optuna_hypera._history import History
@@ -86,8 +87,10 @@ def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
              ) -> History:
     loss, pruned, step = records[:, 0], records[:, 1].astype(bool), records[:, 2]
     final = None
+    early, early_step = None, math.nan
     if curves is not None and len(curves[0]):
         final = predict_finals(loss, pruned, step, *curves)
+        early, early_step = early_values(step[pruned], *curves)
     return History(
         numbers=numbers, x=x, loss=loss, pruned=pruned,
         step=step, trend=records[:, 3], duration=records[:, 4],
@@ -96,6 +99,7 @@ def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
         final_score=None if final is None else final.score,
         final_sd=None if final is None else final.sd,
         final_loss=None if final is None else final.loss,
+        early=early, early_step=early_step,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import optuna
 from optuna.distributions import FloatDistribution
@@ -13,10 +15,14 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._curves import early_values
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._surrogate import log_ei
+from optuna_hypera._survival import FLOOR
+from optuna_hypera._survival import MIN_EARLY_COMPLETE
+from optuna_hypera._survival import EarlySurvival
 from optuna_hypera._survival import Survival
 from optuna_hypera._table import build_history
 
@@ -72,12 +78,14 @@ def _trials(prune: bool) -> tuple[SpaceEncoder, list[FrozenTrial]]:
     return SpaceEncoder(dists), out
 
 
-def _context_model(prune: bool, survival: bool = True):  # type: ignore[no-untyped-def]
+def _context_model(prune: bool, survival: bool = True,  # type: ignore[no-untyped-def]
+                   early: bool = True):
     enc, trials = _trials(prune)
     h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                       conflict="value", seed=0)
     core.survival = survival
+    core.survival_early = early
     ctx = core.context(StudyInput(enc.space, h))
     assert ctx is not None and ctx.surrogate is not None
     return ctx.surrogate
@@ -90,12 +98,14 @@ def test_the_acquisition_counts_the_chance_only_where_trials_were_pruned() -> No
     mu, sd = plain.predict(query)
     np.testing.assert_allclose(plain.acquisition(query), log_ei((plain.best - mu) / sd, sd))
 
-    model = _context_model(prune=True)
-    assert model.log_survival is not None
-    mu, sd = model.predict(query)
-    gap = log_ei((model.best - mu) / sd, sd) - model.acquisition(query)
-    assert (gap > 0).all()
-    assert gap[0] > gap[1] + 1.0  # pruned side: a much smaller chance of completing
+    for early in (True, False):
+        model = _context_model(prune=True, early=early)
+        assert model.log_survival is not None
+        mu, sd = model.predict(query)
+        gap = log_ei((model.best - mu) / sd, sd) - model.acquisition(query)
+        # The early model can be sure a trial completes (log p = 0 to the last bit).
+        assert (gap >= 0).all() if early else (gap > 0).all()
+        assert gap[0] > gap[1] + 1.0  # pruned side: a much smaller chance of completing
     off = _context_model(prune=True, survival=False)
     assert off.log_survival is None
 
@@ -179,6 +189,68 @@ def test_survival_recent_reads_only_the_latest_finished_trials() -> None:
         core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
                           conflict="value", seed=0)
         core.survival_recent = recent
+        core.survival_early = False  # an option of the share (the early model reads all)
         ctx = core.context(StudyInput(enc.space, h))
         assert ctx is not None and ctx.surrogate is not None
         assert (ctx.surrogate.log_survival is not None) == expected
+
+
+def test_the_early_values_are_the_reports_at_the_step_most_trials_were_pruned_at() -> None:
+    steps = np.array([1.0, 3.0])
+    at = np.array([[0.5, 0.4], [0.9, np.nan], [0.6, 0.45], [0.95, np.nan], [0.7, 0.8]])
+    early, step = early_values(np.array([1.0, 1.0, 3.0]), steps, at)
+    assert step == 1.0 and early is not None
+    np.testing.assert_array_equal(early, at[:, 0])
+    early, step = early_values(np.array([1.0, 3.0]), steps, at)  # a tie: the earlier step
+    assert step == 1.0
+    none, step = early_values(np.zeros(0), steps, at)  # nothing pruned after a report
+    assert none is None and math.isnan(step)
+    # Through the study's table: the completed trials' values at step 1 and the pruned
+    # trials' last reports there.
+    enc, trials = _trials(prune=True)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    assert h.early is not None and h.early_step == 1.0
+    np.testing.assert_allclose(h.early, [t.intermediate_values[1] for t in trials])
+    head = h.head(10)
+    assert head.early is not None and len(head.early) == 10 and head.early_step == 1.0
+    plain = build_history(_trials(prune=False)[1], True, lambda t: trial_row(enc, t), 2)
+    assert plain.early is None
+
+
+def _early_study() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trials at x0 < 0.4 were all pruned, starting slower the larger x1 is; those at
+    x0 > 0.6 completed, starting at 0.5; every early value with noise of sd 0.02."""
+    rng = np.random.RandomState(3)
+    slow = np.c_[0.4 * rng.rand(30), rng.rand(30)]
+    fast = np.c_[0.6 + 0.4 * rng.rand(12), rng.rand(12)]
+    x = np.concatenate([slow, fast])
+    early = np.r_[0.52 + 0.2 * slow[:, 1], 0.5 + 0.005 * rng.randn(12)] + 0.02 * rng.randn(42)
+    complete = np.r_[np.zeros(30, bool), np.ones(12, bool)]
+    return x, early, complete
+
+
+def test_the_early_chance_points_towards_faster_starts_where_the_share_is_flat() -> None:
+    x, early, complete = _early_study()
+    center = x[-1]
+    model = EarlySurvival.fit(x, early, complete, center, {}, None, None, 150, weight=1.0)
+    assert model is not None
+    # The bar is the completed trials' median value at the early step, in model units.
+    m, s = float(early.mean()), float(early.std())
+    assert model.bar == pytest.approx((float(np.median(early[complete])) - m) / s)
+    query = np.array([[0.2, 0.05], [0.2, 0.95], [0.8, 0.5]])
+    lp = model.log_p(query)
+    # Among the completed trials about even: the bar is their median.
+    assert math.log(0.2) < lp[2] < math.log(0.8) and lp[2] > lp[0] + 1.0
+    assert lp[0] > lp[1] + 1.0              # slower starts, a smaller chance
+    assert (lp <= 0).all() and (lp >= math.log(FLOOR)).all()
+    share = Survival.fit(x, complete, center, np.full(2, 0.2), KernelInputs.of(None, 2), 150)
+    assert share is not None
+    sp = share.p(query)
+    assert abs(sp[0] - sp[1]) < 0.05       # every nearby trial pruned either way
+
+
+def test_too_few_completed_trials_mean_no_early_model() -> None:
+    x, early, complete = _early_study()
+    few = complete.copy()
+    few[np.flatnonzero(complete)[MIN_EARLY_COMPLETE - 1:]] = False
+    assert EarlySurvival.fit(x, early, few, x[0], {}, None, None, 150) is None
