@@ -254,3 +254,27 @@ def test_too_few_completed_trials_mean_no_early_model() -> None:
     few = complete.copy()
     few[np.flatnonzero(complete)[MIN_EARLY_COMPLETE - 1:]] = False
     assert EarlySurvival.fit(x, early, few, x[0], {}, None, None, 150) is None
+
+
+def test_a_fresh_core_and_one_that_followed_the_study_give_the_same_early_chance() -> None:
+    """The early model's kernel is refitted on its own schedule and cached per study: a core
+    that asked at every size and one that asks only at the end must agree (as workers do)."""
+    enc, trials = _trials(prune=True)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    query = np.random.RandomState(4).rand(16, 2)
+
+    def core() -> HyperaCore:
+        return HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                          conflict="value", seed=0)
+
+    followed = core()
+    for n in range(8, len(h) + 1):
+        ctx = followed.context(StudyInput(enc.space, h.head(n)))
+    fresh = core().context(StudyInput(enc.space, h))
+    assert ctx is not None and fresh is not None
+    assert ctx.surrogate is not None and fresh.surrogate is not None
+    late, new = ctx.surrogate.log_survival, fresh.surrogate.log_survival
+    assert late is not None and new is not None
+    assert isinstance(getattr(new, "__self__", None), EarlySurvival)  # not the share
+    np.testing.assert_array_equal(late(query), new(query))
+    assert np.ptp(new(query)) > 0.5  # the chance differs across the space
