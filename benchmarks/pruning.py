@@ -66,6 +66,7 @@ import shlex
 import sys
 
 from benchmarks.pruning_report import write_pruning_report
+from benchmarks.pruning_run import DEFAULT_PRUNERS
 from benchmarks.pruning_run import PRUNERS
 from benchmarks.pruning_run import PruningSpec
 from benchmarks.pruning_run import PruningTask
@@ -171,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samplers", type=_names, default=list(SAMPLERS),
                      help=f"comma list from {','.join(SAMPLER_NAMES)} (default "
                      f"{','.join(SAMPLERS)})")
-    run.add_argument("--pruners", type=_names, default=list(PRUNERS),
-                     help=f"comma list from {','.join(PRUNERS)} (default all)")
+    run.add_argument("--pruners", type=_names, default=list(DEFAULT_PRUNERS),
+                     help=f"comma list from {','.join(PRUNERS)} (default "
+                     f"{','.join(DEFAULT_PRUNERS)})")
     run.add_argument("--trainings", type=int,
                      help=f"budget in full trainings per run (default {DEFAULT_TRAININGS}; "
                      "MONAI 20)")

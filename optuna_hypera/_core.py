@@ -75,6 +75,9 @@ class StudyInput:
     """The study's pruner stops trials by rank at fixed rungs (``SuccessiveHalvingPruner``,
     ``HyperbandPruner``): most trials are pruned by design, so being pruned says little of a
     configuration and the chance of completing is left out (``HyperaCore.survival``)."""
+    bar_quantile: float = 0.5
+    """Where among the completed trials' values at a step a trial must start to pass the
+    study's comparing pruner (a ``PercentilePruner``'s percentile; ``EarlySurvival``)."""
 
 
 @dataclass
@@ -276,8 +279,8 @@ class HyperaCore:
                             if self.pruned_in_model else None,
                             None if finished is None else (x[b][finished],
                                                            ~pruned[b][finished]),
-                            _early(hs[b], covers[b]) if (finished is not None
-                                                         and self.survival_early) else None)
+                            _early(hs[b], covers[b], studies[idx[b]].bar_quantile)
+                            if finished is not None and self.survival_early else None)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -327,7 +330,7 @@ class HyperaCore:
                 early.x, early.values, early.complete, center,
                 self._kernels.setdefault(("early", key), {}), early.order, space,
                 LOCAL_POINTS if self.local_points is None else self.local_points,
-                self.survival_weight)
+                self.survival_weight, early.quantile)
             if fitted is not None:
                 view.log_survival = fitted.log_p
                 return view
@@ -372,16 +375,17 @@ class Early:
     values: np.ndarray
     complete: np.ndarray
     order: np.ndarray | None
+    quantile: float = 0.5
 
 
-def _early(h: History, covers: np.ndarray) -> Early | None:
+def _early(h: History, covers: np.ndarray, quantile: float = 0.5) -> Early | None:
     if h.early is None:
         return None
     rows = covers & ~np.isnan(h.early) & h.valid
     if not rows.any():
         return None
     return Early(h.x[rows], h.early[rows], h.complete[rows],
-                 None if h.completed is None else h.completed[rows])
+                 None if h.completed is None else h.completed[rows], quantile)
 
 
 def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,

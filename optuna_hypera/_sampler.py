@@ -361,7 +361,8 @@ class HyperaSampler(BaseSampler):
         if self._sources:
             self._sources.attach(self._key(study), study, cache.core, enc)
         asked = cache.core.ask(cache.study_input(trials, trial.number, enc,
-                                                 _prunes_at_rungs(study.pruner)))
+                                                 _prunes_at_rungs(study.pruner),
+                                                 _bar_quantile(study.pruner)))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
                 f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
@@ -381,3 +382,17 @@ def _prunes_at_rungs(pruner: optuna.pruners.BasePruner) -> bool:
         return _prunes_at_rungs(inner)
     return isinstance(pruner, (optuna.pruners.SuccessiveHalvingPruner,
                                optuna.pruners.HyperbandPruner))
+
+
+def _bar_quantile(pruner: optuna.pruners.BasePruner) -> float:
+    """The quantile of the completed trials' values below which a trial passes a comparing
+    pruner (``StudyInput.bar_quantile``): a ``PercentilePruner``'s percentile (``MedianPruner``
+    is its 50th), also inside ``PatientPruner``; the median for any other pruner."""
+    inner = getattr(pruner, "_wrapped_pruner", None)
+    if isinstance(pruner, optuna.pruners.PatientPruner) and inner is not None:
+        return _bar_quantile(inner)
+    percentile = getattr(pruner, "_percentile", None)
+    if isinstance(pruner, optuna.pruners.PercentilePruner) and isinstance(percentile,
+                                                                       (int, float)):
+        return min(max(percentile / 100.0, 0.0), 1.0)
+    return 0.5

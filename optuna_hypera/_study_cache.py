@@ -80,7 +80,8 @@ class StudyCache:
         return p
 
     def study_input(self, trials: Sequence[FrozenTrial], current: int,
-                    enc: SpaceEncoder, rungs: bool = False) -> StudyInput:
+                    enc: SpaceEncoder, rungs: bool = False,
+                    bar_quantile: float = 0.5) -> StudyInput:
         """The core's input: the finished trials (read once each) and the coordinates of the
         other unfinished ones, every worker's, to keep away from."""
         new, unfinished = self.table.update(trials)
@@ -97,7 +98,8 @@ class StudyCache:
             if row is not None:
                 pending.append(row)
         return StudyInput(space=enc.space, history=self.table.view(), proposals=self.proposals,
-                          pending=np.array(pending) if pending else None, rungs=rungs)
+                          pending=np.array(pending) if pending else None, rungs=rungs,
+                          bar_quantile=bar_quantile)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
                agents: Sequence[AgentConfig], strategy: str, conflict: str) -> dict[str, Any]:

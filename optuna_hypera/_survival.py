@@ -143,9 +143,11 @@ class EarlySurvival:
     @classmethod
     def fit(cls, x: np.ndarray, early: np.ndarray, complete: np.ndarray, center: np.ndarray,
             cache: dict[int, tuple[bytes, KernelParams]], order: np.ndarray | None,
-            space: Space | None, points: int, weight: float = 1.0) -> EarlySurvival | None:
+            space: Space | None, points: int, weight: float = 1.0, quantile: float = 0.5,
+            ) -> EarlySurvival | None:
         """From finished trials ``x`` ``[n, d]`` with a value at the early step ``early``
-        (direction-adjusted) and whether each completed; ``None`` with fewer than
+        (direction-adjusted) and whether each completed, the bar at the ``quantile`` of the
+        completed ones' values (0.5: the median); ``None`` with fewer than
         ``MIN_EARLY_COMPLETE`` completed ones."""
         if int(complete.sum()) < MIN_EARLY_COMPLETE:
             return None
@@ -154,7 +156,8 @@ class EarlySurvival:
             return None
         near = _near(model.inputs.embed(x), model.inputs.embed(center[None])[0], points)
         m, s = _location_scale(early[near])
-        bar = (float(np.median(early[complete])) - m) / s
+        # As Optuna's PercentilePruner computes its bar (np.nanpercentile; loss units).
+        bar = (float(np.percentile(early[complete], 100.0 * quantile)) - m) / s
         noise = math.exp(model.params.log_noise) + model.jitter
         return cls(model, bar, noise, weight)
 

@@ -169,7 +169,8 @@ def test_quick_run_records_every_cell_within_budget(tmp_path: Path) -> None:
     cells = {(r["task"], r["sampler"], r["pruner"]) for r in records.values()}
     tasks = {t.name for t in pruning.select_tasks(pruning.task_table(quick=True, trainings=None),
                                                   None)}
-    assert cells == {(t, s, p) for t in tasks for s in samplers for p in pruning.PRUNERS}
+    assert cells == {(t, s, p) for t in tasks for s in samplers
+                     for p in pruning.DEFAULT_PRUNERS}
     for r in records.values():
         epochs = [t["epochs"] for t in r["trials"]]
         assert r["epochs_used"] == sum(epochs) == r["curve"]["epochs"][-1]
@@ -193,3 +194,27 @@ def test_quick_run_records_every_cell_within_budget(tmp_path: Path) -> None:
     # Resumable: everything is recorded, nothing runs again.
     assert pruning.main(argv) == 0
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(records)
+
+
+def test_the_pruners_are_sized_for_the_task() -> None:
+    """Median and percentile pruners wait a fifth of a training (the step index counts from
+    the task's first report); the percentile one is stricter; Hyperband's largest rung is a
+    full training. ``percentile`` is asked for by name only."""
+    from optuna.pruners import HyperbandPruner
+    from optuna.pruners import MedianPruner
+    from optuna.pruners import PercentilePruner
+
+    from benchmarks.pruning_run import make_pruner
+
+    task = pruning.curve_task(4, 10_000, 2)
+    median, pct = make_pruner("median", task), make_pruner("percentile", task)
+    assert isinstance(median, MedianPruner) and isinstance(pct, PercentilePruner)
+    for p in (median, pct):
+        assert p._n_warmup_steps == task.warmup_epochs - 1 + task.first_step
+        assert p._n_startup_trials == 5
+    assert pct._percentile == 25.0 and median._percentile == 50.0
+    band = make_pruner("hyperband", task)
+    assert isinstance(band, HyperbandPruner) and band._max_resource == task.max_steps
+    assert "percentile" in pruning.PRUNERS and "percentile" not in pruning.DEFAULT_PRUNERS
+    with pytest.raises(ValueError, match="Unknown pruner"):
+        make_pruner("nope", task)

@@ -278,3 +278,30 @@ def test_a_fresh_core_and_one_that_followed_the_study_give_the_same_early_chance
     assert isinstance(getattr(new, "__self__", None), EarlySurvival)  # not the share
     np.testing.assert_array_equal(late(query), new(query))
     assert np.ptp(new(query)) > 0.5  # the chance differs across the space
+
+
+def test_the_bar_follows_the_pruners_percentile() -> None:
+    """A ``PercentilePruner`` passes trials below its percentile of the completed trials'
+    values (``MedianPruner``: the 50th), also inside ``PatientPruner``; other pruners get the
+    median. A stricter bar lowers the chance everywhere."""
+    from optuna_hypera._sampler import _bar_quantile
+
+    p = optuna.pruners
+    assert _bar_quantile(p.MedianPruner()) == 0.5
+    assert _bar_quantile(p.PercentilePruner(25.0)) == 0.25
+    assert _bar_quantile(p.PercentilePruner(10)) == 0.1
+    assert _bar_quantile(p.PatientPruner(p.PercentilePruner(75.0), patience=1)) == 0.75
+    assert _bar_quantile(p.ThresholdPruner(upper=1.0)) == 0.5
+    assert _bar_quantile(p.WilcoxonPruner()) == 0.5
+
+    x, early, complete = _early_study()
+    m, s = float(early.mean()), float(early.std())
+    models = {q: EarlySurvival.fit(x, early, complete, x[-1], {}, None, None, 150, 1.0, q)
+              for q in (0.25, 0.5)}
+    strict, median = models[0.25], models[0.5]
+    assert strict is not None and median is not None
+    assert strict.bar == pytest.approx((float(np.percentile(early[complete], 25)) - m) / s)
+    assert strict.bar < median.bar
+    query = np.random.RandomState(5).rand(20, 2)
+    assert (strict.log_p(query) <= median.log_p(query)).all()
+    assert (strict.log_p(query) < median.log_p(query)).any()
