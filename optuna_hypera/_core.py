@@ -170,9 +170,10 @@ class HyperaCore:
         """Count the chance of completing under rung-based pruners too."""
         self.survival_early = True
         """The chance of completing from a model of every finished trial's value at the step
-        where most were pruned, against the completed trials' median there
+        where most were pruned, against the completed trials' values there at the pruner's
+        percentile (``StudyInput.bar_quantile``; the median for ``MedianPruner``)
         (``_survival.EarlySurvival``), where it can be fitted; ``Survival``'s share else
-        (``False``: the share always, 0.9's rule)."""
+        (``False``: the share always, the rule of 0.9 and 0.10)."""
         self.radius_restart = False
         """A shrink at the smallest radius starts over at the initial one (TuRBO's restart)."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}

@@ -129,8 +129,9 @@ MIN_EARLY_COMPLETE = 4
 class EarlySurvival:
     """The chance that a trial at ``xq`` passes the step where most pruning happens: a
     Gaussian process (``_surrogate``'s, fitted apart) on every finished trial's value at that
-    step, pruned ones included, and the bar the completed trials' median sets there (the rule
-    of Optuna's ``MedianPruner``, its default pruner), so
+    step, pruned ones included, and the bar the completed trials' values set there: their
+    median (the rule of Optuna's ``MedianPruner``, its default pruner) or the percentile of a
+    ``PercentilePruner`` (``quantile``), so
 
         p(x) = Phi((bar - mu(x)) / sqrt(sd(x)^2 + noise)).
 
