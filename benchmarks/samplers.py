@@ -89,8 +89,6 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-early-w1": {"core": {"survival_weight": 1.0}},
     "hypera-early-w2": {"core": {"survival_weight": 2.0}},
     "hypera-early-w8": {"core": {"survival_weight": 8.0}},
-    "hypera-restart": {"core": {"radius_restart": True, "survival_early": False}},  # 0.9
-    # with a shrink at the smallest radius starting over at the initial one
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)

@@ -174,8 +174,6 @@ class HyperaCore:
         percentile (``StudyInput.bar_quantile``; the median for ``MedianPruner``)
         (``_survival.EarlySurvival``), where it can be fitted; ``Survival``'s share else
         (``False``: the share always, the rule of 0.9 and 0.10)."""
-        self.radius_restart = False
-        """A shrink at the smallest radius starts over at the initial one (TuRBO's restart)."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -243,8 +241,7 @@ class HyperaCore:
             if self.pruned_widen:
                 rung = np.array([studies[i].rungs for i in idx])
                 dead = pruned & ~rung[:, None]
-            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead,
-                                  self.radius_restart)
+            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
             # Studies without training statistics (all the simulator's) share one empty set

@@ -82,7 +82,7 @@ _SUCCESS_TOL = 3
 
 
 def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
-                 dead: np.ndarray | None = None, restart: bool = False) -> np.ndarray:
+                 dead: np.ndarray | None = None) -> np.ndarray:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
     max(4, d) in a row did not. ``loss[b, i]``: trial i of study b (inf unless completed),
@@ -92,8 +92,7 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
     ``dead[b, i]`` (agent trials a pruner stopped): such a trial says the neighbourhood
     cannot finish a training under the pruner, not that the steps are too long, so it is no
     miss; as many of them in a row as the miss tolerance, with no completed agent trial in
-    between, double the radius instead (up to ``RADIUS_MAX``). ``restart``: a shrink at
-    ``RADIUS_MIN`` starts over at ``RADIUS_INIT`` (TuRBO restarts a collapsed region)."""
+    between, double the radius instead (up to ``RADIUS_MAX``)."""
     n_studies, n = loss.shape
     fail_tol = max(4, n_params)
     before = np.concatenate([np.full((n_studies, 1), math.inf),
@@ -105,7 +104,7 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
     missed = ~(loss < before) & proposed & ~dead
     if n_studies == 1:  # one study (the sampler's case): a scalar loop is far cheaper
         return np.array([_radius_of(improved[0].tolist(), missed[0].tolist(),
-                                    dead[0].tolist(), fail_tol, restart)])
+                                    dead[0].tolist(), fail_tol)])
     r = np.full(n_studies, RADIUS_INIT)
     succ = np.zeros(n_studies, np.int64)
     fail = np.zeros(n_studies, np.int64)
@@ -119,18 +118,16 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
         shrink = fail >= fail_tol
         escape = stuck >= fail_tol
         if grow.any() or shrink.any() or escape.any():
-            low = RADIUS_INIT if restart else RADIUS_MIN
-            shrunk = np.where(r <= RADIUS_MIN, low, np.maximum(r / 2, RADIUS_MIN))
             r = np.where(grow | escape, np.minimum(2 * r, RADIUS_MAX),
-                         np.where(shrink, shrunk, r))
+                         np.where(shrink, np.maximum(r / 2, RADIUS_MIN), r))
             succ[grow] = 0
             fail[shrink] = 0
             stuck[escape] = 0
     return r
 
 
-def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool], fail_tol: int,
-               restart: bool) -> float:
+def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool],
+               fail_tol: int) -> float:
     r, succ, fail, stuck = RADIUS_INIT, 0, 0, 0
     for up, down, gone in zip(improved, missed, dead, strict=True):
         if up:
@@ -140,11 +137,7 @@ def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool], fail_
         elif down:
             succ, fail, stuck = 0, fail + 1, 0
             if fail >= fail_tol:
-                if r <= RADIUS_MIN:
-                    r = RADIUS_INIT if restart else RADIUS_MIN
-                else:
-                    r = max(r / 2, RADIUS_MIN)
-                fail = 0
+                r, fail = max(r / 2, RADIUS_MIN), 0
         elif gone:
             stuck += 1
             if stuck >= fail_tol:

@@ -374,25 +374,28 @@ class HyperaSampler(BaseSampler):
 
 
 
+def _inner(pruner: optuna.pruners.BasePruner) -> optuna.pruners.BasePruner:
+    """The pruner that decides: the one a ``PatientPruner`` wraps (it only adds patience)."""
+    inner = getattr(pruner, "_wrapped_pruner", None)
+    if isinstance(pruner, optuna.pruners.PatientPruner) and inner is not None:
+        return _inner(inner)
+    return pruner
+
+
 def _prunes_at_rungs(pruner: optuna.pruners.BasePruner) -> bool:
     """Successive halving and Hyperband (also inside ``PatientPruner``): trials stopped by
     rank at fixed rungs (``StudyInput.rungs``)."""
-    inner = getattr(pruner, "_wrapped_pruner", None)
-    if isinstance(pruner, optuna.pruners.PatientPruner) and inner is not None:
-        return _prunes_at_rungs(inner)
-    return isinstance(pruner, (optuna.pruners.SuccessiveHalvingPruner,
-                               optuna.pruners.HyperbandPruner))
+    return isinstance(_inner(pruner), (optuna.pruners.SuccessiveHalvingPruner,
+                                       optuna.pruners.HyperbandPruner))
 
 
 def _bar_quantile(pruner: optuna.pruners.BasePruner) -> float:
     """The quantile of the completed trials' values below which a trial passes a comparing
     pruner (``StudyInput.bar_quantile``): a ``PercentilePruner``'s percentile (``MedianPruner``
     is its 50th), also inside ``PatientPruner``; the median for any other pruner."""
-    inner = getattr(pruner, "_wrapped_pruner", None)
-    if isinstance(pruner, optuna.pruners.PatientPruner) and inner is not None:
-        return _bar_quantile(inner)
-    percentile = getattr(pruner, "_percentile", None)
-    if isinstance(pruner, optuna.pruners.PercentilePruner) and isinstance(percentile,
-                                                                       (int, float)):
+    decides = _inner(pruner)
+    percentile = getattr(decides, "_percentile", None)
+    if isinstance(decides, optuna.pruners.PercentilePruner) and isinstance(percentile,
+                                                                        (int, float)):
         return min(max(percentile / 100.0, 0.0), 1.0)
     return 0.5

@@ -294,6 +294,10 @@ class ModelView:
 class Surrogate(ModelView):
     """The fitted model of one study; ``None``-safe: build with ``Surrogate.fit``."""
 
+    units: tuple[float, float] | None = None
+    """Location and scale of the losses it was fitted on (target = (loss - loc) / scale),
+    set by ``fit`` for standardized targets; ``None`` otherwise."""
+
     def __init__(self, x: np.ndarray, y: np.ndarray, params: KernelParams,
                  inputs: KernelInputs | None = None, pseudo: Pseudo | None = None,
                  embedded: np.ndarray | None = None) -> None:
@@ -363,9 +367,12 @@ class Surrogate(ModelView):
             pseudo = pseudo_targets(pseudo.take(_near(inputs.embed(pseudo.x), e_center, k)),
                                     loss[near])
         try:
-            return cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
+            model = cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
         except np.linalg.LinAlgError:
             return None
+        if TARGETS == "standardized":
+            model.units = _location_scale(loss[near])
+        return model
 
     def loo_mean(self) -> np.ndarray:
         """Leave-one-out posterior means at the model's own points (closed form:

@@ -46,7 +46,6 @@ from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
-from optuna_hypera._surrogate import _location_scale
 from optuna_hypera._surrogate import _matern
 from optuna_hypera._surrogate import _near
 from optuna_hypera._surrogate import _scaled_dist
@@ -153,10 +152,9 @@ class EarlySurvival:
         if int(complete.sum()) < MIN_EARLY_COMPLETE:
             return None
         model = Surrogate.fit(x, early, center, cache, order, space, None, points)
-        if model is None:
+        if model is None or model.units is None:  # the bar needs standardized targets
             return None
-        near = _near(model.inputs.embed(x), model.inputs.embed(center[None])[0], points)
-        m, s = _location_scale(early[near])
+        m, s = model.units
         # As Optuna's PercentilePruner computes its bar (np.nanpercentile; loss units).
         bar = (float(np.percentile(early[complete], 100.0 * quantile)) - m) / s
         noise = math.exp(model.params.log_noise) + model.jitter
