@@ -165,6 +165,24 @@ for _n in (0, 100, 200):
 for _n in (100, 150, 200):
     VARIANTS[f"staged-local-{_n}"] = VARIANTS["new-staged-50"]
     SETTINGS[f"staged-local-{_n}"] = {"local_points": _n}
+# The kernel fit under Optuna GPSampler's prior shapes (``_surrogate.KERNEL_PRIOR``).
+VARIANTS["new-log-ei-smooth"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-smooth"] = {"smooth_prior": 1}
+VARIANTS["staged-smooth"] = VARIANTS["new-staged-50"]
+SETTINGS["staged-smooth"] = {"smooth_prior": 1}
+# More of the teacher's candidates from the whole space, found from a larger pool.
+VARIANTS["new-log-ei-g25-p1024"] = ("teacher", "mixed", 10, 0.25)
+SETTINGS["new-log-ei-g25-p1024"] = {"global_pool": 1024}
+VARIANTS["new-log-ei-g50-p1024"] = ("teacher", "mixed", 10, 0.5)
+SETTINGS["new-log-ei-g50-p1024"] = {"global_pool": 1024}
+VARIANTS["new-log-ei-global-p1024"] = VARIANTS["new-log-ei-global"]
+SETTINGS["new-log-ei-global-p1024"] = {"global_pool": 1024}
+# Uniform candidates replaced by the base with one categorical choice changed
+# (``Coordinator.categorical_sweep``).
+VARIANTS["new-log-ei-catsweep"] = VARIANTS["new-log-ei"]
+SETTINGS["new-log-ei-catsweep"] = {"categorical_sweep": 16}
+VARIANTS["staged-catsweep"] = VARIANTS["new-staged-50"]
+SETTINGS["staged-catsweep"] = {"categorical_sweep": 16}
 STD = "+std"
 """Suffix: any variant above with standardized targets (``new-log-ei+std``, ``staged+std``)."""
 for _name in list(VARIANTS):
@@ -228,6 +246,9 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     for name in names:
         extra = SETTINGS.get(name, {})
         steps, targets = _surrogate.REFIT_STEPS, _surrogate.TARGETS
+        prior = _surrogate.KERNEL_PRIOR
+        if "smooth_prior" in extra:
+            _surrogate.KERNEL_PRIOR = "smooth"
         if "refit_early" in extra:
             _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
         if "standardized" in extra:
@@ -236,6 +257,7 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
             x = _run_one(task, seed, n_trials, name, extra, new_weights, baseline)
         finally:
             _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
+            _surrogate.KERNEL_PRIOR = prior
         out[name] = regret_curve(task, x, seed + 1, checkpoints)
     return out
 
@@ -256,6 +278,8 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[s
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
     core.coordinator.polish = bool(extra.get("polish", False))
+    core.coordinator.categorical_sweep = int(extra.get("categorical_sweep", 0))
+    core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))
     core.sac.load(new_weights if name.startswith("new") and new_weights
                   else baseline or pretrained_path())

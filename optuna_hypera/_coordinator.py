@@ -40,6 +40,7 @@ from optuna_hypera._decision import explain
 from optuna_hypera._decision import polish
 from optuna_hypera._decision import widen
 from optuna_hypera._features import moved_feature
+from optuna_hypera._global import POOL
 from optuna_hypera._global import global_points
 from optuna_hypera._global import n_global
 from optuna_hypera._rules import BLEND_WEIGHT
@@ -54,6 +55,7 @@ from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import G
+from optuna_hypera._space import Space
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
@@ -117,6 +119,14 @@ class Coordinator:
         """Uniform candidates redraw the categorical parameters they perturb from all their
         choices (a Hamming-type neighbourhood) instead of moving them within the trust
         radius, where the order of the choices means nothing; disjoint assignments only."""
+        self.categorical_sweep = 0
+        """Up to this many uniform candidates replaced by the base with one categorical
+        parameter set to another of its choices (every choice of every categorical parameter
+        when they fit; a random subset else): a coordinate search over the choices, which
+        moves within the trust radius reach only next to the base's. Disjoint assignments
+        only; 0 (the default): none."""
+        self.global_pool = POOL
+        """Uniform points scored per decision to find the global candidates' starts."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules (``_rules``) ----------------------------------------------------
@@ -378,9 +388,16 @@ class Coordinator:
             items.extend([(c, base, th)] * m)
             if n_far and c.assignment.disjoint:
                 # The last of the uniform rows: the same base, moves of any length.
-                far = global_points(c.surrogate, c.space, n_far, rng)
+                far = global_points(c.surrogate, c.space, n_far, rng, self.global_pool)
                 for j, point in enumerate(far):
                     fixed[(k + 1) * m - n_far + j] = point
+            if self.categorical_sweep and c.assignment.disjoint and c.space.categorical.any():
+                sweep = categorical_sweep(base.x, c.space)
+                n_sweep = min(len(sweep), self.categorical_sweep, m - n_far - (m + 1) // 2)
+                if n_sweep > 0:
+                    pick = rng.choice(len(sweep), n_sweep, replace=False)
+                    for j, point in enumerate(sweep[np.sort(pick)]):
+                        fixed[k * m + (m + 1) // 2 + j] = point
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
         joint = self._joint(sac, items, gen, uniform, rng, fixed)
         out, found = [], []
@@ -449,3 +466,18 @@ def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.n
         if ctx.surrogate is not None:
             out[rows] = ctx.candidates(x[rows], base.x)
     return out
+
+
+def categorical_sweep(x: np.ndarray, space: Space) -> np.ndarray:
+    """``x`` with one categorical coordinate moved to another choice's bin centre, for every
+    categorical coordinate and choice: ``[sum of (choices - 1), d]``."""
+    out = []
+    for j in np.flatnonzero(space.categorical & ~space.single).tolist():
+        n = int(space.n_bins[j])
+        current = min(int(x[j] * n), n - 1)
+        for c in range(n):
+            if c != current:
+                y = x.copy()
+                y[j] = (c + 0.5) / n
+                out.append(y)
+    return np.array(out).reshape(len(out), len(x))

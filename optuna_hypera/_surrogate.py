@@ -80,6 +80,15 @@ _JITTERS = (1e-8, 1e-6, 1e-4, 1e-2)
 """Diagonal jitter, escalated in this order until the Cholesky factorization succeeds
 (on targets whose variance is about 1)."""
 _MAX_ITER = 40
+KERNEL_PRIORS = ("lognormal", "smooth")
+KERNEL_PRIOR = "lognormal"
+"""The prior on the kernel's hyperparameters in the fit (``_neg_log_posterior``):
+``"lognormal"`` (a log-normal on each lengthscale around 0.5, sd 1.5 in log; flat on the
+signal and noise variances within their bounds) or ``"smooth"`` (an experiment switch: on
+each inverse squared lengthscale l a density proportional to exp(-0.1 / l - 0.1 l), which
+peaks at lengthscale 1, a Gamma(2, 1) on the signal variance and a Gamma(1.1, 30) on the
+noise variance, the shapes Optuna's GPSampler uses; densities of the variances themselves,
+maximized over their logarithms)."""
 
 
 def normal_scores(loss: np.ndarray) -> np.ndarray:
@@ -167,7 +176,15 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     chol, _ = factor
     alpha = cho_solve((chol, True), y)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
-    prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
+    if KERNEL_PRIOR == "smooth":
+        # -log p for l = exp(-2 theta) (inverse squared lengthscale), s2 ~ Gamma(2, 1),
+        # noise ~ Gamma(1.1, 30); derivatives in the log-parameters.
+        up, down = np.exp(2.0 * theta[:d]), np.exp(-2.0 * theta[:d])
+        prior = (0.1 * (up + down).sum() - math.log(s2) + s2 - 0.1 * math.log(nz) + 30.0 * nz)
+        g_prior = np.concatenate([0.2 * (up - down), [s2 - 1.0, 30.0 * nz - 0.1]])
+    else:
+        prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
+        g_prior = np.concatenate([(theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [0.0, 0.0]])
     inv = _inverse(chol)
     w = np.outer(alpha, alpha) - inv
     # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2, summed
@@ -180,7 +197,7 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     g_ls = g_cols if cols is None else np.bincount(cols, weights=g_cols, minlength=d)
     g_s2 = -0.5 * (w * k).sum()
     g_nz = -0.5 * nz * np.trace(w)
-    grad = np.concatenate([g_ls + (theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [g_s2, g_nz]])
+    grad = np.concatenate([g_ls, [g_s2, g_nz]]) + g_prior
     return float(nll + prior), grad
 
 
@@ -349,7 +366,7 @@ class Surrogate(ModelView):
         xm, lm = x[first], loss[first]
         k = LOCAL_POINTS if local is None else local
         key = (xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
-               + str(k).encode())
+               + KERNEL_PRIOR.encode() + str(k).encode())
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
