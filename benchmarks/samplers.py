@@ -89,6 +89,11 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-early-w1": {"core": {"survival_weight": 1.0}},
     "hypera-early-w2": {"core": {"survival_weight": 2.0}},
     "hypera-early-w8": {"core": {"survival_weight": 8.0}},
+    "hypera-nostretch": {"core": {"coordinator.stretch": False}},  # 0.11's trust region:
+    # uniform candidates within one radius for every parameter, not the box stretched by
+    # the model's lengthscales (``Coordinator.stretch``, the default since 0.12)
+    "hypera-stretch-pruned": {"core": {"coordinator.stretch_pruned": True}},  # the
+    # stretched box in studies with pruned trials too
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)

@@ -125,6 +125,16 @@ class Coordinator:
         when they fit; a random subset else): a coordinate search over the choices, which
         moves within the trust radius reach only next to the base's. Disjoint assignments
         only; 0 (the default): none."""
+        self.stretch = True
+        """Uniform candidates move each numeric parameter within the trust radius times its
+        fitted lengthscale over the numeric lengthscales' geometric mean (clipped to
+        [1/4, 4]), TuRBO's box, instead of one radius for every parameter (``stretched``).
+        Disjoint assignments with a model, in studies without pruned trials
+        (``stretch_pruned``); the default since 0.12, chosen on the generated validation
+        split (``docs/benchmarks/stretch-validation.md``); ``False``: 0.11's box."""
+        self.stretch_pruned = False
+        """Stretch the box in studies with pruned trials too (``stretch``; off: measured worse
+        under pruners, ``docs/benchmarks/stretch-validation.md``)."""
         self.global_pool = POOL
         """Uniform points scored per decision to find the global candidates' starts."""
         self.scales = np.array([a.action_scale for a in self.agents])
@@ -195,12 +205,14 @@ class Coordinator:
                gen: torch.Generator | None,
                uniform: np.ndarray | None = None,
                rng: np.random.RandomState | None = None,
-               fixed: dict[int, np.ndarray] | None = None) -> JointMoves:
+               fixed: dict[int, np.ndarray] | None = None,
+               boxed: set[int] | None = None) -> JointMoves:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
         the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs).
         Items in ``fixed`` (disjoint assignments only) go to the given configuration, their
-        actions the moves towards it clipped to the action range (``_global``).
+        actions the moves towards it clipped to the action range (``_global``); their
+        source is ``"global"``, or ``"box"`` for the rows in ``boxed`` (``stretched``).
         Decisions are built on demand (``JointMoves.decision``): a cooperative decision needs
         only its pick's."""
         n_agents = len(self.agents)
@@ -264,7 +276,7 @@ class Coordinator:
                         x[i, redraw] = u
                     if fixed and k in fixed:
                         x[i] = fixed[k]
-                        sources[k] = "global"
+                        sources[k] = "box" if boxed and k in boxed else "global"
                     if k in jumps or (fixed and k in fixed):
                         at.append(i)
                 if at:
@@ -382,6 +394,7 @@ class Coordinator:
         n_far = n_global(m, self.global_share)
         items = []
         fixed: dict[int, np.ndarray] = {}
+        boxed: set[int] = set()
         far_rows = np.arange(m) >= m - n_far
         for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
             base = self._draw_base(c, rng)
@@ -391,6 +404,13 @@ class Coordinator:
                 far = global_points(c.surrogate, c.space, n_far, rng, self.global_pool)
                 for j, point in enumerate(far):
                     fixed[(k + 1) * m - n_far + j] = point
+            if (self.stretch and c.assignment.disjoint and c.surrogate is not None
+                    and (self.stretch_pruned or c.n_trainings == c.n_trials)):
+                lo, hi = k * m + (m + 1) // 2, (k + 1) * m - n_far
+                for r, point in zip(range(lo, hi),
+                                    stretched(c, base.x, hi - lo, rng), strict=True):
+                    fixed[r] = point
+                    boxed.add(r)
             if self.categorical_sweep and c.assignment.disjoint and c.space.categorical.any():
                 sweep = categorical_sweep(base.x, c.space)
                 n_sweep = min(len(sweep), self.categorical_sweep, m - n_far - (m + 1) // 2)
@@ -399,7 +419,7 @@ class Coordinator:
                     for j, point in enumerate(sweep[np.sort(pick)]):
                         fixed[k * m + (m + 1) // 2 + j] = point
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
-        joint = self._joint(sac, items, gen, uniform, rng, fixed)
+        joint = self._joint(sac, items, gen, uniform, rng, fixed, boxed)
         out, found = [], []
         for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
             rows = range(k * m, (k + 1) * m)
@@ -481,3 +501,27 @@ def categorical_sweep(x: np.ndarray, space: Space) -> np.ndarray:
                 y[j] = (c + 0.5) / n
                 out.append(y)
     return np.array(out).reshape(len(out), len(x))
+
+
+def stretched(ctx: Context, x: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:
+    """``n`` uniform moves from ``x`` ``[n, d]`` in a box whose side along each numeric
+    parameter is the owning agent's step times the parameter's lengthscale over the numeric
+    lengthscales' geometric mean, clipped to [1/4, 4] (TuRBO's trust region; categorical
+    parameters keep the step); a random subset of at most about 20 parameters moves, as for
+    the other uniform candidates."""
+    d = len(x)
+    step = np.zeros(d)
+    for a in range(len(ctx.step)):
+        step[ctx.assignment.indices(a)] = ctx.step[a]
+    assert ctx.surrogate is not None
+    log_ls = np.asarray(ctx.surrogate.log_ls, np.float64)
+    w = np.ones(d)
+    num = ~ctx.space.categorical
+    if len(log_ls) == d and num.any():
+        # Categorical lengthscales are in units of the overlap distance: left out.
+        w[num] = np.clip(np.exp(log_ls[num] - log_ls[num].mean()), 0.25, 4.0)
+    chosen = rng.rand(n, d) < min(1.0, 20.0 / max(d, 1))
+    none = np.flatnonzero(~chosen.any(axis=1))
+    chosen[none, rng.randint(d, size=len(none))] = True
+    move = rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, (n, d)) * chosen * step * w
+    return np.clip(x + move, 0.0, 1.0)

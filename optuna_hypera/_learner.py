@@ -36,6 +36,7 @@ from optuna_hypera._history import rewards
 from optuna_hypera._replay import AgentReplay
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
+from optuna_hypera._schema import CLONED
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._schema import N_TOKEN
@@ -124,7 +125,7 @@ class Learner:
                 [e.log.index for e in entries], [e.number for e in entries],
                 [e.proposal.base for e in entries],
                 np.stack([e.proposal.cand for e in entries]),
-                np.array([e.proposal.origin != "global" for e in entries], np.float32))
+                np.array([e.proposal.origin in CLONED for e in entries], np.float32))
             self.new[a] += len(entries)
             for e, uid in zip(entries, uids.tolist(), strict=True):
                 e.log.slots.setdefault(e.number, []).append((a, uid))

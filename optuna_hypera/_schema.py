@@ -125,8 +125,14 @@ _READABLE = (1, 2, 3)
 ACTION_LIMIT = 0.999
 """Actions live in (-ACTION_LIMIT, ACTION_LIMIT): tanh never reaches +-1, and clipping stored
 and recomputed actions there keeps their log-probability finite."""
-ORIGINS = ("actor", "uniform", "global")
-"""Where a cooperative decision's executed candidate came from (``Proposal.origin``)."""
+ORIGINS = ("actor", "uniform", "global", "box")
+"""Where a cooperative decision's executed candidate came from (``Proposal.origin``):
+the actors, a uniform move within every agent's step, the whole space (``_global``), or a
+uniform move in the box stretched by the model's lengthscales (``Coordinator.stretch``,
+since 0.12)."""
+CLONED = ("actor", "uniform")
+"""Origins whose stored action reproduces the executed move, so the actors may clone it
+(a global jump's and a stretched move's actions are clipped to the action range)."""
 ELITE_FRACTION = 0.2
 """The elite trials are the best ``max(3, ceil(ELITE_FRACTION * n))``."""
 

@@ -246,6 +246,7 @@ def _bowl_pick(chooser: str, n_trials: int = 0, stage: int = 20, n_trainings: in
     coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser=chooser)
     coord.stage_trials = stage
     coord.stage_counts = counts
+    coord.stretch_pruned = True  # the same candidates whatever the count of pruned trials
     fake = FakeSAC([0.0, 0.1, 0.2, 0.3, 0.4])
     return coord.decide(fake, [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
                         torch.Generator())[0]
@@ -399,3 +400,80 @@ def test_categorical_jumps_redraw_categorical_choices_beyond_the_trust_radius() 
             rest = np.delete(c.x - c.base.x, cat)
             assert np.abs(rest).max() <= step + 1e-9
             assert all(np.abs(m.action).max() <= 0.999 for m in c.moves.values())
+
+
+def test_the_categorical_sweep_offers_every_other_choice_of_the_base() -> None:
+    """The sweep moves one categorical parameter of the base to each of its other choices
+    and nothing else; through the coordinator, a tiny trust region then still has
+    candidates with every choice of the base's categorical parameter."""
+    from optuna_hypera._coordinator import categorical_sweep
+
+    cat = list(SPACE).index("activation")
+    ctx = context(radius=0.01)
+    base = ctx.incumbent.x
+    sweep = categorical_sweep(base, ENC.space)
+    assert sweep.shape == (4, len(ENC))  # 5 choices, the base's own left out
+    assert np.allclose(np.delete(sweep, cat, axis=1), np.delete(base, cat)[None])
+    bins = sorted(int(v * 5) for v in sweep[:, cat])
+    assert bins == sorted(set(range(5)) - {int(base[cat] * 5)})
+
+    coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
+    coord.categorical_sweep = 16
+    coord.labels = coord.n_candidates
+    d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                     torch.Generator())[0]
+    made = [d, *d.alternatives]
+    choices = {int(ENC.snap(c.x)[cat] * 5) for c in made if c.base.number == d.base.number}
+    assert choices == set(range(5))
+    assert all(np.abs(m.action).max() <= 0.999 for c in made for m in c.moves.values())
+
+
+def test_the_stretched_box_follows_the_lengthscales_of_numeric_parameters() -> None:
+    """Uniform moves in TuRBO's box: along a parameter with a long lengthscale (relative to
+    the others) they reach further than the owning agent's step, along one with a short
+    lengthscale less far, by at most a factor of 4; a categorical parameter keeps its step;
+    every point stays in the unit cube."""
+    from optuna_hypera._coordinator import stretched
+
+    ctx = context(radius=1.0)
+    model = _Bowl(len(ENC))
+    names = list(SPACE)
+    model.log_ls[names.index("dropout")] = 3.0      # insensitive: a long lengthscale
+    model.log_ls[names.index("n_layers")] = -3.0    # sensitive: a short one
+    model.log_ls[names.index("activation")] = -3.0  # categorical: left out of the box
+    ctx.surrogate = model
+    base = np.full(len(ENC), 0.5)
+    pts = stretched(ctx, base, 4000, np.random.RandomState(0))
+    assert pts.min() >= 0.0 and pts.max() <= 1.0
+    step = np.zeros(len(ENC))
+    for a in range(len(ctx.step)):
+        step[ctx.assignment.indices(a)] = ctx.step[a]
+    reach = np.abs(pts - base).max(axis=0) / np.maximum(step, 1e-12)
+    long, short = names.index("dropout"), names.index("n_layers")
+    assert reach[short] < 0.3  # clipped at a quarter of the step
+    assert reach[long] > min(1.5, 0.49 / step[long])  # beyond the step (or to the edge)
+    cat = names.index("activation")
+    assert reach[cat] <= 1.0 + 1e-9
+    same = stretched(ctx, base, 50, np.random.RandomState(1))
+    assert np.array_equal(same, stretched(ctx, base, 50, np.random.RandomState(1)))
+
+
+def test_the_box_is_stretched_only_in_studies_without_pruned_trials() -> None:
+    """By default the uniform candidates come from the stretched box (origin ``"box"``,
+    not cloned by the actors) while no trial was pruned, and from 0.11's trust region
+    (``"uniform"``) once one was."""
+    from optuna_hypera._schema import CLONED
+
+    def sources(n_trainings: int) -> set[str]:
+        ctx = context()
+        ctx.surrogate = _Bowl(len(ENC))
+        ctx.n_trials, ctx.n_trainings = 30, n_trainings
+        coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher")
+        coord.labels = coord.n_candidates
+        d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
+                         torch.Generator())[0]
+        return {c.source for c in [d, *d.alternatives]}
+
+    assert sources(30) == {"actor", "box"}
+    assert sources(25) == {"actor", "uniform"}
+    assert "box" not in CLONED and "uniform" in CLONED

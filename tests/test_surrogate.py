@@ -34,7 +34,10 @@ def _data(n: int = 30, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     return x, loss
 
 
-def test_the_kernel_gradient_matches_finite_differences() -> None:
+@pytest.mark.parametrize("prior", ["lognormal", "smooth"])
+def test_the_kernel_gradient_matches_finite_differences(prior: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", prior)
     x, loss = _data(12, 3)
     y = normal_scores(loss)
     theta = np.array([-1.0, -0.5, 0.2, 0.3, math.log(1e-2)])
