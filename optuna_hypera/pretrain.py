@@ -123,6 +123,10 @@ class PretrainConfig:
     """What the surrogate is fitted on while pre-training and validating
     (``_surrogate.TARGET_KINDS``): the critics read features of that model, so weights are
     trained for one kind of targets."""
+    stretch: bool = False
+    """Uniform candidates from the box stretched by the model's lengthscales
+    (``Coordinator.stretch``, the sampler's default since 0.12); off, as the shipped weights
+    were trained (0.11's trust region), so their command reproduces them."""
 
     def __post_init__(self) -> None:
         if self.horizon and self.labels:
@@ -170,6 +174,7 @@ def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
     core.coordinator.explore = cfg.explore
     core.coordinator.labels = cfg.labels
     core.coordinator.teacher_local = not cfg.teacher_global
+    core.coordinator.stretch = cfg.stretch
     return core
 
 
@@ -385,12 +390,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--targets", choices=_surrogate.TARGET_KINDS, default=d.targets,
                    help="what the surrogate is fitted on: normal scores of the loss ranks or "
                         "standardized losses")
+    p.add_argument("--stretch", action="store_true",
+                   help="uniform candidates from the box stretched by the model's lengthscales "
+                        "(the sampler's default since 0.12; the shipped weights were trained "
+                        "without)")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
                          a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
                          a.labels, a.global_share, a.teacher_global, a.horizon,
-                         a.horizon_discount, a.targets)
+                         a.horizon_discount, a.targets, a.stretch)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,
