@@ -52,6 +52,16 @@ otherwise):
 - ``new-log-ei-catjump``, ``new-staged-catjump``: the teacher and the default with uniform
   candidates that redraw the categorical parameters they perturb from all their choices
   (``Coordinator.categorical_jumps``);
+- ``new-log-ei-smooth``, ``staged-smooth``: the kernel fitted under Optuna GPSampler's prior
+  shapes (``_surrogate.KERNEL_PRIOR``); ``new-log-ei-global-p1024``, ``new-log-ei-g25-p1024``,
+  ``new-log-ei-g50-p1024``: 8, 16 or 32 of the teacher's 64 candidates from the whole space,
+  found from a pool of 1024 points (``Coordinator.global_pool``); ``new-log-ei-catsweep``,
+  ``staged-catsweep``: up to 16 uniform candidates replaced by the base with one categorical
+  choice changed (``Coordinator.categorical_sweep``); none a lever
+  (``docs/benchmarks/small-budget-levers.md``);
+- ``new-log-ei-box``, ``staged-box``: uniform candidates from the box stretched by the
+  model's lengthscales (``Coordinator.stretch``, the sampler's default since 0.12; every
+  other variant keeps 0.11's box, ``docs/benchmarks/stretch-validation.md``);
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 

@@ -415,8 +415,8 @@ class Coordinator:
                 sweep = categorical_sweep(base.x, c.space)
                 n_sweep = min(len(sweep), self.categorical_sweep, m - n_far - (m + 1) // 2)
                 if n_sweep > 0:
-                    pick = rng.choice(len(sweep), n_sweep, replace=False)
-                    for j, point in enumerate(sweep[np.sort(pick)]):
+                    which = np.sort(rng.choice(len(sweep), n_sweep, replace=False))
+                    for j, point in enumerate(sweep[which]):
                         fixed[k * m + (m + 1) // 2 + j] = point
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
         joint = self._joint(sac, items, gen, uniform, rng, fixed, boxed)
