@@ -175,30 +175,26 @@ for _n in (0, 100, 200):
 for _n in (100, 150, 200):
     VARIANTS[f"staged-local-{_n}"] = VARIANTS["new-staged-50"]
     SETTINGS[f"staged-local-{_n}"] = {"local_points": _n}
-# The kernel fit under Optuna GPSampler's prior shapes (``_surrogate.KERNEL_PRIOR``).
-VARIANTS["new-log-ei-smooth"] = VARIANTS["new-log-ei"]
-SETTINGS["new-log-ei-smooth"] = {"smooth_prior": 1}
-VARIANTS["staged-smooth"] = VARIANTS["new-staged-50"]
-SETTINGS["staged-smooth"] = {"smooth_prior": 1}
-# More of the teacher's candidates from the whole space, found from a larger pool.
-VARIANTS["new-log-ei-g25-p1024"] = ("teacher", "mixed", 10, 0.25)
-SETTINGS["new-log-ei-g25-p1024"] = {"global_pool": 1024}
-VARIANTS["new-log-ei-g50-p1024"] = ("teacher", "mixed", 10, 0.5)
-SETTINGS["new-log-ei-g50-p1024"] = {"global_pool": 1024}
-VARIANTS["new-log-ei-global-p1024"] = VARIANTS["new-log-ei-global"]
-SETTINGS["new-log-ei-global-p1024"] = {"global_pool": 1024}
-# Uniform candidates replaced by the base with one categorical choice changed
-# (``Coordinator.categorical_sweep``).
-VARIANTS["new-log-ei-catsweep"] = VARIANTS["new-log-ei"]
-SETTINGS["new-log-ei-catsweep"] = {"categorical_sweep": 16}
-VARIANTS["staged-catsweep"] = VARIANTS["new-staged-50"]
-SETTINGS["staged-catsweep"] = {"categorical_sweep": 16}
-# Uniform candidates in TuRBO's box, stretched by the lengthscales (``Coordinator.stretch``;
-# not ``staged-stretch-N``, which thins the online updates).
-VARIANTS["new-log-ei-box"] = VARIANTS["new-log-ei"]
-SETTINGS["new-log-ei-box"] = {"stretch": 1}
-VARIANTS["staged-box"] = VARIANTS["new-staged-50"]
-SETTINGS["staged-box"] = {"stretch": 1}
+# 0.12's small-budget candidates, each a variant of the teacher (``new-log-ei``) or of
+# the default (``new-staged-50``) with one setting (``docs/benchmarks/small-budget-levers.md``,
+# ``docs/benchmarks/stretch-validation.md``): the kernel fit under Optuna GPSampler's prior
+# shapes (``_surrogate.KERNEL_PRIOR``); 8, 16 or 32 of 64 candidates from the whole space,
+# found from 1024 points; a sweep of the base's categorical choices
+# (``Coordinator.categorical_sweep``); TuRBO's box stretched by the lengthscales
+# (``Coordinator.stretch``; not ``staged-stretch-N``, which thins the online updates).
+_TEACHER_GLOBAL = ("teacher", "mixed", 10)
+for _name, _like, _setting in (
+        ("new-log-ei-smooth", VARIANTS["new-log-ei"], {"smooth_prior": 1}),
+        ("staged-smooth", VARIANTS["new-staged-50"], {"smooth_prior": 1}),
+        ("new-log-ei-global-p1024", VARIANTS["new-log-ei-global"], {"global_pool": 1024}),
+        ("new-log-ei-g25-p1024", (*_TEACHER_GLOBAL, 0.25), {"global_pool": 1024}),
+        ("new-log-ei-g50-p1024", (*_TEACHER_GLOBAL, 0.5), {"global_pool": 1024}),
+        ("new-log-ei-catsweep", VARIANTS["new-log-ei"], {"categorical_sweep": 16}),
+        ("staged-catsweep", VARIANTS["new-staged-50"], {"categorical_sweep": 16}),
+        ("new-log-ei-box", VARIANTS["new-log-ei"], {"stretch": 1}),
+        ("staged-box", VARIANTS["new-staged-50"], {"stretch": 1})):
+    VARIANTS[_name] = _like
+    SETTINGS[_name] = {**_setting}
 STD = "+std"
 """Suffix: any variant above with standardized targets (``new-log-ei+std``, ``staged+std``)."""
 for _name in list(VARIANTS):
