@@ -60,8 +60,8 @@ otherwise):
   choice changed (``Coordinator.categorical_sweep``); none a lever
   (``docs/benchmarks/small-budget-levers.md``);
 - ``new-log-ei-box``, ``staged-box``: uniform candidates from the box stretched by the
-  model's lengthscales (``Coordinator.stretch``, the sampler's default since 0.12; every
-  other variant keeps 0.11's box, ``docs/benchmarks/stretch-validation.md``);
+  model's lengthscales (``Coordinator.stretch``, an option since 0.12, off by default;
+  ``docs/benchmarks/stretch-validation.md``);
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 

@@ -89,11 +89,16 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-early-w1": {"core": {"survival_weight": 1.0}},
     "hypera-early-w2": {"core": {"survival_weight": 2.0}},
     "hypera-early-w8": {"core": {"survival_weight": 8.0}},
-    "hypera-nostretch": {"core": {"coordinator.stretch": False}},  # 0.11's trust region:
-    # uniform candidates within one radius for every parameter, not the box stretched by
-    # the model's lengthscales (``Coordinator.stretch``, the default since 0.12)
-    "hypera-stretch-pruned": {"core": {"coordinator.stretch_pruned": True}},  # the
-    # stretched box in studies with pruned trials too
+    "hypera-stretch": {"core": {"coordinator.stretch": True}},  # uniform candidates in
+    # TuRBO's box, stretched by the model's lengthscales, in studies without pruned trials
+    # (``Coordinator.stretch``; the default at commit 699e3c1 only, where the reports of
+    # ``small-0.12`` and ``standard-0.12`` call it ``hypera`` and 0.11's box
+    # ``hypera-nostretch``)
+    "hypera-nostretch": {"core": {"coordinator.stretch": False}},  # 0.11's box, the default
+    # again (kept so those reports' names still run)
+    "hypera-stretch-pruned": {"core": {"coordinator.stretch": True,
+                                       "coordinator.stretch_pruned": True}},  # the stretched
+    # box under pruners too
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)

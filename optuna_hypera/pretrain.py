@@ -125,8 +125,9 @@ class PretrainConfig:
     trained for one kind of targets."""
     stretch: bool = False
     """Uniform candidates from the box stretched by the model's lengthscales
-    (``Coordinator.stretch``, the sampler's default since 0.12); off, as the shipped weights
-    were trained (0.11's trust region), so their command reproduces them."""
+    (``Coordinator.stretch``, an option of the sampler since 0.12, off by default); off, as
+    the shipped weights were trained (0.11's trust region), so their command reproduces
+    them."""
 
     def __post_init__(self) -> None:
         if self.horizon and self.labels:
@@ -392,8 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "standardized losses")
     p.add_argument("--stretch", action="store_true",
                    help="uniform candidates from the box stretched by the model's lengthscales "
-                        "(the sampler's default since 0.12; the shipped weights were trained "
-                        "without)")
+                        "(an option of the sampler since 0.12; the shipped weights were "
+                        "trained without)")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,

@@ -459,16 +459,18 @@ def test_the_stretched_box_follows_the_lengthscales_of_numeric_parameters() -> N
 
 
 def test_the_box_is_stretched_only_in_studies_without_pruned_trials() -> None:
-    """By default the uniform candidates come from the stretched box (origin ``"box"``,
-    not cloned by the actors) while no trial was pruned, and from 0.11's trust region
-    (``"uniform"``) once one was."""
+    """With ``stretch`` the uniform candidates come from the stretched box (origin
+    ``"box"``, not cloned by the actors) while no trial was pruned, and from the trust
+    region (``"uniform"``) once one was; by default always from the trust region."""
     from optuna_hypera._schema import CLONED
 
-    def sources(n_trainings: int) -> set[str]:
+    def sources(n_trainings: int, stretch: bool = True) -> set[str]:
         ctx = context()
         ctx.surrogate = _Bowl(len(ENC))
         ctx.n_trials, ctx.n_trainings = 30, n_trainings
         coord = Coordinator(DEFAULT_AGENTS, "cooperative", "value", chooser="teacher")
+        if stretch:
+            coord.stretch = True
         coord.labels = coord.n_candidates
         d = coord.decide(FakeSAC([0.0] * 5), [ctx], np.random.RandomState(0),  # type: ignore[arg-type]
                          torch.Generator())[0]
@@ -476,4 +478,5 @@ def test_the_box_is_stretched_only_in_studies_without_pruned_trials() -> None:
 
     assert sources(30) == {"actor", "box"}
     assert sources(25) == {"actor", "uniform"}
+    assert sources(30, stretch=False) == {"actor", "uniform"}
     assert "box" not in CLONED and "uniform" in CLONED
