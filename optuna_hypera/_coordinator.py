@@ -419,6 +419,7 @@ class Coordinator:
                     which = np.sort(rng.choice(len(sweep), n_sweep, replace=False))
                     for j, point in enumerate(sweep[which]):
                         fixed[k * m + (m + 1) // 2 + j] = point
+                        boxed.discard(k * m + (m + 1) // 2 + j)  # a jump, if both are on
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
         joint = self._joint(sac, items, gen, uniform, rng, fixed, boxed)
         out, found = [], []
