@@ -55,10 +55,10 @@ from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import G
-from optuna_hypera._space import Space
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
+from optuna_hypera._uniform_rows import uniform_replacements
 
 
 N_CANDIDATES = 64
@@ -405,21 +405,15 @@ class Coordinator:
                 far = global_points(c.surrogate, c.space, n_far, rng, self.global_pool)
                 for j, point in enumerate(far):
                     fixed[(k + 1) * m - n_far + j] = point
-            if (self.stretch and c.assignment.disjoint and c.surrogate is not None
-                    and (self.stretch_pruned or c.n_trainings == c.n_trials)):
-                lo, hi = k * m + (m + 1) // 2, (k + 1) * m - n_far
-                for r, point in zip(range(lo, hi),
-                                    stretched(c, base.x, hi - lo, rng), strict=True):
-                    fixed[r] = point
-                    boxed.add(r)
-            if self.categorical_sweep and c.assignment.disjoint and c.space.categorical.any():
-                sweep = categorical_sweep(base.x, c.space)
-                n_sweep = min(len(sweep), self.categorical_sweep, m - n_far - (m + 1) // 2)
-                if n_sweep > 0:
-                    which = np.sort(rng.choice(len(sweep), n_sweep, replace=False))
-                    for j, point in enumerate(sweep[which]):
-                        fixed[k * m + (m + 1) // 2 + j] = point
-                        boxed.discard(k * m + (m + 1) // 2 + j)  # a jump, if both are on
+            if c.assignment.disjoint:
+                lo = k * m + (m + 1) // 2
+                points, box = uniform_replacements(
+                    c, base.x, m - n_far - (m + 1) // 2, rng,
+                    stretch=self.stretch and c.surrogate is not None
+                    and (self.stretch_pruned or c.n_trainings == c.n_trials),
+                    sweep=self.categorical_sweep)
+                fixed.update((lo + j, point) for j, point in points.items())
+                boxed.update(lo + j for j in box)
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
         joint = self._joint(sac, items, gen, uniform, rng, fixed, boxed)
         out, found = [], []
@@ -489,41 +483,3 @@ def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.n
             out[rows] = ctx.candidates(x[rows], base.x)
     return out
 
-
-def categorical_sweep(x: np.ndarray, space: Space) -> np.ndarray:
-    """``x`` with one categorical coordinate moved to another choice's bin centre, for every
-    categorical coordinate and choice: ``[sum of (choices - 1), d]``."""
-    out = []
-    for j in np.flatnonzero(space.categorical & ~space.single).tolist():
-        n = int(space.n_bins[j])
-        current = min(int(x[j] * n), n - 1)
-        for c in range(n):
-            if c != current:
-                y = x.copy()
-                y[j] = (c + 0.5) / n
-                out.append(y)
-    return np.array(out).reshape(len(out), len(x))
-
-
-def stretched(ctx: Context, x: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:
-    """``n`` uniform moves from ``x`` ``[n, d]`` in a box whose side along each numeric
-    parameter is the owning agent's step times the parameter's lengthscale over the numeric
-    lengthscales' geometric mean, clipped to [1/4, 4] (TuRBO's trust region; categorical
-    parameters keep the step); a random subset of at most about 20 parameters moves, as for
-    the other uniform candidates."""
-    d = len(x)
-    step = np.zeros(d)
-    for a in range(len(ctx.step)):
-        step[ctx.assignment.indices(a)] = ctx.step[a]
-    assert ctx.surrogate is not None
-    log_ls = np.asarray(ctx.surrogate.log_ls, np.float64)
-    w = np.ones(d)
-    num = ~ctx.space.categorical
-    if len(log_ls) == d and num.any():
-        # Categorical lengthscales are in units of the overlap distance: left out.
-        w[num] = np.clip(np.exp(log_ls[num] - log_ls[num].mean()), 0.25, 4.0)
-    chosen = rng.rand(n, d) < min(1.0, 20.0 / max(d, 1))
-    none = np.flatnonzero(~chosen.any(axis=1))
-    chosen[none, rng.randint(d, size=len(none))] = True
-    move = rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, (n, d)) * chosen * step * w
-    return np.clip(x + move, 0.0, 1.0)

@@ -406,7 +406,7 @@ def test_the_categorical_sweep_offers_every_other_choice_of_the_base() -> None:
     """The sweep moves one categorical parameter of the base to each of its other choices
     and nothing else; through the coordinator, a tiny trust region then still has
     candidates with every choice of the base's categorical parameter."""
-    from optuna_hypera._coordinator import categorical_sweep
+    from optuna_hypera._uniform_rows import categorical_sweep
 
     cat = list(SPACE).index("activation")
     ctx = context(radius=0.01)
@@ -433,7 +433,7 @@ def test_the_stretched_box_follows_the_lengthscales_of_numeric_parameters() -> N
     the others) they reach further than the owning agent's step, along one with a short
     lengthscale less far, by at most a factor of 4; a categorical parameter keeps its step;
     every point stays in the unit cube."""
-    from optuna_hypera._coordinator import stretched
+    from optuna_hypera._uniform_rows import stretched
 
     ctx = context(radius=1.0)
     model = _Bowl(len(ENC))

@@ -1,0 +1,79 @@
+"""Replacements for the uniform half of a cooperative decision's candidates (experiment
+options of ``Coordinator``, off by default; ``docs/benchmarks/small-budget-levers.md``,
+``docs/benchmarks/stretch-validation.md``):
+
+- ``stretched``: uniform moves in TuRBO's box, each numeric parameter's step stretched by its
+  fitted lengthscale (``Coordinator.stretch``);
+- ``categorical_sweep``: the base with one categorical parameter set to another of its
+  choices (``Coordinator.categorical_sweep``).
+
+Pure numpy on the decision's ``Context``; no Optuna import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optuna_hypera._decision import Context
+from optuna_hypera._schema import ACTION_LIMIT
+from optuna_hypera._space import Space
+
+
+def uniform_replacements(ctx: Context, x: np.ndarray, n: int, rng: np.random.RandomState, *,
+                         stretch: bool, sweep: int) -> tuple[dict[int, np.ndarray], set[int]]:
+    """Points for the first of ``n`` uniform rows around the base ``x``, by row offset, and
+    the offsets that are box moves: with ``stretch`` every row from the stretched box, then,
+    with ``sweep``, up to that many of the first rows by the categorical sweep (a random
+    subset of it when it is longer), which are jumps, not box moves."""
+    points: dict[int, np.ndarray] = {}
+    box: set[int] = set()
+    if stretch and n > 0:
+        points.update(enumerate(stretched(ctx, x, n, rng)))
+        box.update(range(n))
+    if sweep and ctx.space.categorical.any():
+        swept = categorical_sweep(x, ctx.space)
+        k = min(len(swept), sweep, n)
+        if k > 0:
+            which = np.sort(rng.choice(len(swept), k, replace=False))
+            points.update(enumerate(swept[which]))
+            box.difference_update(range(k))
+    return points, box
+
+
+def categorical_sweep(x: np.ndarray, space: Space) -> np.ndarray:
+    """``x`` with one categorical coordinate moved to another choice's bin centre, for every
+    categorical coordinate and choice: ``[sum of (choices - 1), d]``."""
+    out = []
+    for j in np.flatnonzero(space.categorical & ~space.single).tolist():
+        n = int(space.n_bins[j])
+        current = min(int(x[j] * n), n - 1)
+        for c in range(n):
+            if c != current:
+                y = x.copy()
+                y[j] = (c + 0.5) / n
+                out.append(y)
+    return np.array(out).reshape(len(out), len(x))
+
+
+def stretched(ctx: Context, x: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:
+    """``n`` uniform moves from ``x`` ``[n, d]`` in a box whose side along each numeric
+    parameter is the owning agent's step times the parameter's lengthscale over the numeric
+    lengthscales' geometric mean, clipped to [1/4, 4] (TuRBO's trust region; categorical
+    parameters keep the step); a random subset of at most about 20 parameters moves, as for
+    the other uniform candidates."""
+    d = len(x)
+    step = np.zeros(d)
+    for a in range(len(ctx.step)):
+        step[ctx.assignment.indices(a)] = ctx.step[a]
+    assert ctx.surrogate is not None
+    log_ls = np.asarray(ctx.surrogate.log_ls, np.float64)
+    w = np.ones(d)
+    num = ~ctx.space.categorical
+    if len(log_ls) == d and num.any():
+        # Categorical lengthscales are in units of the overlap distance: left out.
+        w[num] = np.clip(np.exp(log_ls[num] - log_ls[num].mean()), 0.25, 4.0)
+    chosen = rng.rand(n, d) < min(1.0, 20.0 / max(d, 1))
+    none = np.flatnonzero(~chosen.any(axis=1))
+    chosen[none, rng.randint(d, size=len(none))] = True
+    move = rng.uniform(-ACTION_LIMIT, ACTION_LIMIT, (n, d)) * chosen * step * w
+    return np.clip(x + move, 0.0, 1.0)
