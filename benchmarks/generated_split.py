@@ -62,6 +62,10 @@ otherwise):
 - ``new-log-ei-box``, ``staged-box``: uniform candidates from the box stretched by the
   model's lengthscales (``Coordinator.stretch``, an option since 0.12, off by default;
   ``docs/benchmarks/stretch-validation.md``);
+- ``new-log-ei-mbase``, ``staged-mbase`` (the default since 0.13), ``-mthr``, ``-mbest``:
+  the completed trial of lowest posterior mean as the base, as log EI's threshold, or both
+  (``HyperaCore.model_incumbent``; every other variant keeps 0.12's base, the lowest
+  observed loss; ``docs/benchmarks/model-incumbent.md``);
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 
@@ -192,7 +196,13 @@ for _name, _like, _setting in (
         ("new-log-ei-catsweep", VARIANTS["new-log-ei"], {"categorical_sweep": 16}),
         ("staged-catsweep", VARIANTS["new-staged-50"], {"categorical_sweep": 16}),
         ("new-log-ei-box", VARIANTS["new-log-ei"], {"stretch": 1}),
-        ("staged-box", VARIANTS["new-staged-50"], {"stretch": 1})):
+        ("staged-box", VARIANTS["new-staged-50"], {"stretch": 1}),
+        ("new-log-ei-mbest", VARIANTS["new-log-ei"], {"model_incumbent": "both"}),
+        ("staged-mbest", VARIANTS["new-staged-50"], {"model_incumbent": "both"}),
+        ("new-log-ei-mthr", VARIANTS["new-log-ei"], {"model_incumbent": "threshold"}),
+        ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
+        ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
+        ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"})):
     VARIANTS[_name] = _like
     SETTINGS[_name] = {**_setting}
 STD = "+std"
@@ -293,6 +303,9 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[s
     # Every variant keeps 0.11's box unless named ``-box`` (so earlier tables repeat).
     core.coordinator.stretch = bool(extra.get("stretch", False))
     core.coordinator.categorical_sweep = int(extra.get("categorical_sweep", 0))
+    # Every variant keeps 0.12's base (the lowest observed loss) unless named ``-mbase``,
+    # ``-mthr`` or ``-mbest`` (so earlier tables repeat).
+    core.model_incumbent = str(extra.get("model_incumbent", "off"))
     core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))
     core.sac.load(new_weights if name.startswith("new") and new_weights

@@ -99,6 +99,11 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-stretch-pruned": {"core": {"coordinator.stretch": True,
                                        "coordinator.stretch_pruned": True}},  # the stretched
     # box under pruners too
+    "hypera-obsbest": {"core": {"model_incumbent": "off"}},  # the base at the lowest
+    # observed loss, 0.12's rule (since 0.13 the completed trial of lowest posterior mean,
+    # ``HyperaCore.model_incumbent``)
+    "hypera-mbest": {"core": {"model_incumbent": "both"}},  # and log EI's threshold at that
+    # posterior mean
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)

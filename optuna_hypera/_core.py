@@ -174,6 +174,10 @@ class HyperaCore:
         percentile (``StudyInput.bar_quantile``; the median for ``MedianPruner``)
         (``_survival.EarlySurvival``), where it can be fitted; ``Survival``'s share else
         (``False``: the share always, the rule of 0.9 and 0.10)."""
+        self.model_incumbent = "base"
+        """The completed trial of lowest posterior mean instead of the lowest observed loss
+        as the base ("base", the default since 0.13), as log EI's threshold ("threshold"),
+        or both ("both"); "off": neither, 0.12's rule (``_model_first``)."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -279,6 +283,9 @@ class HyperaCore:
                                                            ~pruned[b][finished]),
                             _early(hs[b], covers[b], studies[idx[b]].bar_quantile)
                             if finished is not None and self.survival_early else None)
+                    if model is not None and self.model_incumbent != "off":
+                        ranked[b] = _model_first(model, x[b], ranked[b], int(n_bases[b]),
+                                                 self.model_incumbent)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -423,3 +430,22 @@ def _proposed(study: StudyInput) -> np.ndarray:
     made = np.zeros(max(int(keys.max()), int(numbers.max())) + 1, bool)
     made[keys] = True
     return made[numbers]
+
+
+def _model_first(model: ModelView, x: np.ndarray, ranked: np.ndarray, n: int,
+                 mode: str) -> np.ndarray:
+    """The completed trial of lowest posterior mean (of ``ranked``'s first ``n`` rows, the
+    completed trials that cover the space) as the plug-in incumbent of noisy BO: with
+    ``mode`` "base" or "both" it becomes the base (first in the returned order); with
+    "threshold" or "both" its mean becomes log EI's threshold (``ModelView.threshold``; the
+    critics' features keep the observed best's target, ``best``, as they were trained)."""
+    rows = ranked[:n]
+    mu = model.predict(x[rows])[0]
+    k = int(np.argmin(mu))
+    if mode in ("threshold", "both"):
+        model.threshold = float(mu[k])
+    if k == 0 or mode not in ("base", "both"):
+        return ranked
+    out = ranked.copy()
+    out[0], out[k] = ranked[k], ranked[0]
+    return out

@@ -258,6 +258,8 @@ class ModelView:
 
     best: float
     log_ls: np.ndarray
+    threshold: float | None = None
+    """Log EI's threshold where it is not ``best`` (``None``: ``best``)."""
     log_survival: Callable[[np.ndarray], np.ndarray] | None = None
     """Under a pruner: the log chance that a trial at ``xq`` completes
     (``_survival.Survival.log_p``), added to the acquisition; ``None``: every trial counts."""
@@ -272,7 +274,8 @@ class ModelView:
         """Log expected improvement over ``best`` at ``xq`` ``[m, d]`` (the teacher's score),
         plus the log chance of completing where the study prunes (``log_survival``)."""
         mu, sd = self.predict(xq)
-        score = log_ei((self.best - mu) / sd, sd)
+        best = self.best if self.threshold is None else self.threshold
+        score = log_ei((best - mu) / sd, sd)
         if self.log_survival is not None:
             score = score + self.log_survival(xq)
         return score

@@ -316,3 +316,38 @@ def test_pseudo_points_follow_the_targets(monkeypatch: pytest.MonkeyPatch) -> No
     q = _surrogate.pseudo_targets(p, loss)
     np.testing.assert_allclose(q.y, (p.loss - loss.mean()) / loss.std())
     np.testing.assert_allclose(q.var, p.loss_var / loss.var())
+
+
+def test_the_plug_in_incumbent_is_the_completed_trial_of_lowest_posterior_mean() -> None:
+    from optuna_hypera._core import _model_first
+
+    rng = np.random.RandomState(4)
+    x = rng.uniform(size=(30, 2))
+    loss = ((x - 0.3) ** 2).sum(1) + 0.05 * rng.randn(30)
+    # A lucky draw: three near-repeats of one configuration, one of them far below the others.
+    x[8:10] = x[7] + 1e-3
+    loss[8:10] = loss[7]
+    loss[7] = loss.min() - 0.3
+    model = Surrogate.fit(x, loss, x[7])
+    assert model is not None
+    ranked = np.argsort(loss, kind="stable")
+    assert ranked[0] == 7
+    mu = model.predict(x)[0]
+    k = int(np.argmin(mu))
+    for mode, first, threshold in (("threshold", 7, True), ("base", k, False),
+                                   ("both", k, True)):
+        model.threshold = None
+        out = _model_first(model, x, ranked, len(ranked), mode)
+        assert out[0] == first and sorted(out) == sorted(ranked)
+        assert (model.threshold == pytest.approx(mu[k])) if threshold else model.threshold is None
+    assert k != 7  # the plug-in moved away from the lucky draw
+    # The threshold sets log EI's reference; the critics' features keep the observed best.
+    xq = rng.uniform(size=(5, 2))
+    features = model.candidate_features(xq, x[7], 0.2)
+    model.threshold = None
+    observed = model.acquisition(xq)
+    model.threshold = float(mu[k])
+    m, s = model.predict(xq)
+    np.testing.assert_allclose(model.acquisition(xq), log_ei((mu[k] - m) / s, s))
+    assert not np.allclose(model.acquisition(xq), observed)
+    np.testing.assert_array_equal(model.candidate_features(xq, x[7], 0.2), features)
