@@ -62,10 +62,11 @@ otherwise):
 - ``new-log-ei-box``, ``staged-box``: uniform candidates from the box stretched by the
   model's lengthscales (``Coordinator.stretch``, an option since 0.12, off by default;
   ``docs/benchmarks/stretch-validation.md``);
-- ``new-log-ei-mbase``, ``staged-mbase`` (the default since 0.13), ``-mthr``, ``-mbest``:
+- ``new-log-ei-mbase``, ``staged-mbase``, ``-mthr``, ``-mbest``:
   the completed trial of lowest posterior mean as the base, as log EI's threshold, or both
-  (``HyperaCore.model_incumbent``; every other variant keeps 0.12's base, the lowest
-  observed loss; ``docs/benchmarks/model-incumbent.md``);
+  (``HyperaCore.model_incumbent``, an option since 0.13, off by default; every other
+  variant keeps the default's base, the lowest observed loss;
+  ``docs/benchmarks/model-incumbent.md``);
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 
@@ -303,8 +304,8 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[s
     # Every variant keeps 0.11's box unless named ``-box`` (so earlier tables repeat).
     core.coordinator.stretch = bool(extra.get("stretch", False))
     core.coordinator.categorical_sweep = int(extra.get("categorical_sweep", 0))
-    # Every variant keeps 0.12's base (the lowest observed loss) unless named ``-mbase``,
-    # ``-mthr`` or ``-mbest`` (so earlier tables repeat).
+    # Every variant keeps the default's base (the lowest observed loss) unless named
+    # ``-mbase``, ``-mthr`` or ``-mbest``.
     core.model_incumbent = str(extra.get("model_incumbent", "off"))
     core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))

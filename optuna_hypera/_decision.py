@@ -48,8 +48,12 @@ class Context:
     evidence: Evidence
     assignment: GroupAssignment
     incumbent: Base
+    """The completed trial of lowest observed loss (with ``HyperaCore.model_incumbent`` "base"
+    or "both" and a model: of lowest posterior mean)."""
     elites: list[int]
-    """Rows of the elite trials, turned into bases by ``make_base`` when drawn."""
+    """Rows of the elite trials, turned into bases by ``make_base`` when drawn: the best
+    observed ones, the incumbent's row first (a model's incumbent swaps places with the
+    observed best)."""
     make_base: Callable[[int], Base]
     step: np.ndarray
     """``[A]`` coordinate change per unit action: action scale x trust radius, at most 1."""
