@@ -134,7 +134,7 @@ VARIANTS = {
     "new-blend-z-half": ("blend-z", "mixed", 10, GLOBAL_SHARE),
     "new-blend-z-2": ("blend-z", "mixed", 10, GLOBAL_SHARE),
 }
-SETTINGS: dict[str, dict[str, int | float]] = {
+SETTINGS: dict[str, dict[str, int | float | str]] = {
     "new-blend-z-half": {"blend_weight": 0.5},
     "new-blend-z-2": {"blend_weight": 2.0},
 }
@@ -285,8 +285,9 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     return out
 
 
-def _run_one(task: Landscape, seed: int, n_trials: int, name: str, extra: dict[str, float],
-             new_weights: str | None, baseline: str | None) -> np.ndarray:
+def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
+             extra: dict[str, int | float | str], new_weights: str | None,
+             baseline: str | None) -> np.ndarray:
     if name in OPTUNA_VARIANTS:
         with torch_threads(1):
             return optuna_run(task, seed, n_trials, name)

@@ -77,6 +77,7 @@ from benchmarks.runner import THREAD_ENV
 from benchmarks.samplers import SAMPLER_NAMES
 from benchmarks.samplers import SamplerUnavailableError
 from benchmarks.samplers import check_samplers
+from benchmarks.summary_md import libraries
 
 
 CURVE_STEPS = 27
@@ -197,7 +198,8 @@ def _header(out: Path) -> list[str]:
         return []
     m, last = runs[-1]["machine"], runs[-1]
     return [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, optuna "
-            f"{m['optuna']}, torch {m['torch']} on {m['device']}. Runs in {last['jobs']} worker "
+            f"{m['optuna']}, torch {m['torch']} on {m['device']}.{libraries(m)} Runs in "
+            f"{last['jobs']} worker "
             "process(es), one torch/BLAS thread each (" + ", ".join(
                 f"{k}=1" for k in THREAD_ENV) + f"); last run {last['wall_seconds']:.0f} s.", ""]
 

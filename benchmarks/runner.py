@@ -341,11 +341,32 @@ def machine_info() -> dict[str, Any]:
                 cpu = line.split(":", 1)[1].strip()
                 break
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    flags: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
     return {
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
         "torch": torch.__version__, "optuna": optuna.__version__, "device": device,
         "platform": platform.platform(),
+        # Real training's last bits follow the vector instructions torch's kernels take and
+        # the libraries that make the data: runs on one machine kind with other versions
+        # need not repeat.
+        "simd": [f for f in ("avx512f", "avx2") if f in flags],
+        **{name: _version(name) for name in ("numpy", "scipy", "scikit-learn", "monai")},
     }
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def update_meta(out_dir: Path, entry: dict[str, Any]) -> None:

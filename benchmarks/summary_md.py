@@ -56,7 +56,8 @@ def _header(summary: dict[str, Any], meta: dict[str, Any], command: str | None) 
         m = last.get("machine", {})
         lines += [
             f"Machine: {m.get('cpu')}, {m.get('cores')} cores; Python {m.get('python')}, "
-            f"torch {m.get('torch')}, optuna {m.get('optuna')}; device: {m.get('device')}.",
+            f"torch {m.get('torch')}, optuna {m.get('optuna')}; device: {m.get('device')}."
+            + libraries(m),
             f"Last invocation: {last.get('started')}, {last.get('jobs')} worker process(es), "
             f"{fmt(last.get('wall_seconds', math.nan) / 60)} min wall time for "
             f"{last.get('runs_executed')} new run(s) ({last.get('runs_failed')} failed).",
@@ -247,3 +248,13 @@ def render_markdown(
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     lines += ["Metric definitions: benchmarks/README.md.", ""]
     return "\n".join(lines)
+
+
+def libraries(machine: dict[str, Any]) -> str:
+    """" numpy 2.4.6, ..., SIMD avx2." for what ``runner.machine_info`` records since 0.13
+    (empty for earlier runs)."""
+    names = [n for n in ("numpy", "scipy", "scikit-learn", "monai") if machine.get(n)]
+    text = ", ".join(f"{n} {machine[n]}" for n in names)
+    if "simd" in machine:
+        text += (", " if text else "") + "SIMD " + (" ".join(machine["simd"]) or "none")
+    return f" {text}." if text else ""
