@@ -148,6 +148,10 @@ for _n in (30, 50):
     VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
     SETTINGS[f"new-staged-{_n}"] = {"stage_trials": _n}
 VARIANTS["staged"] = VARIANTS["new-staged-50"]  # today's default with the baseline weights
+# The default with fewer Sobol startup trials (0.13; 0.5 measured ``new-log-ei-startup-5``
+# with the normal-score model).
+for _n in (5, 7):
+    VARIANTS[f"staged-startup-{_n}"] = ("staged", "mixed", _n, GLOBAL_SHARE)
 # The teacher's stage: the kernel refitted at every trial below 50 instead of every 5
 # (``_surrogate.REFIT_STEPS``), and 5 startup trials instead of 10.
 VARIANTS["new-log-ei-refit-1"] = VARIANTS["new-log-ei"]
@@ -203,6 +207,8 @@ for _name, _like, _setting in (
         ("new-log-ei-mthr", VARIANTS["new-log-ei"], {"model_incumbent": "threshold"}),
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
+        ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
+        ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
         ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"})):
     VARIANTS[_name] = _like
     SETTINGS[_name] = {**_setting}
@@ -308,6 +314,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
     # Every variant keeps the default's base (the lowest observed loss) unless named
     # ``-mbase``, ``-mthr`` or ``-mbest``.
     core.model_incumbent = str(extra.get("model_incumbent", "off"))
+    core.coordinator.incumbent_share = float(extra.get("incumbent_share", 0.5))
     core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))
     core.sac.load(new_weights if name.startswith("new") and new_weights

@@ -109,6 +109,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-mbest": {"core": {"model_incumbent": "both"}},  # the base and log EI's threshold
     # at that posterior mean
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
+    "hypera-startup7": {"n_startup_trials": 7},
+    "hypera-startup10": {"n_startup_trials": 10},
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
 }

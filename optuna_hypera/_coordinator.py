@@ -113,6 +113,8 @@ class Coordinator:
         ones are still drawn, for the hindsight labels). Pre-training's imitation stage: the
         log-EI rule jumps too often when it may go anywhere (measured on the validation
         split, ``docs/benchmarks/global-validation.md``)."""
+        self.incumbent_share = 0.5
+        """The chance that a decision's base is the incumbent; else a uniformly drawn elite."""
         self.polish = False
         """The teacher's pick moved to higher log-EI nearby (``_decision.polish``); off."""
         self.categorical_jumps = False
@@ -192,7 +194,7 @@ class Coordinator:
         return done
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
-        if not ctx.elites or rng.rand() < 0.5:
+        if not ctx.elites or rng.rand() < self.incumbent_share:
             return ctx.incumbent
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 
