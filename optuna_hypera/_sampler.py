@@ -42,7 +42,7 @@ from optuna_hypera._weights import starting_state
 
 _logger = optuna.logging.get_logger("optuna.hypera")
 _MAX_MODES = 10_000
-_STARTUP = 7
+_STARTUP = 10
 SCORERS = {"staged": "staged", "critics": "critic", "log-ei": "teacher"}
 """``HyperaSampler(scorer=...)`` -> the core's chooser."""
 _SOURCE_STARTUP = 5
@@ -60,7 +60,7 @@ class HyperaSampler(BaseSampler):
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
         n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
-            (default 7; 5 with ``source_studies``, whose best configurations come first).
+            (default 10; 5 with ``source_studies``, whose best configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.
