@@ -67,6 +67,11 @@ otherwise):
   (``HyperaCore.model_incumbent``, an option since 0.13, off by default; every other
   variant keeps the default's base, the lowest observed loss;
   ``docs/benchmarks/model-incumbent.md``);
+- ``staged-reseed``: the default on other random draws (startup design, noise, the
+  sampler's own randomness): the null distribution of a pair count
+  (``docs/benchmarks/startup-0.13.md``); ``staged-startup-5``, ``staged-startup-7``: 5 or
+  7 startup trials; ``staged-inc100``, ``staged-inc25``: the incumbent as the base of every
+  decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 
@@ -207,6 +212,7 @@ for _name, _like, _setting in (
         ("new-log-ei-mthr", VARIANTS["new-log-ei"], {"model_incumbent": "threshold"}),
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
+        ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
         ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"})):
@@ -283,7 +289,10 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         if "standardized" in extra:
             _surrogate.TARGETS = "standardized"
         try:
-            x = _run_one(task, seed, n_trials, name, extra, new_weights, baseline)
+            # ``reseed``: the same variant on other draws (startup, noise, the sampler's own
+            # randomness), the null distribution of a pair count.
+            x = _run_one(task, seed + int(extra.get("reseed", 0)), n_trials, name, extra,
+                         new_weights, baseline)
         finally:
             _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
             _surrogate.KERNEL_PRIOR = prior
