@@ -334,19 +334,19 @@ def machine_info() -> dict[str, Any]:
     """CPU model, cores, library versions and the torch device runs use."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    model: str | None = None
     flags: set[str] = set()
     with contextlib.suppress(OSError):
+        # One read: the first processor's model name and flags.
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
                 break
+    cpu = model or platform.processor() or platform.machine()
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return {
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
         "torch": torch.__version__, "optuna": optuna.__version__, "device": device,

@@ -28,6 +28,7 @@ from optuna_hypera._coordinator import Coordinator
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._decision import Decision
+from optuna_hypera._decision import model_first
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
@@ -177,7 +178,7 @@ class HyperaCore:
         self.model_incumbent = "off"
         """The completed trial of lowest posterior mean instead of the lowest observed loss
         as the base ("base"), as log EI's threshold ("threshold"), or both ("both"); "off":
-        neither, the default (``_model_first``; an option since 0.13, better on the
+        neither, the default (``_decision.model_first``; an option since 0.13, better on the
         generated validation split, even on the test split, worse on the ``standard``
         suite's BBOB tasks: ``docs/benchmarks/model-incumbent.md``)."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
@@ -286,8 +287,8 @@ class HyperaCore:
                             _early(hs[b], covers[b], studies[idx[b]].bar_quantile)
                             if finished is not None and self.survival_early else None)
                     if model is not None and self.model_incumbent != "off":
-                        ranked[b] = _model_first(model, x[b], ranked[b], int(n_bases[b]),
-                                                 self.model_incumbent)
+                        ranked[b] = model_first(model, x[b], ranked[b], int(n_bases[b]),
+                                                self.model_incumbent)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],
@@ -433,21 +434,3 @@ def _proposed(study: StudyInput) -> np.ndarray:
     made[keys] = True
     return made[numbers]
 
-
-def _model_first(model: ModelView, x: np.ndarray, ranked: np.ndarray, n: int,
-                 mode: str) -> np.ndarray:
-    """The completed trial of lowest posterior mean (of ``ranked``'s first ``n`` rows, the
-    completed trials that cover the space) as the plug-in incumbent of noisy BO: with
-    ``mode`` "base" or "both" it becomes the base (first in the returned order); with
-    "threshold" or "both" its mean becomes log EI's threshold (``ModelView.threshold``; the
-    critics' features keep the observed best's target, ``best``, as they were trained)."""
-    rows = ranked[:n]
-    mu = model.predict(x[rows])[0]
-    k = int(np.argmin(mu))
-    if mode in ("threshold", "both"):
-        model.threshold = float(mu[k])
-    if k == 0 or mode not in ("base", "both"):
-        return ranked
-    out = ranked.copy()
-    out[0], out[k] = ranked[k], ranked[0]
-    return out

@@ -264,3 +264,22 @@ def widen(decision: Decision, ctx: Context, rng: np.random.RandomState,
     for a, move in decision.moves.items():
         move.action = executed(move, x, float(ctx.step[a]))
     return decision
+
+
+def model_first(model: ModelView, x: np.ndarray, ranked: np.ndarray, n: int,
+                mode: str) -> np.ndarray:
+    """The completed trial of lowest posterior mean (of ``ranked``'s first ``n`` rows, the
+    completed trials that cover the space) as the plug-in incumbent of noisy BO: with
+    ``mode`` "base" or "both" it becomes the base (first in the returned order); with
+    "threshold" or "both" its mean becomes log EI's threshold (``ModelView.threshold``; the
+    critics' features keep the observed best's target, ``best``, as they were trained)."""
+    rows = ranked[:n]
+    mu = model.predict(x[rows])[0]
+    k = int(np.argmin(mu))
+    if mode in ("threshold", "both"):
+        model.threshold = float(mu[k])
+    if k == 0 or mode not in ("base", "both"):
+        return ranked
+    out = ranked.copy()
+    out[0], out[k] = ranked[k], ranked[0]
+    return out

@@ -319,7 +319,7 @@ def test_pseudo_points_follow_the_targets(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_the_plug_in_incumbent_is_the_completed_trial_of_lowest_posterior_mean() -> None:
-    from optuna_hypera._core import _model_first
+    from optuna_hypera._decision import model_first
 
     rng = np.random.RandomState(4)
     x = rng.uniform(size=(30, 2))
@@ -337,7 +337,7 @@ def test_the_plug_in_incumbent_is_the_completed_trial_of_lowest_posterior_mean()
     for mode, first, threshold in (("threshold", 7, True), ("base", k, False),
                                    ("both", k, True)):
         model.threshold = None
-        out = _model_first(model, x, ranked, len(ranked), mode)
+        out = model_first(model, x, ranked, len(ranked), mode)
         assert out[0] == first and sorted(out) == sorted(ranked)
         assert (model.threshold == pytest.approx(mu[k])) if threshold else model.threshold is None
     assert k != 7  # the plug-in moved away from the lucky draw
