@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="validation: for choosing (defaults, weights); test: for reporting")
     p.add_argument("--checkpoints", default=",".join(map(str, CHECKPOINTS)),
                    help="trial counts at which regret is read (up to --trials)")
+    p.add_argument("--draw-seed", type=int, default=0,
+                   help="seed of the task draw (``_families.draw``); 0 gives the tasks every "
+                        "table before 0.14 used, other seeds fresh tasks of the same split")
     p.add_argument("--new-weights", help="weights file for the variants named new*")
     p.add_argument("--baseline-weights",
                    help="weights file for the other variants (default: the shipped ones)")
@@ -399,7 +402,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error("variants new* need --new-weights")
     families = tuple(f for f in a.families.split(",") if f)
     checkpoints = tuple(int(c) for c in a.checkpoints.split(",") if c)
-    tasks = draw(a.split, a.per_family * len(families), 0, dims=DIMS, families=families)
+    tasks = draw(a.split, a.per_family * len(families), a.draw_seed, dims=DIMS,
+                 families=families)
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
                                 [a.trials] * len(tasks), [names] * len(tasks),
@@ -414,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = {"command": " ".join(["python -m benchmarks.generated_split", *sys.argv[1:]]),
             "torch": torch.__version__, "machine": platform.machine(),
             "checkpoints": [c for c in checkpoints if c <= a.trials], "variants": names,
-            "split": a.split, "new_weights": a.new_weights,
+            "split": a.split, "draw_seed": a.draw_seed, "new_weights": a.new_weights,
             "baseline_weights": a.baseline_weights or "shipped"}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     print(report(rows, names, meta))

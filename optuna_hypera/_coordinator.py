@@ -24,7 +24,6 @@ simulator decides for many studies in one forward pass of the networks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +34,7 @@ from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._decision import Decision
 from optuna_hypera._decision import JointMoves
+from optuna_hypera._decision import candidate_features
 from optuna_hypera._decision import executed
 from optuna_hypera._decision import explain
 from optuna_hypera._decision import polish
@@ -48,9 +48,9 @@ from optuna_hypera._rules import CHOOSERS
 from optuna_hypera._rules import STAGE_TRIALS
 from optuna_hypera._rules import Claim
 from optuna_hypera._rules import agent_weights
-from optuna_hypera._rules import blend
 from optuna_hypera._rules import check_rules
 from optuna_hypera._rules import resolve
+from optuna_hypera._rules import scores
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
@@ -193,6 +193,13 @@ class Coordinator:
             explain(d, c)
         return done
 
+    def _chooser(self, ctx: Context) -> str:
+        """The chooser of this decision: ``staged`` resolved by the study's size."""
+        if self.chooser != "staged":
+            return self.chooser
+        n = ctx.n_trainings if self.stage_counts == "trainings" else ctx.n_trials
+        return "teacher" if n < self.stage_trials else "critic"
+
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
         if not ctx.elites or rng.rand() < self.incumbent_share:
             return ctx.incumbent
@@ -291,7 +298,7 @@ class Coordinator:
                             / np.maximum(step[rows, a, None], 1e-12),
                             -ACTION_LIMIT, ACTION_LIMIT)
                     moved_actions = True
-                cand[:, kk] = _features(group, x)[None]
+                cand[:, kk] = candidate_features(group, x)[None]
                 out.plans.append((ks, agents, x, step))
             else:
                 # Claims: each critic judges its own move from the base.
@@ -300,7 +307,7 @@ class Coordinator:
                     xa = xb.copy()
                     xa[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
                                        0, 1)
-                    cand[a, kk] = _features(group, xa)
+                    cand[a, kk] = candidate_features(group, xa)
                 out.claims.append((ks, agents))
         if moved_actions:
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
@@ -426,20 +433,10 @@ class Coordinator:
             w = self.agent_weights(c, th)
             value = ((joint.values[:, rows.start:rows.stop].T * w) * active).sum(axis=1)
             ok = c.acceptable(x)
-            chooser = self.chooser
-            if chooser == "staged":
-                n = c.n_trainings if self.stage_counts == "trainings" else c.n_trials
-                chooser = "teacher" if n < self.stage_trials else "critic"
-            if chooser != "critic" and c.surrogate is not None:
-                score = c.surrogate.acquisition(x)
-                if chooser == "teacher":
-                    if self.teacher_local and n_far and c.assignment.disjoint:
-                        score = np.where(far_rows, -np.inf, score)
-                else:
-                    score = blend(value, score, ok, self.blend_weight,
-                                  ranks=chooser == "blend")
-            else:
-                score = value
+            chooser = self._chooser(c)
+            local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
+                     else None)
+            score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local)
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))
@@ -450,14 +447,7 @@ class Coordinator:
             d.picked_by = ("critics" if c.surrogate is None or chooser == "critic" else
                            "log-ei" if chooser == "teacher" else chooser)
             if self.labels and c.assignment.disjoint:
-                # Distinct configurations only (the actors' draws can repeat).
-                _, first = np.unique(np.round(x, 9), axis=0, return_index=True)
-                distinct = np.zeros(m, bool)
-                distinct[first] = True
-                same = np.abs(x - x[pick]).max(axis=1) < 1e-9
-                others = np.flatnonzero(ok & distinct & ~same)
-                chosen = rng.choice(others, min(self.labels, len(others)), replace=False)
-                d.alternatives = [joint.decision(rows.start + int(j)) for j in chosen]
+                d.alternatives = joint.others(rows.start, x, ok, pick, self.labels, rng)
             out.append(d)
             found.append(bool(ok.any()))
         return out, found
@@ -471,17 +461,3 @@ class Coordinator:
             move.action = executed(move, x, float(ctx.step[a]))
         value = float(sum(m.value for m in moves.values()))
         return Decision(x=x, base=base, moves=moves, value=value)
-
-
-def _features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.ndarray:
-    """Candidate features of ``x`` ``[K, d]``, one row per (context, base) item."""
-    out = np.zeros((len(group), N_CAND), np.float32)
-    spans: dict[tuple[int, int], list[int]] = {}
-    for i, (ctx, base, _) in enumerate(group):
-        spans.setdefault((id(ctx), id(base)), []).append(i)
-    for rows in spans.values():
-        ctx, base, _ = group[rows[0]]
-        if ctx.surrogate is not None:
-            out[rows] = ctx.candidates(x[rows], base.x)
-    return out
-

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr
@@ -192,6 +193,19 @@ class JointMoves:
     def decisions(self) -> list[Decision]:
         return [self.decision(k) for k in range(len(self.items))]
 
+    def others(self, start: int, x: np.ndarray, ok: np.ndarray, pick: int, n: int,
+               rng: np.random.RandomState) -> list[Decision]:
+        """Up to ``n`` decisions of one context's candidates ``x`` (rows from ``start``) other
+        than its ``pick``: acceptable, distinct configurations only (the actors' draws can
+        repeat), drawn at random. Pre-training's dense hindsight labels."""
+        _, first = np.unique(np.round(x, 9), axis=0, return_index=True)
+        distinct = np.zeros(len(x), bool)
+        distinct[first] = True
+        same = np.abs(x - x[pick]).max(axis=1) < 1e-9
+        rest = np.flatnonzero(ok & distinct & ~same)
+        chosen = rng.choice(rest, min(n, len(rest)), replace=False)
+        return [self.decision(start + int(j)) for j in chosen]
+
 
 def explain(d: Decision, ctx: Context) -> None:
     """The final ``x``'s candidate features and predictions: the critics' value and, with a
@@ -282,4 +296,18 @@ def model_first(model: ModelView, x: np.ndarray, ranked: np.ndarray, n: int,
         return ranked
     out = ranked.copy()
     out[0], out[k] = ranked[k], ranked[0]
+    return out
+
+
+def candidate_features(group: Sequence[tuple[Context, Base, Any]], x: np.ndarray) -> np.ndarray:
+    """Candidate features of ``x`` ``[K, d]``, one row per (context, base) item (zeros where
+    the context has no model)."""
+    out = np.zeros((len(group), N_CAND), np.float32)
+    spans: dict[tuple[int, int], list[int]] = {}
+    for i, (ctx, base, _) in enumerate(group):
+        spans.setdefault((id(ctx), id(base)), []).append(i)
+    for rows in spans.values():
+        ctx, base, _ = group[rows[0]]
+        if ctx.surrogate is not None:
+            out[rows] = ctx.candidates(x[rows], base.x)
     return out

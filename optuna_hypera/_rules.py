@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optuna_hypera._decision import Context
+from optuna_hypera._surrogate import ModelView
 
 
 STRATEGIES = ("independent", "sequential", "cooperative")
@@ -97,3 +98,17 @@ def blend(value: np.ndarray, teacher: np.ndarray, ok: np.ndarray, weight: float,
         s = ref.std()
         return (v - ref.mean()) / s if s > 0 else np.zeros_like(v)
     return std(np.asarray(value, np.float64)) + weight * std(np.asarray(teacher, np.float64))
+
+
+def scores(chooser: str, value: np.ndarray, model: ModelView | None, x: np.ndarray,
+           ok: np.ndarray, weight: float, far: np.ndarray | None = None) -> np.ndarray:
+    """What a cooperative decision maximizes over its candidates ``x`` ``[m, d]``: the
+    critics' weighted ``value`` (``critic``, or any chooser without a model), the model's
+    log-EI (``teacher``; candidates flagged in ``far`` left out), or both (``blend``,
+    ``blend-z``). ``staged`` is resolved before (``Coordinator._chooser``)."""
+    if chooser == "critic" or model is None:
+        return value
+    score = model.acquisition(x)
+    if chooser == "teacher":
+        return score if far is None else np.where(far, -np.inf, score)
+    return blend(value, score, ok, weight, ranks=chooser == "blend")
