@@ -66,7 +66,9 @@ otherwise):
   the completed trial of lowest posterior mean as the base, as log EI's threshold, or both
   (``HyperaCore.model_incumbent``, an option since 0.13, off by default; every other
   variant keeps the default's base, the lowest observed loss;
-  ``docs/benchmarks/model-incumbent.md``);
+  ``docs/benchmarks/model-incumbent.md``); ``staged-mgate`` (``-mgate2``, ``-mgate4``): the
+  model's best as the base only where the fitted noise variance is at least 1e-3 (1e-2,
+  1e-4) of the signal's (``model_incumbent="gated"``, ``docs/benchmarks/noise-gate.md``);
 - ``staged-reseed``: the default on other random draws (startup design, noise, the
   sampler's own randomness): the null distribution of a pair count
   (``docs/benchmarks/startup-0.13.md``); ``staged-startup-5``, ``staged-startup-7``: 5 or
@@ -197,7 +199,8 @@ for _n in (100, 150, 200):
 # (``Coordinator.categorical_sweep``); TuRBO's box stretched by the lengthscales
 # (``Coordinator.stretch``; not ``staged-stretch-N``, which thins the online updates).
 _TEACHER_GLOBAL = ("teacher", "mixed", 10)
-for _name, _like, _setting in (
+_Setting = dict[str, int | float | str]
+_one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("new-log-ei-smooth", VARIANTS["new-log-ei"], {"smooth_prior": 1}),
         ("staged-smooth", VARIANTS["new-staged-50"], {"smooth_prior": 1}),
         ("new-log-ei-global-p1024", VARIANTS["new-log-ei-global"], {"global_pool": 1024}),
@@ -215,7 +218,13 @@ for _name, _like, _setting in (
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
-        ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"})):
+        ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"}),
+        ("staged-mgate", VARIANTS["new-staged-50"], {"model_incumbent": "gated"}),
+        ("staged-mgate2", VARIANTS["new-staged-50"], {"model_incumbent": "gated",
+                                                     "noise_gate": 1e-2}),
+        ("staged-mgate4", VARIANTS["new-staged-50"], {"model_incumbent": "gated",
+                                                     "noise_gate": 1e-4}))
+for _name, _like, _setting in _one:
     VARIANTS[_name] = _like
     SETTINGS[_name] = {**_setting}
 STD = "+std"
@@ -323,6 +332,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
     # Every variant keeps the default's base (the lowest observed loss) unless named
     # ``-mbase``, ``-mthr`` or ``-mbest``.
     core.model_incumbent = str(extra.get("model_incumbent", "off"))
+    core.noise_gate = float(extra.get("noise_gate", core.noise_gate))
     core.coordinator.incumbent_share = float(extra.get("incumbent_share", 0.5))
     core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))

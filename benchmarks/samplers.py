@@ -108,6 +108,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # reports' names still run)
     "hypera-mbest": {"core": {"model_incumbent": "both"}},  # the base and log EI's threshold
     # at that posterior mean
+    "hypera-mgate": {"core": {"model_incumbent": "gated"}},  # that base only where the
+    # fitted noise is at least ``HyperaCore.noise_gate`` of the signal variance (0.14)
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-startup7": {"n_startup_trials": 7},
     "hypera-startup10": {"n_startup_trials": 10},

@@ -25,6 +25,7 @@ from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._coordinator import Coordinator
+from optuna_hypera._decision import NOISE_GATE
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._decision import Decision
@@ -180,7 +181,12 @@ class HyperaCore:
         as the base ("base"), as log EI's threshold ("threshold"), or both ("both"); "off":
         neither, the default (``_decision.model_first``; an option since 0.13, better on the
         generated validation split, even on the test split, worse on the ``standard``
-        suite's BBOB tasks: ``docs/benchmarks/model-incumbent.md``)."""
+        suite's BBOB tasks: ``docs/benchmarks/model-incumbent.md``); "gated": "base" where
+        the fitted noise variance is at least ``noise_gate`` times the signal variance,
+        "off" elsewhere (0.14, an option: ``docs/benchmarks/noise-gate.md``)."""
+        self.noise_gate = NOISE_GATE
+        """With ``model_incumbent="gated"``: the fitted noise-to-signal variance ratio from
+        which the model's best trial becomes the base."""
         self._kernels: dict[Hashable, dict[int, tuple[bytes, KernelParams]]] = {}
         self.priors: dict[Hashable, TransferPrior] = {}
         """Past studies' models to combine with a study's own (``_transfer``), by study key."""
@@ -288,7 +294,7 @@ class HyperaCore:
                             if finished is not None and self.survival_early else None)
                     if model is not None and self.model_incumbent != "off":
                         ranked[b] = model_first(model, x[b], ranked[b], int(n_bases[b]),
-                                                self.model_incumbent)
+                                                self.model_incumbent, self.noise_gate)
                     out[idx[b]] = self._context(
                         studies[idx[b]], evidence.row(k), steps[b], g_study[b],
                         ranked[b, : n_bases[b]], x[b] if all_cover else x[b][covers[b]],

@@ -280,13 +280,26 @@ def widen(decision: Decision, ctx: Context, rng: np.random.RandomState,
     return decision
 
 
+NOISE_GATE = 1e-3
+"""``model_first``'s "gated" mode: the fitted noise-to-signal variance ratio from which the
+model's best trial becomes the base (noise sd about 3% of the signal's)."""
+
+
 def model_first(model: ModelView, x: np.ndarray, ranked: np.ndarray, n: int,
-                mode: str) -> np.ndarray:
+                mode: str, gate: float = NOISE_GATE) -> np.ndarray:
     """The completed trial of lowest posterior mean (of ``ranked``'s first ``n`` rows, the
     completed trials that cover the space) as the plug-in incumbent of noisy BO: with
     ``mode`` "base" or "both" it becomes the base (first in the returned order); with
     "threshold" or "both" its mean becomes log EI's threshold (``ModelView.threshold``; the
-    critics' features keep the observed best's target, ``best``, as they were trained)."""
+    critics' features keep the observed best's target, ``best``, as they were trained).
+    "gated" is "base" where the model's fitted noise variance is at least ``gate`` times
+    its signal variance (``ModelView.noise_ratio``) and leaves ``ranked`` alone elsewhere:
+    on noiseless objectives the observed best is the best there is."""
+    if mode == "gated":
+        ratio = model.noise_ratio
+        if ratio is None or ratio < gate:
+            return ranked
+        mode = "base"
     rows = ranked[:n]
     mu = model.predict(x[rows])[0]
     k = int(np.argmin(mu))

@@ -264,6 +264,11 @@ class ModelView:
     """Under a pruner: the log chance that a trial at ``xq`` completes
     (``_survival.Survival.log_p``), added to the acquisition; ``None``: every trial counts."""
 
+    @property
+    def noise_ratio(self) -> float | None:
+        """The fitted noise variance over the signal variance (``None``: not one kernel)."""
+        return None
+
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
@@ -345,6 +350,10 @@ class Surrogate(ModelView):
         self.chol, self.jitter = factor
         self.alpha = cho_solve((self.chol, True), y_all)
         self.best = float(y.min())
+
+    @property
+    def noise_ratio(self) -> float | None:
+        return math.exp(self.params.log_noise) / self.s2
 
     @classmethod
     def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,

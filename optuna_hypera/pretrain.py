@@ -75,6 +75,9 @@ from optuna_hypera._simulate import simulate
 from optuna_hypera._threads import torch_threads
 
 
+SAC_CHOOSERS = ("critic", "staged")
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     rounds: int = 20
@@ -129,7 +132,22 @@ class PretrainConfig:
     the shipped weights were trained (0.11's trust region), so their command reproduces
     them."""
 
+    init: str = ""
+    """Weights to start from instead of fresh networks (a fine-tune; the optimizers and the
+    replay start empty); "": fresh, the shipped recipe."""
+    sac_chooser: str = "critic"
+    """Who picks in the SAC stage: ``"critic"`` (the shipped recipe: the critics from the
+    first decision) or ``"staged"`` (the teacher below ``STAGE_TRIALS`` trainings and the
+    critics after, as ``HyperaSampler()`` decides, so the critics learn in the studies where
+    they will be used)."""
+    trials: int = 0
+    """Trials per study; 0: the curriculum's (``tasks_for``: 40 plus twice the stage's
+    largest dimension, at most 80)."""
+
     def __post_init__(self) -> None:
+        if self.sac_chooser not in SAC_CHOOSERS:
+            raise ValueError(f"sac_chooser must be one of {SAC_CHOOSERS}, got "
+                             f"{self.sac_chooser!r}.")
         if self.horizon and self.labels:
             raise ValueError("--horizon and --labels do not combine: hindsight labels have "
                              "no future trials to credit.")
@@ -255,6 +273,8 @@ def _pretrain(cfg: PretrainConfig, out: str | os.PathLike[str],
     start = 0
     if resume and ckpt.exists():
         start, logs = _load_checkpoint(ckpt, core)
+    elif cfg.init:
+        core.sac.load(cfg.init)
     t0 = time.time()
     teacher = initial = math.nan
     if cfg.validate:
@@ -269,9 +289,10 @@ def _pretrain(cfg: PretrainConfig, out: str | os.PathLike[str],
     with torch_threads(cfg.threads):
         for r in range(start, cfg.rounds):
             t = time.time()
-            chooser = "teacher" if r < cfg.imitation_rounds else "critic"
+            chooser = "teacher" if r < cfg.imitation_rounds else cfg.sac_chooser
             core.coordinator.chooser = chooser
             tasks, n_trials = tasks_for(r, cfg)
+            n_trials = cfg.trials or n_trials
             sim = simulate(core, tasks, n_trials, n_startup=10, seed=cfg.seed * 1000 + r)
             core.learner.freeze()  # the round's studies are over: their ranks are final
             rng = np.random.RandomState([cfg.seed, r, 1])
@@ -345,7 +366,8 @@ def plot(logs: Sequence[RoundLog], path: Path, teacher: float = math.nan,
     ax[0].legend(fontsize=7)
     ax[0].set_title("share of random points better\nthan the best found (lower is better)",
                     fontsize=9)
-    ax[0].set_yscale("log")
+    if any(x.regret > 0 or x.validation > 0 for x in logs):  # NaN compares False
+        ax[0].set_yscale("log")
     ax[1].plot(r, [x.critic for x in logs], marker="o")
     ax[1].set_title("critic loss (TD error)", fontsize=9)
     ax[2].plot(r, [x.bc for x in logs], marker="o")
@@ -353,9 +375,9 @@ def plot(logs: Sequence[RoundLog], path: Path, teacher: float = math.nan,
     for a in ax:
         a.set_xlabel("round")
         for x in logs:
-            if x.chooser == "critic":
+            if x.chooser != "teacher":
                 a.axvspan(x.round - 0.5, x.round + 0.5, color="0.93", lw=0)
-    fig.suptitle("pre-training (grey: critics pick; white: the log-EI teacher picks)",
+    fig.suptitle("pre-training (grey: critics pick, or staged; white: the log-EI teacher)",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -395,12 +417,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="uniform candidates from the box stretched by the model's lengthscales "
                         "(an option of the sampler since 0.12; the shipped weights were "
                         "trained without)")
+    p.add_argument("--init", default=d.init,
+                   help="weights to start from (a fine-tune; default: fresh networks)")
+    p.add_argument("--sac-chooser", choices=SAC_CHOOSERS, default=d.sac_chooser,
+                   help="who picks in the SAC stage: the critics from the first decision, or "
+                        "staged as the sampler (the teacher below 50 trainings)")
+    p.add_argument("--trials", type=int, default=d.trials,
+                   help="trials per study (default: the curriculum's, 42 to 80)")
     a = p.parse_args(argv)
     cfg = PretrainConfig(a.rounds, a.studies, a.imitation_rounds, a.steps, a.batch_size,
                          a.candidates, a.explore, a.seed, not a.no_validation,
                          a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
                          a.labels, a.global_share, a.teacher_global, a.horizon,
-                         a.horizon_discount, a.targets, a.stretch)
+                         a.horizon_discount, a.targets, a.stretch, a.init, a.sac_chooser,
+                         a.trials)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

@@ -236,3 +236,36 @@ def test_a_horizon_adds_the_future_gains_to_executed_trials_rewards() -> None:
     assert (r5 >= r0 - 1e-6).all() and (r5 > r0 + 1e-6).any()
     with pytest.raises(ValueError, match="do not combine"):
         PretrainConfig(horizon=5, labels=2)
+
+
+def test_a_staged_fine_tune_starts_from_the_given_weights_and_lets_the_critics_pick_late(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optuna_hypera import _coordinator
+    from optuna_hypera._weights import pretrained_path
+
+    with pytest.raises(ValueError, match="sac_chooser"):
+        PretrainConfig(sac_chooser="blend")
+    picked: list[str] = []
+    cooperative = _coordinator.Coordinator._cooperative
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = cooperative(self, *args, **kwargs)
+        picked.extend(d.picked_by for d in out[0])
+        return out
+
+    monkeypatch.setattr(_coordinator.Coordinator, "_cooperative", spy)
+    out = tmp_path / "ft.pt"
+    cfg = PretrainConfig(rounds=1, studies=2, imitation_rounds=0, steps=0, candidates=8,
+                         validate=False, init=str(pretrained_path()), sac_chooser="staged",
+                         trials=56)
+    pretrain(cfg, out, progress=False)
+    # No gradient step: the weights are the ones it started from.
+    start, end = torch.load(pretrained_path(), weights_only=True), torch.load(out,
+                                                                             weights_only=True)
+    assert set(start) == set(end)
+    assert all(torch.equal(start[k], end[k]) for k in start)
+    # The teacher picks below 50 trainings, the critics after (as HyperaSampler() decides).
+    assert {"log-ei", "critics"} <= set(picked)
+    assert picked.index("critics") > picked.index("log-ei")
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["config"]["sac_chooser"] == "staged" and record["config"]["trials"] == 56

@@ -351,3 +351,29 @@ def test_the_plug_in_incumbent_is_the_completed_trial_of_lowest_posterior_mean()
     np.testing.assert_allclose(model.acquisition(xq), log_ei((mu[k] - m) / s, s))
     assert not np.allclose(model.acquisition(xq), observed)
     np.testing.assert_array_equal(model.candidate_features(xq, x[7], 0.2), features)
+
+
+def test_the_gated_plug_in_incumbent_follows_the_fitted_noise() -> None:
+    from optuna_hypera._decision import model_first
+
+    rng = np.random.RandomState(5)
+    x = rng.uniform(size=(30, 2))
+    smooth = ((x - 0.3) ** 2).sum(1)
+    ranked = np.argsort(smooth, kind="stable")
+    # A noiseless bowl: the fitted noise is tiny and the observed best stays the base.
+    clean = Surrogate.fit(x, smooth, x[ranked[0]])
+    assert clean is not None and clean.noise_ratio is not None
+    assert clean.noise_ratio < 1e-3
+    np.testing.assert_array_equal(model_first(clean, x, ranked, 30, "gated"), ranked)
+    # The same bowl under noise of a third of its spread: the model's best becomes the base,
+    # exactly as with "base", and with a gate above the fitted ratio it does not.
+    noisy_loss = smooth + 0.3 * smooth.std() * rng.randn(30)
+    order = np.argsort(noisy_loss, kind="stable")
+    noisy = Surrogate.fit(x, noisy_loss, x[order[0]])
+    assert noisy is not None and noisy.noise_ratio is not None
+    assert noisy.noise_ratio >= 1e-3
+    np.testing.assert_array_equal(model_first(noisy, x, order, 30, "gated"),
+                                  model_first(noisy, x, order, 30, "base"))
+    assert model_first(noisy, x, order, 30, "base")[0] != order[0]
+    np.testing.assert_array_equal(
+        model_first(noisy, x, order, 30, "gated", gate=2 * noisy.noise_ratio), order)
