@@ -5,7 +5,8 @@ tuned on it), ``optuna_hypera._families``.
     .venv/bin/python -m benchmarks.generated_split [--split test --per-family 6 --trials 100
         --jobs 2] [--variants critics,log-ei,...] [--new-weights W.pt] [--baseline-weights B.pt]
         [--out results/generated]
-    .venv/bin/python -m benchmarks.generated_split pairs A.json [B.json ...] --pairs a:b,c:d
+    .venv/bin/python -m benchmarks.generated_split pairs A.json [B.json@new=b-new ...]
+        --pairs a:b,c:d
 
 Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
 every family in turn). Each variant runs one study per task with its own ``HyperaCore``, as
@@ -345,10 +346,14 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
 
 def pairs(files: list[str], pairs: list[tuple[str, str]]) -> str:
     """Better / worse counts of each pair of variants, per family and checkpoint, over the
-    tasks every named variant ran in the merged ``files``."""
+    tasks every named variant ran in the merged ``files``. A file given as
+    ``PATH@old=new,old2=new2`` has those variants renamed (runs of ``new-*`` variants with
+    different ``--new-weights``)."""
     merged: dict[tuple[str, int, int], dict] = {}
     commands, checkpoints = [], None
-    for f in files:
+    for spec in files:
+        f, _, renames = spec.partition("@")
+        rename = dict(x.split("=", 1) for x in renames.split(",") if x)
         r = json.loads(Path(f).read_text())
         commands.append(r["meta"]["command"])
         # Runs of different lengths: the checkpoints every run reached.
@@ -357,7 +362,7 @@ def pairs(files: list[str], pairs: list[tuple[str, str]]) -> str:
         for row in r["rows"]:
             key = (row["family"], row["d"], row["seed"])
             merged.setdefault(key, {"family": row["family"], "best": {}})["best"].update(
-                row["best"])
+                {rename.get(k, k): v for k, v in row["best"].items()})
     need = {v for pair in pairs for v in pair}
     rows = [r for r in merged.values() if need <= set(r["best"])]
     lines = [f"From {len(files)} run(s): " + "; ".join(f"`{c}`" for c in commands)

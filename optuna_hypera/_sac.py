@@ -284,10 +284,11 @@ class MultiAgentSAC:
         return self.critic(tokens, mask, glob, action, cand, agents).min(dim=1).values
 
     def update(self, batch: dict[str, torch.Tensor], agent_mask: torch.Tensor,
-               gen: torch.Generator | None) -> dict[str, torch.Tensor]:
+               gen: torch.Generator | None, actors: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step for the agents in ``agent_mask`` (float ``[A]``); returns losses
         ``[A]`` (0 for the others). Only the due agents' slices of the stacked networks are
-        computed: an update costs what its due agents cost."""
+        computed: an update costs what its due agents cost. ``actors=False`` steps the
+        critics alone (actors and temperatures unchanged; pre-training's critic fine-tune)."""
         cfg = self.config
         due = torch.nonzero(agent_mask > 0).flatten()
         sel: torch.Tensor | None = None if len(due) == self.n_agents else due
@@ -314,6 +315,10 @@ class MultiAgentSAC:
         critic_params = list(self.critic.parameters())
         grads = torch.autograd.grad(critic_loss.sum(), critic_params)
         self.critic_opt.step(grads, agent_mask)
+        if not actors:
+            self.soft_update(cfg.tau, agent_mask)
+            self.updates += agent_mask.to(torch.long).cpu()
+            return {"critic": self._full(critic_loss.detach(), sel)}
 
         # One actor pass serves the reparameterized sample and the cloning term.
         mean, log_std = self.actor(tok, mask, glob, sel)

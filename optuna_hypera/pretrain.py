@@ -140,6 +140,9 @@ class PretrainConfig:
     first decision) or ``"staged"`` (the teacher below ``STAGE_TRIALS`` trainings and the
     critics after, as ``HyperaSampler()`` decides, so the critics learn in the studies where
     they will be used)."""
+    critics_only: bool = False
+    """Train the critics alone (actors and temperatures as they start: with ``init``, the
+    candidates the teacher picks among stay the ones it had)."""
     trials: int = 0
     """Trials per study; 0: the curriculum's (``tasks_for``: 40 plus twice the stage's
     largest dimension, at most 80)."""
@@ -198,13 +201,14 @@ def make_core(cfg: PretrainConfig, device: str = "cpu") -> HyperaCore:
 
 
 def train_steps(core: HyperaCore, steps: int, rng: np.random.RandomState,
-                gen: torch.Generator) -> dict[str, float]:
-    """``steps`` gradient steps of every agent on the replay; mean losses."""
+                gen: torch.Generator, actors: bool = True) -> dict[str, float]:
+    """``steps`` gradient steps of every agent on the replay (of the critics alone without
+    ``actors``); mean losses."""
     totals: dict[str, float] = {}
     due = np.ones(len(core.agents), bool)
     for _ in range(steps):
         batch, mask = core.learner.draw(due, rng)
-        for name, value in core.sac.update(batch, mask, gen).items():
+        for name, value in core.sac.update(batch, mask, gen, actors).items():
             totals[name] = totals.get(name, 0.0) + float(value.mean())
     return {k: v / max(steps, 1) for k, v in totals.items()}
 
@@ -297,7 +301,7 @@ def _pretrain(cfg: PretrainConfig, out: str | os.PathLike[str],
             core.learner.freeze()  # the round's studies are over: their ranks are final
             rng = np.random.RandomState([cfg.seed, r, 1])
             gen = torch.Generator().manual_seed(cfg.seed * 1000 + r)
-            losses = train_steps(core, cfg.steps, rng, gen)
+            losses = train_steps(core, cfg.steps, rng, gen, not cfg.critics_only)
             logs.append(RoundLog(r, stage_of(r, cfg.rounds), chooser,
                                  regret_share(tasks, sim.completed(), cfg.seed + r),
                                  evaluate(core.sac.state_dict(), cfg) if cfg.validate
@@ -422,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sac-chooser", choices=SAC_CHOOSERS, default=d.sac_chooser,
                    help="who picks in the SAC stage: the critics from the first decision, or "
                         "staged as the sampler (the teacher below 50 trainings)")
+    p.add_argument("--critics-only", action="store_true",
+                   help="train the critics alone (actors and temperatures kept)")
     p.add_argument("--trials", type=int, default=d.trials,
                    help="trials per study (default: the curriculum's, 42 to 80)")
     a = p.parse_args(argv)
@@ -430,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          a.replay_capacity, a.threads, a.prior, a.kernel, a.curves_share,
                          a.labels, a.global_share, a.teacher_global, a.horizon,
                          a.horizon_discount, a.targets, a.stretch, a.init, a.sac_chooser,
-                         a.trials)
+                         a.critics_only, a.trials)
     command = "python -m optuna_hypera.pretrain " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
     pretrain(cfg, a.out, checkpoint=a.checkpoint, resume=a.resume,

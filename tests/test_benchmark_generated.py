@@ -58,6 +58,10 @@ def test_pairs_merge_runs_on_the_same_tasks_and_count_wins(tmp_path: Path) -> No
     (tmp_path / "short.json").write_text(json.dumps(short))
     text = pairs([b, str(tmp_path / "short.json")], [("x", "y")])
     assert "**At 25" in text and "**At 50" not in text and "| **all** | 3 | 2/1 |" in text
+    # Two runs of one variant name (other weights) held against each other by renaming.
+    text = pairs([f"{a}@x=x1", f"{a}@x=x2", f"{b}@y=x"],
+                 [("x1", "x")])
+    assert "| **all** | 3 | 2/1 |" in text.split("**At 50")[0]
 
 
 def test_optuna_samplers_run_on_the_same_tasks_and_refits_are_restored(tmp_path: Path) -> None:

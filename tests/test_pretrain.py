@@ -269,3 +269,19 @@ def test_a_staged_fine_tune_starts_from_the_given_weights_and_lets_the_critics_p
     assert picked.index("critics") > picked.index("log-ei")
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["config"]["sac_chooser"] == "staged" and record["config"]["trials"] == 56
+
+
+def test_a_critics_only_fine_tune_leaves_actors_and_temperatures_as_they_were(
+        tmp_path: Path) -> None:
+    from optuna_hypera._weights import pretrained_path
+
+    out = tmp_path / "critics.pt"
+    pretrain(PretrainConfig(rounds=1, studies=2, imitation_rounds=0, steps=3, candidates=8,
+                            validate=False, init=str(pretrained_path()), critics_only=True,
+                            trials=30), out, progress=False)
+    start, end = torch.load(pretrained_path(), weights_only=True), torch.load(out,
+                                                                             weights_only=True)
+    same = {k: torch.equal(start[k], end[k]) for k in start}
+    assert all(v for k, v in same.items() if k.startswith(("actor.", "log_alpha")))
+    assert not all(v for k, v in same.items() if k.startswith("critic."))
+    assert not all(v for k, v in same.items() if k.startswith("target."))
