@@ -57,7 +57,7 @@ PARTS: tuple[tuple[Any, str, int, str], ...] = (
     (coordinator.Coordinator, "_joint", 3, "scoring the candidates"),
     (sac.MultiAgentSAC, "act", 4, "actors"),
     (sac.MultiAgentSAC, "value", 4, "critics"),
-    (coordinator, "_features", 4, "candidates' model features"),
+    (coordinator, "candidate_features", 4, "candidates' model features"),
     (coordinator, "explain", 3, "explanation"),
     (decision.Context, "acceptable", 3, "acceptability checks"),
     (surrogate.Surrogate, "predict", 2, "GP predictions (within the above)"),
