@@ -4,12 +4,12 @@ tuned on it), ``optuna_hypera._families``.
 
     .venv/bin/python -m benchmarks.generated_split [--split test --per-family 6 --trials 100
         --jobs 2] [--variants critics,log-ei,...] [--new-weights W.pt] [--baseline-weights B.pt]
-        [--out results/generated]
+        [--draw-seed 0] [--out results/generated]
     .venv/bin/python -m benchmarks.generated_split pairs A.json [B.json@new=b-new ...]
         --pairs a:b,c:d
 
 Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
-every family in turn). Each variant runs one study per task with its own ``HyperaCore``, as
+every family in turn; ``--draw-seed`` other than 0 draws fresh tasks of the split, 0.14). Each variant runs one study per task with its own ``HyperaCore``, as
 ``HyperaSampler()`` has (cooperative, Thompson conflicts, online updates), through
 ``_simulate.simulate`` (noise included, 10 Sobol startup trials unless the variant says
 otherwise):

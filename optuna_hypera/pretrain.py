@@ -364,9 +364,11 @@ def plot(logs: Sequence[RoundLog], path: Path, teacher: float = math.nan,
     r = [x.round for x in logs]
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.2))
     ax[0].plot(r, [x.regret for x in logs], marker="o", label="training rounds")
-    ax[0].plot(r, [x.validation for x in logs], marker="s", label="validation (critics pick)")
-    ax[0].axhline(teacher, color="k", ls="--", lw=1, label="validation, log-EI teacher")
-    ax[0].axhline(initial, color="r", ls=":", lw=1, label="validation, initial weights")
+    if not all(math.isnan(x.validation) for x in logs):  # ``--no-validation``: none
+        ax[0].plot(r, [x.validation for x in logs], marker="s",
+                   label="validation (critics pick)")
+        ax[0].axhline(teacher, color="k", ls="--", lw=1, label="validation, log-EI teacher")
+        ax[0].axhline(initial, color="r", ls=":", lw=1, label="validation, initial weights")
     ax[0].legend(fontsize=7)
     ax[0].set_title("share of random points better\nthan the best found (lower is better)",
                     fontsize=9)
