@@ -9,8 +9,9 @@ tuned on it), ``optuna_hypera._families``.
         --pairs a:b,c:d
 
 Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
-every family in turn; ``--draw-seed`` other than 0 draws fresh tasks of the split, 0.14). Each variant runs one study per task with its own ``HyperaCore``, as
-``HyperaSampler()`` has (cooperative, Thompson conflicts, online updates), through
+every family in turn; ``--draw-seed`` other than 0 draws fresh tasks of the split, 0.14).
+Each variant runs one study per task with its own ``HyperaCore``, as ``HyperaSampler()``
+has (cooperative, Thompson conflicts, online updates), through
 ``_simulate.simulate`` (noise included, 10 Sobol startup trials unless the variant says
 otherwise):
 
