@@ -11,7 +11,8 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
   model says about each candidate:
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
   imitation stage) the candidate with the highest log expected improvement wins instead;
-  ``"staged"`` (the sampler's default) is the teacher until the study has ``stage_trials``
+  ``"staged"`` (the sampler's default of 0.5-0.13; ``"teacher"`` is since 0.14) is the
+  teacher until the study has ``stage_trials``
   trials that were not pruned and the critics from then on (``_rules``).
 
 Conflict rules and the scoring of candidates are in ``_rules``.

@@ -320,7 +320,7 @@ def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates()
     assert runs["critics"][5:] != runs["log-ei"][5:]
     # Staged: the teacher's picks while the study is short (50 trials by default).
     assert runs["staged"] == runs["log-ei"]
-    assert HyperaSampler()._scorer == "staged"
+    assert HyperaSampler()._scorer == "log-ei"
 
 
 def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
