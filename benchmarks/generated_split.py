@@ -30,15 +30,17 @@ otherwise):
   ``new-log-ei-global``, ``new-startup-5-global`` the same with global candidates;
   ``--baseline-weights`` replaces the shipped weights for the other variants;
 - ``new-staged-30``, ``new-staged-50``: the teacher picks until that trial number, the
-  critics after (``chooser="staged"``; 50 is today's default, ``HyperaSampler()``);
-  ``new`` is then ``HyperaSampler(scorer="critics")``;
+  critics after (``chooser="staged"``; 50 is ``HyperaSampler(scorer="staged")``, the
+  default of 0.5-0.13); ``new`` is then ``HyperaSampler(scorer="critics")`` and
+  ``new-log-ei`` ``HyperaSampler()``, the default since 0.14;
 - ``new-blend-z`` (``-half``, ``-2``): the critics' and the teacher's scores, z-scored over
   the candidates and added with the teacher weighted 1 (0.5, 2); ``new-blend`` the same by
   ranks (``_rules.blend``);
 - ``new-c128``, ``new-c256``, ``new-log-ei-c256``: 128 or 256 candidates per decision
   instead of 64;
-- ``staged``: today's default (``HyperaSampler()``) with the baseline weights, to hold
-  ``new-staged-50`` against;
+- ``staged``: 0.5-0.13's default (``HyperaSampler(scorer="staged")``) with the baseline
+  weights, to hold ``new-staged-50`` against (every lever variant named ``staged-*`` is a
+  change of it; since 0.14 the default is ``new-log-ei`` with the shipped weights);
 - ``new-log-ei-refit-1``, ``new-log-ei-startup-5``, ``new-log-ei-startup-5-refit-1``: the
   teacher with its kernel refitted at every trial below 50 (``_surrogate.REFIT_STEPS``), with
   5 startup trials, and both;
@@ -156,7 +158,7 @@ for _n in (128, 256):
 for _n in (30, 50):
     VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
     SETTINGS[f"new-staged-{_n}"] = {"stage_trials": _n}
-VARIANTS["staged"] = VARIANTS["new-staged-50"]  # today's default with the baseline weights
+VARIANTS["staged"] = VARIANTS["new-staged-50"]  # 0.5-0.13's default, the baseline weights
 # The default with fewer Sobol startup trials (0.13; 0.5 measured ``new-log-ei-startup-5``
 # with the normal-score model).
 for _n in (5, 7):
