@@ -355,11 +355,12 @@ def machine_info() -> dict[str, Any]:
         # the libraries that make the data: runs on one machine kind with other versions
         # need not repeat.
         "simd": [f for f in ("avx512f", "avx2") if f in flags],
-        **{name: _version(name) for name in ("numpy", "scipy", "scikit-learn", "monai")},
+        **{name: package_version(name) for name in ("numpy", "scipy", "scikit-learn", "monai")},
     }
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed distribution's version; ``None`` when it is not installed."""
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import platform
 import time
 import warnings
@@ -24,6 +23,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 import torch
 
+from benchmarks.runner import package_version
 from optuna_hypera import HyperaSampler
 
 
@@ -103,7 +103,8 @@ def main() -> None:
         return
     print(f"# Sampler time per trial ({args.dim}-d continuous, trivial objective)")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"optuna {optuna.__version__}, greenlet {_version('greenlet')}, 1 torch thread, "
+          f"optuna {optuna.__version__}, "
+          f"greenlet {package_version('greenlet') or 'not installed'}, 1 torch thread, "
           "1 BLAS thread\n")
     print("| trials | TPE ms | GP ms | Hypera ms | Hypera/TPE | Hypera/GP "
           "| TPE last-10 ms | GP last-10 ms | Hypera last-10 ms |")
@@ -130,13 +131,6 @@ def main() -> None:
     if args.repeats > 1:
         print("\nMedian Hypera/TPE over the repeats: " + ", ".join(
             f"{n} trials {float(np.median(v)):.2f} ({len(v)} runs)" for n, v in ratios.items()))
-
-
-def _version(module: str) -> str:
-    try:
-        return importlib.metadata.version(module)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

@@ -315,41 +315,37 @@ class MultiAgentSAC:
         critic_params = list(self.critic.parameters())
         grads = torch.autograd.grad(critic_loss.sum(), critic_params)
         self.critic_opt.step(grads, agent_mask)
-        if not actors:
-            self.soft_update(cfg.tau, agent_mask)
-            self.updates += agent_mask.to(torch.long).cpu()
-            return {"critic": self._full(critic_loss.detach(), sel)}
+        losses = {"critic": critic_loss}
+        if actors:
+            # One actor pass serves the reparameterized sample and the cloning term.
+            mean, log_std = self.actor(tok, mask, glob, sel)
+            new_action, logp = Actor.draw(mean, log_std, mask, gen)
+            q_pi = self.critic(tok, mask, glob, new_action, cand, sel).min(dim=1).values
+            actor_loss = (alpha[:, None] * logp - q_pi).mean(dim=1)  # eq. 7
+            bc = torch.zeros_like(actor_loss)
+            if cfg.bc_weight > 0:
+                n = mask.sum(-1).clamp(min=1.0)
+                nll = -(Actor.density(mean, log_std, mask, act) / n)
+                clone = batch.get("clone")
+                if clone is None:
+                    bc = nll.mean(dim=1)
+                else:  # only executed moves that stayed in the trust region are cloned
+                    bc = (nll * clone).sum(dim=1) / clone.sum(dim=1).clamp(min=1.0)
+                actor_loss = actor_loss + cfg.bc_weight * bc
+            actor_params = list(self.actor.parameters())
+            grads = torch.autograd.grad(actor_loss.sum(), actor_params)
+            self.actor_opt.step(grads, agent_mask)
 
-        # One actor pass serves the reparameterized sample and the cloning term.
-        mean, log_std = self.actor(tok, mask, glob, sel)
-        new_action, logp = Actor.draw(mean, log_std, mask, gen)
-        q_pi = self.critic(tok, mask, glob, new_action, cand, sel).min(dim=1).values
-        actor_loss = (alpha[:, None] * logp - q_pi).mean(dim=1)  # eq. 7
-        bc = torch.zeros_like(actor_loss)
-        if cfg.bc_weight > 0:
-            n = mask.sum(-1).clamp(min=1.0)
-            nll = -(Actor.density(mean, log_std, mask, act) / n)
-            clone = batch.get("clone")
-            if clone is None:
-                bc = nll.mean(dim=1)
-            else:  # only executed moves that stayed in the trust region are cloned
-                bc = (nll * clone).sum(dim=1) / clone.sum(dim=1).clamp(min=1.0)
-            actor_loss = actor_loss + cfg.bc_weight * bc
-        actor_params = list(self.actor.parameters())
-        grads = torch.autograd.grad(actor_loss.sum(), actor_params)
-        self.actor_opt.step(grads, agent_mask)
-
-        # Automatic temperature (eq. 18): target entropy counted per parameter.
-        n_params = mask.sum(-1)
-        alpha_loss = -(log_alpha[:, None] * (logp.detach() + cfg.target_entropy * n_params))
-        alpha_loss = alpha_loss.mean(dim=1)
-        (grad,) = torch.autograd.grad(alpha_loss.sum(), [self.log_alpha])
-        self.alpha_opt.step([grad], agent_mask)
+            # Automatic temperature (eq. 18): target entropy counted per parameter.
+            n_params = mask.sum(-1)
+            alpha_loss = -(log_alpha[:, None] * (logp.detach() + cfg.target_entropy * n_params))
+            alpha_loss = alpha_loss.mean(dim=1)
+            (grad,) = torch.autograd.grad(alpha_loss.sum(), [self.log_alpha])
+            self.alpha_opt.step([grad], agent_mask)
+            losses.update(actor=actor_loss, alpha=alpha, log_prob=logp.mean(dim=1), bc=bc)
 
         self.soft_update(cfg.tau, agent_mask)
         self.updates += agent_mask.to(torch.long).cpu()
-        losses = {"critic": critic_loss, "actor": actor_loss, "alpha": alpha,
-                  "log_prob": logp.mean(dim=1), "bc": bc}
         return {k: self._full(v.detach(), sel) for k, v in losses.items()}
 
     def _full(self, values: torch.Tensor, sel: torch.Tensor | None) -> torch.Tensor:
