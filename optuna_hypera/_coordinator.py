@@ -59,6 +59,7 @@ from optuna_hypera._schema import G
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
+from optuna_hypera._uniform_rows import uniform_moves
 from optuna_hypera._uniform_rows import uniform_replacements
 
 
@@ -220,7 +221,7 @@ class Coordinator:
                boxed: set[int] | None = None) -> JointMoves:
         """All agents act on each (context, base) at once; overlaps settled by the conflict
         rule. Items flagged in ``uniform`` take uniform moves in the trust region instead of
-        the actors' (a random subset of coordinates, at most about 20, as TuRBO perturbs).
+        the actors' (``uniform_moves``: a random subset of coordinates, as TuRBO perturbs).
         Items in ``fixed`` (disjoint assignments only) go to the given configuration, their
         actions the moves towards it clipped to the action range (``_global``); their
         source is ``"global"``, or ``"box"`` for the rows in ``boxed`` (``stretched``).
@@ -242,27 +243,8 @@ class Coordinator:
         jumps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if uniform is not None and uniform.any():
             assert rng is not None
-            for ks, group in by_assignment(items).items():
-                rows = np.array(ks)[uniform[list(ks)]]
-                if not len(rows):
-                    continue
-                asg, d = group[0][0].assignment, len(group[0][1].x)
-                chosen = rng.rand(len(rows), d) < min(1.0, 20.0 / max(d, 1))
-                none = np.flatnonzero(~chosen.any(axis=1))
-                chosen[none, rng.randint(d, size=len(none))] = True
-                for a in range(n_agents):
-                    pa = asg.indices(a)
-                    if len(pa):
-                        act_np[a, rows, : len(pa)] = rng.uniform(
-                            -ACTION_LIMIT, ACTION_LIMIT, (len(rows), len(pa))) * chosen[:, pa]
-                for k in rows.tolist():
-                    sources[k] = "uniform"
-                cat = group[0][0].space.categorical
-                if self.categorical_jumps and asg.disjoint and cat.any():
-                    redraw = chosen & cat
-                    for i, k in enumerate(rows.tolist()):
-                        if redraw[i].any():
-                            jumps[k] = (redraw[i], rng.uniform(size=int(redraw[i].sum())))
+            jumps = uniform_moves(items, uniform, rng, act_np, sources, n_agents,
+                                  self.categorical_jumps)
             actions = torch.from_numpy(act_np.astype(np.float32)).to(dev)
         cand = np.zeros((n_agents, len(items), N_CAND), np.float32)
         out = JointMoves(items, tok, act_np, cand, sources)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from optuna_hypera._features import Evidence
+from optuna_hypera._gp_maths import log_ei
 from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
@@ -25,7 +26,6 @@ from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import ModelView
-from optuna_hypera._surrogate import log_ei
 
 
 NO_CAND = np.zeros(N_CAND)

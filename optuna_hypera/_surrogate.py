@@ -40,10 +40,13 @@ from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dpotrf
 from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
-from scipy.special import erfcx
-from scipy.special import log_ndtr
 from scipy.special import ndtri
 
+from optuna_hypera._gp_maths import SQRT5
+from optuna_hypera._gp_maths import log_ei
+from optuna_hypera._gp_maths import matern52
+from optuna_hypera._gp_maths import near
+from optuna_hypera._gp_maths import scaled_dist
 from optuna_hypera._history import midranks
 from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._schema import N_CAND
@@ -71,7 +74,6 @@ def refit_point(n: int) -> int:
 
 
 
-_SQRT5 = math.sqrt(5.0)
 _LS_BOUNDS = (math.log(0.01), math.log(20.0))
 _SIGNAL_BOUNDS = (math.log(0.05), math.log(20.0))
 _NOISE_BOUNDS = (math.log(1e-6), math.log(1.0))
@@ -131,17 +133,6 @@ def pseudo_targets(pseudo: Pseudo, loss: np.ndarray) -> Pseudo:
                   pseudo.loss_var)
 
 
-def _matern(r: np.ndarray) -> np.ndarray:
-    sr = _SQRT5 * r
-    return (1.0 + sr + sr * sr / 3.0) * np.exp(-sr)
-
-
-def _scaled_dist(a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> np.ndarray:
-    a, b = a / ls, b / ls
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.sqrt(np.maximum(d2, 0.0))
-
-
 @dataclass
 class KernelParams:
     log_ls: np.ndarray
@@ -167,9 +158,9 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     ls = ls_c if cols is None else ls_c[cols]
     s2, nz = math.exp(theta[d]), math.exp(theta[d + 1])
     n = len(y)
-    r = _scaled_dist(x, x, ls)
-    e = np.exp(-_SQRT5 * r)
-    k = s2 * (1.0 + _SQRT5 * r + 5.0 / 3.0 * r * r) * e
+    r = scaled_dist(x, x, ls)
+    e = np.exp(-SQRT5 * r)
+    k = s2 * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * e
     factor = _cholesky(k, nz)
     if factor is None:
         return 1e10, np.zeros_like(theta)
@@ -189,7 +180,7 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     w = np.outer(alpha, alpha) - inv
     # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2, summed
     # over the columns that share l_k
-    m = w * (s2 * 5.0 / 3.0 * (1.0 + _SQRT5 * r) * e)
+    m = w * (s2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * e)
     xs = x / ls
     rows = m.sum(1)
     quad = ((m @ xs) * xs).sum(0)
@@ -341,7 +332,7 @@ class Surrogate(ModelView):
         self.log_ls = params.log_ls
         self.ls = self.inputs.expand(np.exp(params.log_ls))
         self.s2 = math.exp(params.log_signal)
-        k = self.s2 * _matern(_scaled_dist(self.xe, self.xe, self.ls))
+        k = self.s2 * matern52(scaled_dist(self.xe, self.xe, self.ls))
         if len(extra):  # a predicted final value is known only up to its own sd
             k[np.arange(n, len(y_all)), np.arange(n, len(y_all))] += extra
         factor = _cholesky(k, math.exp(params.log_noise))
@@ -391,16 +382,16 @@ class Surrogate(ModelView):
                 cache[m] = (key, params)
         e_center = inputs.embed(center[None])[0]
         ex = inputs.embed(x)
-        near = _near(ex, e_center, k)
+        rows = near(ex, e_center, k)
         if pseudo is not None and len(pseudo.y):
-            pseudo = pseudo_targets(pseudo.take(_near(inputs.embed(pseudo.x), e_center, k)),
-                                    loss[near])
+            pseudo = pseudo_targets(pseudo.take(near(inputs.embed(pseudo.x), e_center, k)),
+                                    loss[rows])
         try:
-            model = cls(x[near], targets(loss[near]), params, inputs, pseudo, ex[near])
+            model = cls(x[rows], targets(loss[rows]), params, inputs, pseudo, ex[rows])
         except np.linalg.LinAlgError:
             return None
         if TARGETS == "standardized":
-            model.units = _location_scale(loss[near])
+            model.units = _location_scale(loss[rows])
         return model
 
     def loo_mean(self) -> np.ndarray:
@@ -412,7 +403,7 @@ class Surrogate(ModelView):
 
     def predict(self, xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation at ``xq`` ``[m, d]``."""
-        ks = self.s2 * _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
+        ks = self.s2 * matern52(scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
         mu = ks @ self.alpha
         # L^-1 k for every query by one triangular solve: a decision predicts at its 64
         # candidates and then at its pick, so forming L^-1 once (n^3) would cost more than
@@ -425,38 +416,13 @@ class Surrogate(ModelView):
         """Gradient of the posterior mean at ``x0`` ``[K, d]`` -> ``[K, d]`` (along an
         integer coordinate the trend across its values, along a categorical one 0)."""
         e0 = self.inputs.embed(x0)
-        r = _scaled_dist(e0, self.xe, self.ls)
-        coef = -5.0 / 3.0 * self.s2 * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r) * self.alpha
+        r = scaled_dist(e0, self.xe, self.ls)
+        coef = -5.0 / 3.0 * self.s2 * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r) * self.alpha
         # d mu / d x0_k = sum_i coef_i (x0_k - x_ik) / l_k^2
         return self.inputs.slope((coef.sum(1)[:, None] * e0 - coef @ self.xe) / self.ls**2)
 
 
-def log_ei(z: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """log(sd * (z Phi(z) + phi(z))) computed stably for very negative z (as in LogEI,
-    Ament et al., NeurIPS 2023): for z < -1,
-    h(z) = phi(z) (1 - |z| erfcx(|z|/sqrt2) sqrt(pi/2))."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    hi = z >= -1.0
-    zh = z[hi]
-    out[hi] = np.log(zh * np.exp(log_ndtr(zh)) + np.exp(-0.5 * zh * zh) / math.sqrt(2 * math.pi))
-    zl = -z[~hi]
-    inner = 1.0 - zl * erfcx(zl / math.sqrt(2.0)) * math.sqrt(math.pi / 2.0)
-    out[~hi] = (-0.5 * zl * zl - 0.5 * math.log(2 * math.pi)
-                + np.log(np.maximum(inner, 1e-300)))
-    return out + np.log(sd)
-
-
 def _local(x: np.ndarray, loss: np.ndarray, center: np.ndarray, k: int,
            ) -> tuple[np.ndarray, np.ndarray]:
-    near = _near(x, center, k)
-    return x[near], loss[near]
-
-
-def _near(x: np.ndarray, center: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the at most ``k`` trials nearest ``center``, in trial order."""
-    if len(x) <= k:
-        return np.arange(len(x))
-    near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:k]
-    near.sort()
-    return near
+    rows = near(x, center, k)
+    return x[rows], loss[rows]

@@ -31,7 +31,7 @@ validation curves under ``MedianPruner``: better than the share on 52 of 72 pair
 19; under ``HyperbandPruner`` worse (18/53), so rung-based pruners still get no chance term
 (``docs/benchmarks/early-survival-validation.md``).
 
-Bounded cost: the ``points`` finished trials nearest the incumbent (``_surrogate._near``).
+Bounded cost: the ``points`` finished trials nearest the incumbent (``_gp_maths.near``).
 Numpy and scipy; no Optuna import.
 """
 
@@ -42,13 +42,13 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
+from optuna_hypera._gp_maths import matern52
+from optuna_hypera._gp_maths import near
+from optuna_hypera._gp_maths import scaled_dist
 from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
-from optuna_hypera._surrogate import _matern
-from optuna_hypera._surrogate import _near
-from optuna_hypera._surrogate import _scaled_dist
 
 
 PRIOR_WEIGHT = 1.0
@@ -87,13 +87,13 @@ class Survival:
         if not len(done) or done.all():
             return None
         xe = inputs.embed(x)
-        near = _near(xe, inputs.embed(center[None])[0], points)
-        xe, c = xe[near], done[near].astype(np.float64)
+        rows = near(xe, inputs.embed(center[None])[0], points)
+        xe, c = xe[rows], done[rows].astype(np.float64)
         rate = (c.sum() + 1.0) / (len(c) + 2.0)
-        r = _scaled_dist(xe, xe, ls)  # at every scale the same distances, divided by it
+        r = scaled_dist(xe, xe, ls)  # at every scale the same distances, divided by it
         best, best_ll = ls, -np.inf
         for scale in SCALES:
-            w = _matern(r / scale)
+            w = matern52(r / scale)
             np.fill_diagonal(w, 0.0)  # leave each trial out of its own estimate
             ll = _log_likelihood(c, _smoothed(w, c, rate))
             if ll > best_ll:
@@ -103,7 +103,7 @@ class Survival:
         return cls(xe, c, best, inputs, rate, gain, weight)
 
     def p(self, xq: np.ndarray) -> np.ndarray:
-        w = _matern(_scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
+        w = matern52(scaled_dist(self.inputs.embed(xq), self.xe, self.ls))
         return _smoothed(w, self.done, self.rate)
 
     def log_p(self, xq: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Replacements for the uniform half of a cooperative decision's candidates (experiment
-options of ``Coordinator``, off by default; ``docs/benchmarks/small-budget-levers.md``,
+"""The uniform half of a cooperative decision's candidates: their moves
+(``uniform_moves``), and replacements for some of them (experiment options of
+``Coordinator``, off by default; ``docs/benchmarks/small-budget-levers.md``,
 ``docs/benchmarks/stretch-validation.md``):
 
 - ``stretched``: uniform moves in TuRBO's box, each numeric parameter's step stretched by its
@@ -12,11 +13,50 @@ Pure numpy on the decision's ``Context``; no Optuna import.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from optuna_hypera._decision import Context
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._space import Space
+from optuna_hypera._states import by_assignment
+
+
+def uniform_moves(items: Sequence[tuple[Context, Any, Any]], uniform: np.ndarray,
+                  rng: np.random.RandomState, actions: np.ndarray, sources: list[str],
+                  n_agents: int, categorical_jumps: bool,
+                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Uniform moves in the trust region for the items flagged in ``uniform``, written into
+    the agents' ``actions`` ``[n_agents, items, max params]`` in place: a random subset of
+    coordinates moves, at most about 20 of them, as TuRBO perturbs (at least one). Their
+    ``sources`` become ``"uniform"``. With ``categorical_jumps`` (disjoint assignments only)
+    the chosen categorical coordinates are redrawn uniformly instead of stepped; returns
+    those, by item, as (which coordinates, their new values in [0, 1])."""
+    jumps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for ks, group in by_assignment(items).items():
+        rows = np.array(ks)[uniform[list(ks)]]
+        if not len(rows):
+            continue
+        asg, d = group[0][0].assignment, len(group[0][1].x)
+        chosen = rng.rand(len(rows), d) < min(1.0, 20.0 / max(d, 1))
+        none = np.flatnonzero(~chosen.any(axis=1))
+        chosen[none, rng.randint(d, size=len(none))] = True
+        for a in range(n_agents):
+            pa = asg.indices(a)
+            if len(pa):
+                actions[a, rows, : len(pa)] = rng.uniform(
+                    -ACTION_LIMIT, ACTION_LIMIT, (len(rows), len(pa))) * chosen[:, pa]
+        for k in rows.tolist():
+            sources[k] = "uniform"
+        cat = group[0][0].space.categorical
+        if categorical_jumps and asg.disjoint and cat.any():
+            redraw = chosen & cat
+            for i, k in enumerate(rows.tolist()):
+                if redraw[i].any():
+                    jumps[k] = (redraw[i], rng.uniform(size=int(redraw[i].sum())))
+    return jumps
 
 
 def uniform_replacements(ctx: Context, x: np.ndarray, n: int, rng: np.random.RandomState, *,

@@ -18,8 +18,8 @@ from optuna_hypera._core import StudyInput
 from optuna_hypera._curves import early_values
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
+from optuna_hypera._gp_maths import log_ei
 from optuna_hypera._kernel_inputs import KernelInputs
-from optuna_hypera._surrogate import log_ei
 from optuna_hypera._survival import FLOOR
 from optuna_hypera._survival import MIN_EARLY_COMPLETE
 from optuna_hypera._survival import EarlySurvival
