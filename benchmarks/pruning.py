@@ -17,8 +17,8 @@ sampler: Hyperband hashes it to pick each trial's bracket, so paired runs share 
 *k* fixes the sampler's seed and the objective's randomness (curve noise; digits split, init
 and batch order).
 
-Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``digits``,
-``monai``):
+Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``curves-val2``,
+``digits``, ``monai``):
 
 - ``curves``: ``curves-d<d>-t<seed>`` for seeds 10000..10007 with d = 4, 5, 6, 4, 5, 6, 4, 5
   (``curves-d4-t10000`` .. ``curves-d5-t10007``); 27 epochs a training, budget 1350 epochs
@@ -27,15 +27,16 @@ Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``
 - ``monai``: ``monai-seg-2d-27`` (GPU only: never in the default set); 27 epochs a training,
   budget 540 epochs (20 trainings).
 - ``curves-val``: 12 curve tasks of seeds 9000..9011 (d = 4, 5, 6 in turn), the validation set
-  on which levers of the sampler under pruners are chosen (never in the default set).
+  on which levers of the sampler under pruners are chosen (never in the default set);
+  ``curves-val2``: a second draw of 12, seeds 9012..9023 (since 0.15).
 
 ``curves-d<d>-t<seed>`` is the generated learning-curve task ``CurveTask.sample(d, seed)`` of
 ``optuna_hypera._curve_tasks`` (:mod:`benchmarks.objectives.curves`); task seeds 10_000 and above
-are the evaluation range, which pre-training must not draw from. ``digits-mlp-15`` is the
-``digits`` objective with 15 epochs. ``monai-seg-2d-27`` is the ``monai`` objective (64x64, 96
-training images, loss 1 - Dice) with 27 epochs; at ~0.25-0.3 s an epoch on this CPU (README
-calibration) a run would take 2-3 minutes and its 60 runs about 2.5 CPU-hours, so it runs only
-when named, on a GPU machine (not run in this project so far).
+are the evaluation range and 9_000 to 9_999 the validation range; pre-training draws below both.
+``digits-mlp-15`` is the ``digits`` objective with 15 epochs. ``monai-seg-2d-27`` is the
+``monai`` objective (64x64, 96 training images, loss 1 - Dice) with 27 epochs; at ~0.25-0.3 s
+an epoch on this CPU (README calibration) a run would take 2-3 minutes and its 60 runs about
+2.5 CPU-hours, so it runs only when named, on a GPU machine (not run in this project so far).
 
 Size of the default run: 4 samplers x 3 pruners x 9 tasks x 5 seeds = 540 runs, estimated at
 about 20 minutes with ``--jobs 2`` on this 2-core machine (AMD EPYC, one torch/BLAS thread a
@@ -78,6 +79,7 @@ from benchmarks.samplers import SAMPLER_NAMES
 from benchmarks.samplers import SamplerUnavailableError
 from benchmarks.samplers import check_samplers
 from benchmarks.summary_md import libraries
+from optuna_hypera._curve_tasks import VALIDATION_SEEDS_START
 
 
 CURVE_STEPS = 27
@@ -86,11 +88,15 @@ CURVE_TASKS = (
     (5, 10_007),
 )
 """(d, task seed) of the evaluation curve tasks."""
-VALIDATION_CURVE_TASKS = tuple((4 + k % 3, 9_000 + k) for k in range(12))
-"""(d, task seed) of the ``curves-val`` group: below ``EVALUATION_SEEDS_START``, so a lever of the
-sampler under pruners can be chosen on them without touching the evaluation tasks. No shipped
-weights were pre-trained on curve tasks (``curves_share`` 0 in ``weights/default.json``); a run
-that pre-trains with curves must keep clear of these seeds to keep them a validation set."""
+VALIDATION_CURVE_TASKS = tuple((4 + k % 3, VALIDATION_SEEDS_START + k) for k in range(12))
+"""(d, task seed) of the ``curves-val`` group: from ``VALIDATION_SEEDS_START``, below
+``EVALUATION_SEEDS_START``, so a lever of the sampler under pruners can be chosen on them without
+touching the evaluation tasks. Pre-training with curves draws below ``VALIDATION_SEEDS_START``
+(no shipped weights were pre-trained on curve tasks: ``curves_share`` 0 in
+``weights/default.json``)."""
+VALIDATION_CURVE_TASKS_2 = tuple((4 + k % 3, VALIDATION_SEEDS_START + 12 + k) for k in range(12))
+"""A second draw of 12 validation curve tasks (``curves-val2``, since 0.15), so a lever chosen
+under pruners is checked on two draws that must agree."""
 DEFAULT_TRAININGS = 50
 SAMPLERS = ("hypera", "tpe", "gp", "random")
 
@@ -121,6 +127,7 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
     return [
         *(curve_task(d, s, k) for d, s in CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val") for d, s in VALIDATION_CURVE_TASKS),
+        *(curve_task(d, s, k, "curves-val2") for d, s in VALIDATION_CURVE_TASKS_2),
         PruningTask("digits-mlp-15", "digits", "digits", max_steps=15, budget=15 * k,
                     first_step=0, options={"epochs": 15}),
         PruningTask("monai-seg-2d-27", "monai", "monai", max_steps=27,
@@ -131,9 +138,9 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
 
 def select_tasks(table: Sequence[PruningTask], names: Sequence[str] | None) -> list[PruningTask]:
     """The tasks named (by task or group name), else every evaluation task that is not GPU-only
-    (the ``curves-val`` group runs only when named)."""
+    (the ``curves-val`` groups run only when named)."""
     if names is None:
-        return [t for t in table if not t.gpu_only and t.group != "curves-val"]
+        return [t for t in table if not t.gpu_only and not t.group.startswith("curves-val")]
     known = {t.name for t in table} | {t.group for t in table}
     unknown = sorted(set(names) - known)
     if unknown:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from collections.abc import Sequence
+import os
 import time
 from typing import TYPE_CHECKING
 from typing import Any
@@ -41,6 +42,9 @@ def _builtin(seed: int) -> dict[str, Callable[[], BaseSampler]]:
         "qmc": lambda: s.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False),
     }
 
+
+NEW_WEIGHTS_ENV = "HYPERA_NEW_WEIGHTS"
+"""The environment variable that names the weights file of ``hypera-new``."""
 
 HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera": {},
@@ -118,6 +122,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-startup10": {"n_startup_trials": 10},
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
+    "hypera-new": {"weights": NEW_WEIGHTS_ENV},  # the default with the weights file named by
+    # that environment variable: candidate weights held against the shipped ones
 }
 """Keyword arguments of ``HyperaSampler`` for each ``hypera*`` name (on top of ``seed``)."""
 
@@ -156,6 +162,11 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
 
         kwargs = dict(HYPERA_STRATEGIES[name])
         core = kwargs.pop("core", {})
+        if kwargs.get("weights") == NEW_WEIGHTS_ENV:
+            path = os.environ.get(NEW_WEIGHTS_ENV)
+            if not path:
+                raise ValueError(f"{name} needs the weights file in ${NEW_WEIGHTS_ENV}.")
+            kwargs["weights"] = path
         if kwargs.get("sac") == "frozen":
             kwargs["sac"] = SACConfig(gradient_steps=0)
         elif kwargs.get("sac") == "fixed":

@@ -9,8 +9,9 @@ the ``History`` the same final-value predictions the sampler computes from Optun
 (``_curves.predict_finals``), so the agents meet pruned trials in pre-training as they do in a
 study. A curve that diverges to NaN before it completes is a failed trial.
 
-Pre-training draws curve tasks below ``_curve_tasks.EVALUATION_SEEDS_START`` only; the
-benchmarks use the seeds above it. Pure numpy, no Optuna.
+Pre-training draws curve tasks below ``_curve_tasks.VALIDATION_SEEDS_START`` only; the
+benchmarks validate on the seeds from there to ``EVALUATION_SEEDS_START`` and evaluate on the
+seeds above. Pure numpy, no Optuna.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import field
 import numpy as np
 
 from optuna_hypera._curve_tasks import EVALUATION_SEEDS_START
+from optuna_hypera._curve_tasks import VALIDATION_SEEDS_START
 from optuna_hypera._curve_tasks import CurveTask
 from optuna_hypera._curves import FinalPrediction
 from optuna_hypera._curves import predict_finals
@@ -101,7 +103,7 @@ class CurveRun:
 
 def draw_curve_studies(n: int, rng: np.random.RandomState, dims: tuple[int, ...],
                        ) -> list[CurveStudy]:
-    """``n`` curve studies of training seeds (below the evaluation range)."""
+    """``n`` curve studies of training seeds (below the validation and evaluation ranges)."""
     return [CurveStudy(CurveTask.sample(int(dims[rng.randint(len(dims))]),
-                                        int(rng.randint(EVALUATION_SEEDS_START))))
+                                        int(rng.randint(VALIDATION_SEEDS_START))))
             for _ in range(n)]

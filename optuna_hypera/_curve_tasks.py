@@ -53,8 +53,9 @@ Spearman correlation between the loss at step S/4 and at S has quartiles 0.56 / 
 ``F_*`` are smooth random fields in (0, 1): 32 random Fourier features of an RBF kernel
 (lengthscale 0.3; Rahimi & Recht 2007) through a logistic approximation of the normal CDF, so
 nearby configurations train alike. Everything is drawn from ``default_rng([seed, d])``.
-Seeds from :data:`EVALUATION_SEEDS_START` on are kept for evaluation (the benchmarks use them);
-pre-training should draw below it.
+Seeds from :data:`EVALUATION_SEEDS_START` on are kept for evaluation (the benchmarks use them),
+those from :data:`VALIDATION_SEEDS_START` below it for choosing levers (``curves-val``);
+pre-training draws below both.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ import numpy as np
 
 
 EVALUATION_SEEDS_START = 10_000
-"""Task seeds at or above this are the evaluation range; pre-training should stay below."""
+"""Task seeds at or above this are the evaluation range; pre-training stays below."""
+VALIDATION_SEEDS_START = 9_000
+"""Task seeds from this up to ``EVALUATION_SEEDS_START`` are the validation range (the
+pruning benchmark's ``curves-val`` groups); pre-training stays below (since 0.15: before, it
+drew below ``EVALUATION_SEEDS_START``, and no shipped weights were pre-trained on curves)."""
 DEFAULT_STEPS = 27
 """27 = 3^3 epochs: Hyperband with reduction factor 3 gets four brackets."""
 FIELDS = ("gap", "kind", "speed", "plateau", "divergence")

@@ -23,6 +23,7 @@ from benchmarks.pruning_run import best_curve
 from benchmarks.pruning_run import load_pruning_records
 from benchmarks.samplers import hypera_import_error
 from optuna_hypera._curve_tasks import EVALUATION_SEEDS_START
+from optuna_hypera._curve_tasks import VALIDATION_SEEDS_START
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -153,9 +154,13 @@ def test_task_selection_keeps_gpu_tasks_out_unless_named() -> None:
     monai = pruning.select_tasks(table, ["monai"])
     assert [t.name for t in monai] == ["monai-seg-2d-27"] and monai[0].gpu_only
     validation = pruning.select_tasks(table, ["curves-val"])
-    assert len(validation) == 12
-    assert all(t.options["task_seed"] < EVALUATION_SEEDS_START for t in validation)
-    assert not {t.name for t in validation} & {t.name for t in default}
+    second = pruning.select_tasks(table, ["curves-val2"])
+    assert len(validation) == len(second) == 12
+    for group in (validation, second):
+        assert all(VALIDATION_SEEDS_START <= t.options["task_seed"] < EVALUATION_SEEDS_START
+                   for t in group)
+        assert not {t.name for t in group} & {t.name for t in default}
+    assert not {t.name for t in validation} & {t.name for t in second}
     with pytest.raises(ValueError, match="Unknown task"):
         pruning.select_tasks(table, ["nope"])
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from optuna_hypera._curve_study import CurveStudy
+from optuna_hypera._curve_study import draw_curve_studies
 from optuna_hypera._curve_tasks import EVALUATION_SEEDS_START
+from optuna_hypera._curve_tasks import VALIDATION_SEEDS_START
 from optuna_hypera._curve_tasks import CurveTask
 from optuna_hypera._simulate import simulate
 from optuna_hypera.pretrain import PretrainConfig
@@ -31,6 +33,13 @@ def test_the_median_rule_prunes_after_warmup_and_only_below_the_median() -> None
     pred = run.final(60)
     assert np.isfinite(pred.score[run.pruned]).mean() > 0.8
     assert np.isnan(pred.score[~run.pruned]).all()
+
+
+def test_pretraining_draws_no_validation_or_evaluation_curve_seeds() -> None:
+    """Pre-training's curve tasks stay below the validation range (``curves-val`` groups)."""
+    seeds = [s.task.seed for s in draw_curve_studies(4000, np.random.RandomState(0), (4, 5))]
+    assert max(seeds) < VALIDATION_SEEDS_START < EVALUATION_SEEDS_START
+    assert max(seeds) > VALIDATION_SEEDS_START - 100  # the whole training range is drawn
 
 
 def test_evaluation_seeds_and_bad_rungs_are_refused() -> None:
