@@ -129,7 +129,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
             return optuna_run(task, seed, n_trials, name)
     chooser, kernel, n_startup, share = VARIANTS[name]
     sac = (SACConfig(stretch_after=int(extra["stretch_after"])) if "stretch_after" in extra
-           else SACConfig())
+           else SACConfig(gradient_steps=0) if extra.get("frozen") else SACConfig())
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative",
                       conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
                       global_share=share, n_candidates=int(extra.get("n_candidates", 64)))

@@ -67,6 +67,8 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   (``docs/benchmarks/startup-0.13.md``); ``staged-startup-5``, ``staged-startup-7``: 5 or
   7 startup trials; ``staged-inc100``, ``staged-inc25``: the incumbent as the base of every
   decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
+- ``new-log-ei-frozen``: the default without online updates (``SACConfig(gradient_steps=0)``,
+  the ``hypera-frozen`` row of the suites), 0.15;
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
   the same with standardized targets;
 """
@@ -177,6 +179,7 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("new-log-ei-mthr", VARIANTS["new-log-ei"], {"model_incumbent": "threshold"}),
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
+        ("new-log-ei-frozen", VARIANTS["new-log-ei"], {"frozen": 1}),
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
