@@ -136,6 +136,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
     if "local_points" in extra:
         core.local_points = int(extra["local_points"])
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
+    core.coordinator.shortlist = int(extra.get("shortlist", core.coordinator.shortlist))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))
     core.coordinator.polish = bool(extra.get("polish", False))
     # Every variant keeps 0.11's box unless named ``-box`` (so earlier tables repeat).

@@ -46,6 +46,7 @@ from optuna_hypera._global import global_points
 from optuna_hypera._global import n_global
 from optuna_hypera._rules import BLEND_WEIGHT
 from optuna_hypera._rules import CHOOSERS
+from optuna_hypera._rules import SHORTLIST
 from optuna_hypera._rules import STAGE_TRIALS
 from optuna_hypera._rules import Claim
 from optuna_hypera._rules import agent_weights
@@ -103,6 +104,8 @@ class Coordinator:
         """Unexecuted candidates per cooperative decision to return as ``alternatives``
         (pre-training's dense hindsight: the simulator knows their outcome)."""
         self.blend_weight = BLEND_WEIGHT
+        self.shortlist = SHORTLIST
+        """With ``chooser="shortlist"``: the critics choose among this many candidates."""
         """With ``chooser="blend"``: log-EI's weight against the critics' (``BLEND_WEIGHT``)."""
         self.stage_trials = STAGE_TRIALS
         """With ``chooser="staged"``: the critics pick from this trial number on."""
@@ -419,7 +422,8 @@ class Coordinator:
             chooser = self._chooser(c)
             local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
                      else None)
-            score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local)
+            score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
+                           self.shortlist)
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))

@@ -15,7 +15,8 @@ Choosers (cooperative mode): ``critic`` (sum_i w_i Q_i), ``teacher`` (the surrog
 expected improvement, pre-training's imitation rule and ``HyperaSampler(scorer="log-ei")``),
 ``blend`` and ``blend-z`` (both, standardized over the acceptable candidates and added,
 ``blend``), ``staged`` (the teacher while the study has fewer than ``STAGE_TRIALS`` trials
-that were not pruned, the critics after).
+that were not pruned, the critics after), ``shortlist`` (the critics among the ``SHORTLIST``
+acceptable candidates of highest log-EI; an experiment option since 0.15).
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from optuna_hypera._surrogate import ModelView
 
 STRATEGIES = ("independent", "sequential", "cooperative")
 CONFLICTS = ("value", "specialization", "thompson")
-CHOOSERS = ("critic", "teacher", "blend", "blend-z", "staged")
+CHOOSERS = ("critic", "teacher", "blend", "blend-z", "staged", "shortlist")
 BLEND_WEIGHT = 1.0
 """With ``chooser="blend"``/``"blend-z"``: the weight of log-EI's standardized score against
 the critics' (1: equal say)."""
+
+
+SHORTLIST = 4
+"""With ``chooser="shortlist"``: how many of log-EI's best acceptable candidates the critics
+choose among."""
 
 
 STAGE_TRIALS = 50
@@ -101,14 +107,22 @@ def blend(value: np.ndarray, teacher: np.ndarray, ok: np.ndarray, weight: float,
 
 
 def scores(chooser: str, value: np.ndarray, model: ModelView | None, x: np.ndarray,
-           ok: np.ndarray, weight: float, far: np.ndarray | None = None) -> np.ndarray:
+           ok: np.ndarray, weight: float, far: np.ndarray | None = None,
+           shortlist: int = SHORTLIST) -> np.ndarray:
     """What a cooperative decision maximizes over its candidates ``x`` ``[m, d]``: the
     critics' weighted ``value`` (``critic``, or any chooser without a model), the model's
-    log-EI (``teacher``; candidates flagged in ``far`` left out), or both (``blend``,
-    ``blend-z``). ``staged`` is resolved before (``Coordinator._chooser``)."""
+    log-EI (``teacher``; candidates flagged in ``far`` left out), both (``blend``,
+    ``blend-z``), or the critics' value among the ``shortlist`` acceptable candidates of
+    highest log-EI (``shortlist``; the rest score -inf). ``staged`` is resolved before
+    (``Coordinator._chooser``)."""
     if chooser == "critic" or model is None:
         return value
     score = model.acquisition(x)
     if chooser == "teacher":
         return score if far is None else np.where(far, -np.inf, score)
+    if chooser == "shortlist":
+        ref = score[ok] if ok.any() else score
+        k = min(max(shortlist, 1), len(ref))
+        bar = np.partition(ref, len(ref) - k)[len(ref) - k]
+        return np.where(score >= bar, np.asarray(value, np.float64), -np.inf)
     return blend(value, score, ok, weight, ranks=chooser == "blend")

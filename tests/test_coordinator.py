@@ -22,6 +22,7 @@ from optuna_hypera._rules import CONFLICTS
 from optuna_hypera._rules import STRATEGIES
 from optuna_hypera._rules import Claim as _Claim
 from optuna_hypera._rules import blend
+from optuna_hypera._rules import scores
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import N_GLOBAL
 from optuna_hypera._surrogate import ModelView
@@ -480,3 +481,18 @@ def test_the_box_is_stretched_only_in_studies_without_pruned_trials() -> None:
     assert sources(25) == {"actor", "uniform"}
     assert sources(30, stretch=False) == {"actor", "uniform"}
     assert "box" not in CLONED and "uniform" in CLONED
+
+
+def test_shortlist_lets_the_critics_choose_only_among_log_eis_best() -> None:
+    class Model:
+        def acquisition(self, x: np.ndarray) -> np.ndarray:
+            return np.array([3.0, 2.0, 1.0, 0.0, 5.0])
+
+    value = np.array([0.0, 1.0, 9.0, 8.0, 0.5])
+    ok = np.array([True, True, True, True, False])  # the best log-EI is not acceptable
+    x = np.zeros((5, 2))
+    score = scores("shortlist", value, Model(), x, ok, 1.0, shortlist=2)  # type: ignore[arg-type]
+    assert np.isneginf(score[[2, 3]]).all()  # the critics' favourites are off the list
+    assert int(np.argmax(np.where(ok, score, -np.inf))) == 1
+    wide = scores("shortlist", value, Model(), x, ok, 1.0, shortlist=64)  # type: ignore[arg-type]
+    assert int(np.argmax(np.where(ok, wide, -np.inf))) == 2  # all of them: the critics pick
