@@ -25,6 +25,7 @@ import torch
 
 from benchmarks.runner import package_version
 from optuna_hypera import HyperaSampler
+from optuna_hypera import SACConfig
 
 
 def time_study(sampler: optuna.samplers.BaseSampler, n_trials: int, dim: int) -> np.ndarray:
@@ -96,6 +97,9 @@ def main() -> None:
                         help="run each length this many times, TPE first and last in turn")
     parser.add_argument("--sources", action="store_true",
                         help="measure the cost of source_studies instead")
+    parser.add_argument("--frozen", action="store_true",
+                        help="also time HyperaSampler without online updates "
+                             "(SACConfig(gradient_steps=0), the hypera-frozen row)")
     args = parser.parse_args()
     prepare_timing()
     if args.sources:
@@ -106,10 +110,12 @@ def main() -> None:
           f"optuna {optuna.__version__}, "
           f"greenlet {package_version('greenlet') or 'not installed'}, 1 torch thread, "
           "1 BLAS thread\n")
+    frozen_cols = " | frozen ms | frozen/TPE" if args.frozen else ""
     print("| trials | TPE ms | GP ms | Hypera ms | Hypera/TPE | Hypera/GP "
-          "| TPE last-10 ms | GP last-10 ms | Hypera last-10 ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"| TPE last-10 ms | GP last-10 ms | Hypera last-10 ms{frozen_cols} |")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.frozen else ""))
     ratios: dict[int, list[float]] = {}
+    frozen_ratios: dict[int, list[float]] = {}
     for n in args.trials:
         for r in range(args.repeats):
             # Alternate the order, so drift in a shared machine's speed hits both alike.
@@ -119,18 +125,28 @@ def main() -> None:
             gp = (time_study(optuna.samplers.GPSampler(seed=args.seed), n, args.dim)
                   if n <= args.gp_max else None)
             hyp = time_study(HyperaSampler(seed=args.seed), n, args.dim)
+            frozen = (time_study(HyperaSampler(seed=args.seed, sac=SACConfig(gradient_steps=0)),
+                                 n, args.dim) if args.frozen else None)
             if not first_tpe:
                 tpe = time_study(optuna.samplers.TPESampler(seed=args.seed), n, args.dim)
             ratios.setdefault(n, []).append(hyp.mean() / tpe.mean())
             g = f"{gp.mean() * 1e3:.1f}" if gp is not None else "not run"
             g10 = f"{gp[-10:].mean() * 1e3:.1f}" if gp is not None else "-"
             ratio_gp = f"{hyp.mean() / gp.mean():.3f}" if gp is not None else "-"
+            f_cols = ""
+            if frozen is not None:
+                frozen_ratios.setdefault(n, []).append(frozen.mean() / tpe.mean())
+                f_cols = f" {frozen.mean() * 1e3:.1f} | {frozen.mean() / tpe.mean():.2f} |"
             print(f"| {n} | {tpe.mean() * 1e3:.1f} | {g} | {hyp.mean() * 1e3:.1f} | "
                   f"{hyp.mean() / tpe.mean():.2f} | {ratio_gp} | {tpe[-10:].mean() * 1e3:.1f} | "
-                  f"{g10} | {hyp[-10:].mean() * 1e3:.1f} |", flush=True)
+                  f"{g10} | {hyp[-10:].mean() * 1e3:.1f} |{f_cols}", flush=True)
     if args.repeats > 1:
         print("\nMedian Hypera/TPE over the repeats: " + ", ".join(
             f"{n} trials {float(np.median(v)):.2f} ({len(v)} runs)" for n, v in ratios.items()))
+        if frozen_ratios:
+            print("Median frozen/TPE over the repeats: " + ", ".join(
+                f"{n} trials {float(np.median(v)):.2f} ({len(v)} runs)"
+                for n, v in frozen_ratios.items()))
 
 
 if __name__ == "__main__":
