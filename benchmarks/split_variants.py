@@ -69,7 +69,7 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
 - ``new-log-ei-frozen``: the default without online updates (``SACConfig(gradient_steps=0)``,
   the ``hypera-frozen`` row of the suites), 0.15;
-- ``new-shortlist`` (``-2``, ``-8``): the critics pick among the 4 (2, 8) acceptable
+- ``new-shortlist`` (``-2``, ``-8``, ``-16``): the critics pick among the 4 (2, 8, 16) acceptable
   candidates of highest log-EI from the first decision on (``chooser="shortlist"``,
   ``Coordinator.shortlist``), 0.15;
 - any simulator variant with the suffix ``+std`` (``staged+std``, ``new-log-ei-global+std``):
@@ -186,6 +186,7 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("new-shortlist", ("shortlist", "mixed", 10, GLOBAL_SHARE), {}),
         ("new-shortlist-2", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 2}),
         ("new-shortlist-8", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 8}),
+        ("new-shortlist-16", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 16}),
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
