@@ -18,8 +18,8 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   the teacher among the new actors' candidates; 5 startup trials), and ``new-global``,
   ``new-log-ei-global``, ``new-startup-5-global`` the same with global candidates;
   ``--baseline-weights`` replaces the shipped weights for the other variants;
-- ``new-staged-30``, ``new-staged-50``: the teacher picks until that trial number, the
-  critics after (``chooser="staged"``; 50 is ``HyperaSampler(scorer="staged")``, the
+- ``new-staged-30``, ``new-staged-50`` (``-100``, ``-150``, 0.15): the teacher picks until
+  that trial number, the critics after (``chooser="staged"``; 50 is ``HyperaSampler(scorer="staged")``, the
   default of 0.5-0.13); ``new`` is then ``HyperaSampler(scorer="critics")`` and
   ``new-log-ei`` ``HyperaSampler()``, the default since 0.14;
 - ``new-blend-z`` (``-half``, ``-2``): the critics' and the teacher's scores, z-scored over
@@ -118,7 +118,7 @@ for _n in (128, 256):
     VARIANTS[f"new-c{_n}"] = VARIANTS["new"]
     VARIANTS[f"new-log-ei-c{_n}"] = VARIANTS["new-log-ei"]
     SETTINGS[f"new-c{_n}"] = SETTINGS[f"new-log-ei-c{_n}"] = {"n_candidates": _n}
-for _n in (30, 50):
+for _n in (30, 50, 100, 150):
     VARIANTS[f"new-staged-{_n}"] = ("staged", "mixed", 10, GLOBAL_SHARE)
     SETTINGS[f"new-staged-{_n}"] = {"stage_trials": _n}
 VARIANTS["staged"] = VARIANTS["new-staged-50"]  # 0.5-0.13's default, the baseline weights
