@@ -61,6 +61,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-staged": {"scorer": "staged"},  # log-EI below 50 trainings, the critics after:
     # the default of 0.5-0.13
     "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
+    "hypera-staged-150": {"scorer": "staged", "core": {"coordinator.stage_trials": 150}},  #
+    # log-EI below 150 trainings, the critics after (0.15)
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
     # Levers under pruners, set on the study's core (``HyperaCore`` attributes); since 0.11
