@@ -84,8 +84,10 @@ class HyperaSampler(BaseSampler):
             from then on) or ``"critics"`` (the critics from the first decision on). The
             two defaults are the same study until trial 50; after it, on 768 generated tasks
             of four draws, the critics ended behind log-EI at 100 trials (284/363;
-            ``docs/benchmarks/critics-fresh-0.14.md``). The agents propose half of the
-            candidates and keep learning online under every scorer.
+            ``docs/benchmarks/critics-fresh-0.14.md``); the critics gain with a study's
+            length (ahead at 300 trials and at 1000 in 30-D; ``levers-0.15.md``), so
+            ``"staged"`` is worth a try for studies of many hundreds of trials. The agents
+            propose half of the candidates and keep learning online under every scorer.
         surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
             ablation without a model).
         kernel: How that model reads discrete parameters: ``"mixed"`` (the default, what
