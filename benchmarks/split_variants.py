@@ -19,9 +19,10 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   ``new-log-ei-global``, ``new-startup-5-global`` the same with global candidates;
   ``--baseline-weights`` replaces the shipped weights for the other variants;
 - ``new-staged-30``, ``new-staged-50`` (``-100``, ``-150``, 0.15): the teacher picks until
-  that trial number, the critics after (``chooser="staged"``; 50 is ``HyperaSampler(scorer="staged")``, the
-  default of 0.5-0.13); ``new`` is then ``HyperaSampler(scorer="critics")`` and
-  ``new-log-ei`` ``HyperaSampler()``, the default since 0.14;
+  that trial number, the critics after (``chooser="staged"``; 50 is
+  ``HyperaSampler(scorer="staged")``, the default of 0.5-0.13); ``new`` is then
+  ``HyperaSampler(scorer="critics")`` and ``new-log-ei`` ``HyperaSampler()``, the default
+  since 0.14;
 - ``new-blend-z`` (``-half``, ``-2``): the critics' and the teacher's scores, z-scored over
   the candidates and added with the teacher weighted 1 (0.5, 2); ``new-blend`` the same by
   ranks (``_rules.blend``);
