@@ -132,7 +132,8 @@ SUITES: dict[str, Suite] = {
         ),
         Suite(
             "long", "1000 trials in 30-D, where GP's cubic cost is prohibitive (GP left out).",
-            tasks=(bbob(8, 30, 1000),),
+            # f15 and f21 since 0.15: a multimodal and a many-peaked landscape beside Rosenbrock
+            tasks=(bbob(8, 30, 1000), bbob(15, 30, 1000), bbob(21, 30, 1000)),
             samplers=("hypera", "tpe", "cmaes", "random"), seeds=3,
         ),
         Suite(
