@@ -94,7 +94,8 @@ VALIDATION_CURVE_TASKS = tuple((4 + k % 3, VALIDATION_SEEDS_START + k) for k in 
 touching the evaluation tasks. Pre-training with curves draws below ``VALIDATION_SEEDS_START``
 (no shipped weights were pre-trained on curve tasks: ``curves_share`` 0 in
 ``weights/default.json``)."""
-VALIDATION_CURVE_TASKS_2 = tuple((4 + k % 3, VALIDATION_SEEDS_START + 12 + k) for k in range(12))
+VALIDATION_CURVE_TASKS_2 = tuple((d, s + len(VALIDATION_CURVE_TASKS))
+                                 for d, s in VALIDATION_CURVE_TASKS)
 """A second draw of 12 validation curve tasks (``curves-val2``, since 0.15), so a lever chosen
 under pruners is checked on two draws that must agree."""
 DEFAULT_TRAININGS = 50

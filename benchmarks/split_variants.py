@@ -184,10 +184,6 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
         ("new-log-ei-frozen", VARIANTS["new-log-ei"], {"frozen": 1}),
-        ("new-shortlist", ("shortlist", "mixed", 10, GLOBAL_SHARE), {}),
-        ("new-shortlist-2", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 2}),
-        ("new-shortlist-8", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 8}),
-        ("new-shortlist-16", ("shortlist", "mixed", 10, GLOBAL_SHARE), {"shortlist": 16}),
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
@@ -197,6 +193,11 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
                                                      "noise_gate": 1e-2}),
         ("staged-mgate4", VARIANTS["new-staged-50"], {"model_incumbent": "gated",
                                                      "noise_gate": 1e-4}))
+# The critics among log-EI's 4 (the default ``Coordinator.shortlist``), 2, 8 or 16 best.
+VARIANTS["new-shortlist"] = ("shortlist", "mixed", 10, GLOBAL_SHARE)
+for _n in (2, 8, 16):
+    VARIANTS[f"new-shortlist-{_n}"] = VARIANTS["new-shortlist"]
+    SETTINGS[f"new-shortlist-{_n}"] = {"shortlist": _n}
 for _name, _like, _setting in _one:
     VARIANTS[_name] = _like
     SETTINGS[_name] = {**_setting}

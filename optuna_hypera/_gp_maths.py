@@ -51,6 +51,6 @@ def near(x: np.ndarray, center: np.ndarray, k: int) -> np.ndarray:
     """Rows of the at most ``k`` trials nearest ``center``, in trial order."""
     if len(x) <= k:
         return np.arange(len(x))
-    near = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:k]
-    near.sort()
-    return near
+    rows = np.argsort(((x - center) ** 2).sum(1), kind="stable")[:k]
+    rows.sort()
+    return rows
