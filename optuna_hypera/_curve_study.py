@@ -3,11 +3,13 @@
 A ``CurveStudy`` wraps a ``_curve_tasks.CurveTask`` (a configuration's validation loss over
 its training steps) and trains every trial of a simulated study under a median rule, as
 Optuna's ``MedianPruner`` does: at each rung, once ``warmup`` trials have completed, a trial
-whose value is worse than the median of the values every earlier trial reported at that step
-is pruned there. A pruned trial's loss is its value at that step, and its partial curve gives
-the ``History`` the same final-value predictions the sampler computes from Optuna's trials
-(``_curves.predict_finals``), so the agents meet pruned trials in pre-training as they do in a
-study. A curve that diverges to NaN before it completes is a failed trial.
+whose value is worse than the median of the values the completed trials reported at that step
+is pruned there (pruned and failed trials are left out of the median, as in Optuna's
+``PercentilePruner``; before 0.16 they were counted). A pruned trial's loss is its value at
+that step, and its partial curve gives the ``History`` the same final-value predictions the
+sampler computes from Optuna's trials (``_curves.predict_finals``), so the agents meet pruned
+trials in pre-training as they do in a study. A curve that diverges to NaN before it
+completes is a failed trial.
 
 Pre-training draws curve tasks below ``_curve_tasks.VALIDATION_SEEDS_START`` only; the
 benchmarks validate on the seeds from there to ``EVALUATION_SEEDS_START`` and evaluate on the
@@ -67,7 +69,7 @@ class CurveRun:
         self.pruned = np.zeros(n_trials, bool)
         self.step = np.full(n_trials, np.nan)
         self.trend = np.full(n_trials, np.nan)
-        self.n_complete = 0
+        self.complete = np.zeros(n_trials, bool)
 
     def run(self, i: int, x: np.ndarray, rng: np.random.RandomState) -> float:
         """Train trial ``i`` at ``x``; returns its loss (NaN: failed)."""
@@ -80,9 +82,8 @@ class CurveRun:
                 break
             value = curve[step - 1]
             self.at[i, r] = value
-            earlier = self.at[:i, r]
-            earlier = earlier[~np.isnan(earlier)]
-            if self.n_complete >= s.warmup and len(earlier) and value > np.median(earlier):
+            earlier = self.at[:i, r][self.complete[:i]]  # completed trials, as Optuna's
+            if len(earlier) >= max(s.warmup, 1) and value > np.median(earlier):
                 self.pruned[i] = True
                 self.step[i] = float(step)
                 self.loss[i] = value
@@ -91,7 +92,7 @@ class CurveRun:
         self.trend[i] = curve_trend(curve[:reported].tolist())
         if reported < len(curve):
             return float("nan")  # diverged before it completed: a failed trial
-        self.n_complete += 1
+        self.complete[i] = True
         self.loss[i] = curve[-1]
         return float(curve[-1])
 
