@@ -57,12 +57,13 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-fixed-updates": {"sac": "fixed"},  # online updates every update_frequency trials
     # throughout, never thinned out (``SACConfig.stretch_after=0``, 0.7's schedule)
     "hypera-logei": {"scorer": "log-ei"},  # the teacher: log-EI picks among the same candidates
-    # (the default since 0.14, so the same runs as ``hypera`` today)
+    # (the default of 0.14-0.15; the same runs as ``hypera`` up to 150 trainings)
     "hypera-staged": {"scorer": "staged"},  # log-EI below 50 trainings, the critics after:
     # the default of 0.5-0.13
     "hypera-critics": {"scorer": "critics"},  # the critics pick from the first decision on
     "hypera-staged-150": {"scorer": "staged", "core": {"coordinator.stage_trials": 150}},  #
-    # log-EI below 150 trainings, the critics after (0.15)
+    # log-EI below 150 trainings, the critics after (0.15): the default since 0.16, so the
+    # same runs as ``hypera`` today
     "hypera-nomodel": {"weights": None, "surrogate": False},  # no surrogate (nor pre-training,
     # whose weights were trained to read it)
     # Levers under pruners, set on the study's core (``HyperaCore`` attributes); since 0.11

@@ -20,9 +20,9 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   ``--baseline-weights`` replaces the shipped weights for the other variants;
 - ``new-staged-30``, ``new-staged-50`` (``-100``, ``-150``, 0.15): the teacher picks until
   that trial number, the critics after (``chooser="staged"``; 50 is
-  ``HyperaSampler(scorer="staged")``, the default of 0.5-0.13); ``new`` is then
-  ``HyperaSampler(scorer="critics")`` and ``new-log-ei`` ``HyperaSampler()``, the default
-  since 0.14;
+  ``HyperaSampler(scorer="staged")``, the default of 0.5-0.13; 150 is ``HyperaSampler()``,
+  the default since 0.16); ``new`` is then ``HyperaSampler(scorer="critics")`` and
+  ``new-log-ei`` ``HyperaSampler(scorer="log-ei")``, the default of 0.14-0.15;
 - ``new-blend-z`` (``-half``, ``-2``): the critics' and the teacher's scores, z-scored over
   the candidates and added with the teacher weighted 1 (0.5, 2); ``new-blend`` the same by
   ranks (``_rules.blend``);
@@ -30,7 +30,7 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   instead of 64;
 - ``staged``: 0.5-0.13's default (``HyperaSampler(scorer="staged")``) with the baseline
   weights, to hold ``new-staged-50`` against (every lever variant named ``staged-*`` is a
-  change of it; since 0.14 the default is ``new-log-ei`` with the shipped weights);
+  change of it; in 0.14-0.15 the default was ``new-log-ei``, since 0.16 ``new-staged-150``);
 - ``new-log-ei-refit-1``, ``new-log-ei-startup-5``, ``new-log-ei-startup-5-refit-1``: the
   teacher with its kernel refitted at every trial below 50 (``_surrogate.REFIT_STEPS``), with
   5 startup trials, and both;

@@ -134,7 +134,7 @@ SUITES: dict[str, Suite] = {
             "long", "1000 trials in 30-D, where GP's cubic cost is prohibitive (GP left out).",
             # f15 and f21 since 0.15: a multimodal and a many-peaked landscape beside Rosenbrock
             tasks=(bbob(8, 30, 1000), bbob(15, 30, 1000), bbob(21, 30, 1000)),
-            samplers=("hypera", "tpe", "cmaes", "random"), seeds=3,
+            samplers=("hypera", "tpe", "cmaes", "random"), seeds=5,  # 5 since 0.16 (3 before)
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",

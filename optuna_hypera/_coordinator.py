@@ -11,9 +11,9 @@ Strategies (x in normalized coordinates, A_i an agent acting on the parameters i
   model says about each candidate:
   x = argmax_c sum_i w_i Q_i(s_i, a_i^c, f(x^c)). With ``chooser="teacher"`` (pre-training's
   imitation stage) the candidate with the highest log expected improvement wins instead;
-  ``"staged"`` (the sampler's default of 0.5-0.13; ``"teacher"`` is since 0.14) is the
-  teacher until the study has ``stage_trials``
-  trials that were not pruned and the critics from then on (``_rules``).
+  ``"staged"`` is the teacher until the study has ``stage_trials`` trials that were not
+  pruned and the critics from then on (``_rules``): the sampler's default with 50 in 0.5-0.13,
+  with 150 since 0.16 (``scorer="auto"``; ``"teacher"`` was the default of 0.14-0.15).
 
 Conflict rules and the scoring of candidates are in ``_rules``.
 

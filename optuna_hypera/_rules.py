@@ -47,6 +47,13 @@ STAGE_TRIALS = 50
 ``Coordinator.stage_counts``) from which the critics pick."""
 
 
+AUTO_STAGE_TRIALS = 150
+"""``HyperaSampler(scorer="auto")``, the default since 0.16: the ``stage_trials`` of its
+staged chooser. Below 150 trainings the critics were behind their log-EI teacher on fresh
+generated validation tasks (100 trials: 93/139 over three draws); from 150 on they were ahead
+at 300 trials on all three draws (126/84; ``docs/benchmarks/levers-0.15.md`` §4)."""
+
+
 @dataclass
 class Claim:
     """One agent's value for one parameter, with its critic's value of the move."""

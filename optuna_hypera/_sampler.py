@@ -28,6 +28,8 @@ from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._dashboard import Refresher
 from optuna_hypera._groups import validate_groups
+from optuna_hypera._rules import AUTO_STAGE_TRIALS
+from optuna_hypera._rules import STAGE_TRIALS
 from optuna_hypera._rules import check_rules
 from optuna_hypera._source_set import STARTS
 from optuna_hypera._source_set import SourceSet
@@ -43,8 +45,11 @@ from optuna_hypera._weights import starting_state
 _logger = optuna.logging.get_logger("optuna.hypera")
 _MAX_MODES = 10_000
 _STARTUP = 10
-SCORERS = {"staged": "staged", "critics": "critic", "log-ei": "teacher"}
-"""``HyperaSampler(scorer=...)`` -> the core's chooser."""
+SCORERS: dict[str, tuple[str, int | None]] = {
+    "auto": ("staged", AUTO_STAGE_TRIALS), "log-ei": ("teacher", None),
+    "staged": ("staged", STAGE_TRIALS), "critics": ("critic", None)}
+"""``HyperaSampler(scorer=...)`` -> the core's chooser and, for a staged one, the number of
+trainings from which the critics pick (``Coordinator.stage_trials``)."""
 _SOURCE_STARTUP = 5
 """With sources: the startup phase is ``_SOURCE_STARTUP`` trials, the first ``STARTS`` of
 them the sources' best configurations."""
@@ -76,18 +81,20 @@ class HyperaSampler(BaseSampler):
             a path loads a file saved by :meth:`save_weights` or the pre-training command. A
             file that does not fit the networks raises ``ValueError``. The agents keep learning
             online within the study from this start.
-        scorer: What picks among a cooperative decision's candidates: ``"log-ei"`` (the
-            default since 0.14: the surrogate's log expected improvement, the rule the critics
-            were pre-trained to imitate, among the actors' and the trust region's
-            candidates), ``"staged"`` (the default of 0.5-0.13: log-EI until the study has
-            ``_rules.STAGE_TRIALS`` = 50 trials that were not pruned, the agents' critics
-            from then on) or ``"critics"`` (the critics from the first decision on). The
-            two defaults are the same study until trial 50; after it, on 768 generated tasks
-            of four draws, the critics ended behind log-EI at 100 trials (284/363;
-            ``docs/benchmarks/critics-fresh-0.14.md``); the critics gain with a study's
-            length (ahead at 300 trials and at 1000 in 30-D; ``levers-0.15.md``), so
-            ``"staged"`` is worth a try for studies of many hundreds of trials. The agents
-            propose half of the candidates and keep learning online under every scorer.
+        scorer: What picks among a cooperative decision's candidates: ``"auto"`` (the
+            default since 0.16: log-EI until the study has ``_rules.AUTO_STAGE_TRIALS`` =
+            150 trials that were not pruned, the agents' critics from then on), ``"log-ei"``
+            (the default of 0.14-0.15: the surrogate's log expected improvement, the rule
+            the critics were pre-trained to imitate, throughout), ``"staged"`` (the default
+            of 0.5-0.13: the same switch at ``_rules.STAGE_TRIALS`` = 50) or ``"critics"``
+            (the critics from the first decision on). Until trial 150 ``"auto"`` and
+            ``"log-ei"`` are the same study. The critics lose to log-EI in short studies
+            (at 100 trials 284/363 on 768 generated tasks,
+            ``docs/benchmarks/critics-fresh-0.14.md``) and gain with a study's length: from
+            trial 150 on they were ahead at 300 trials on three fresh generated draws
+            (126/84, ``docs/benchmarks/levers-0.15.md``; the test split in
+            ``docs/benchmarks/auto-0.16.md``). The agents propose half of the candidates
+            and keep learning online under every scorer.
         surrogate: Fit the Gaussian-process model whose view the agents read (``False``: the
             ablation without a model).
         kernel: How that model reads discrete parameters: ``"mixed"`` (the default, what
@@ -129,7 +136,7 @@ class HyperaSampler(BaseSampler):
         startup_sampler: BaseSampler | None = None,
         device: str | torch.device = "cpu",
         weights: str | os.PathLike[str] | None = PRETRAINED,
-        scorer: str = "log-ei",
+        scorer: str = "auto",
         surrogate: bool = True,
         kernel: str = "mixed",
         torch_threads: int | None = 1,
@@ -334,11 +341,13 @@ class HyperaSampler(BaseSampler):
         key = self._key(study)
         cache = self._caches.get(key)
         if cache is None:
+            chooser, stage = SCORERS[self._scorer]
             core = HyperaCore(agents=self._agents, sac=self._sac_config, strategy=self._strategy,
                               conflict=self._conflict, groups=self._groups,
                               seed=int(self._rng.rng.randint(2**31 - 1)), device=self._device,
-                              surrogate=self._surrogate, chooser=SCORERS[self._scorer],
-                              kernel=self._kernel)
+                              surrogate=self._surrogate, chooser=chooser, kernel=self._kernel)
+            if stage is not None:
+                core.coordinator.stage_trials = stage
             for name, value in self._core_options.items():
                 *path, attr = name.split(".")  # "coordinator.x": an attribute of core's part
                 target: Any = core

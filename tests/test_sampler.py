@@ -306,21 +306,48 @@ def test_the_log_ei_scorer_picks_by_the_teacher_rule_among_the_same_candidates()
         return sum((t.suggest_float(f"x{j}", 0, 1) - 0.3) ** 2 for j in range(4))
 
     runs = {}
-    for scorer in ("critics", "log-ei", "staged"):
+    for scorer in ("critics", "log-ei", "staged", "auto"):
         sampler = HyperaSampler(seed=2, n_startup_trials=5, scorer=scorer)
         study = optuna.create_study(sampler=sampler)
         study.optimize(objective, n_trials=14)
         core = next(iter(sampler._caches.values())).core
         assert core.coordinator.chooser == {"log-ei": "teacher", "critics": "critic",
-                                            "staged": "staged"}[scorer]
+                                            "staged": "staged", "auto": "staged"}[scorer]
+        if scorer in ("staged", "auto"):  # where the critics take over
+            assert core.coordinator.stage_trials == {"staged": 50, "auto": 150}[scorer]
         runs[scorer] = [t.params for t in study.trials]
         picked = {t.user_attrs["hypera"]["prediction"]["picked_by"] for t in study.trials[7:]}
         assert picked == {"critics" if scorer == "critics" else "log-ei"}
     assert runs["critics"][:5] == runs["log-ei"][:5]  # the same startup design
     assert runs["critics"][5:] != runs["log-ei"][5:]
-    # Staged: the teacher's picks while the study is short (50 trials by default).
-    assert runs["staged"] == runs["log-ei"]
-    assert HyperaSampler()._scorer == "log-ei"
+    # Staged and auto: the teacher's picks while the study is short (50 or 150 trainings).
+    assert runs["staged"] == runs["log-ei"] == runs["auto"]
+    assert HyperaSampler()._scorer == "auto"
+
+
+@pytest.mark.parametrize(("scorer", "stage"), [("auto", 150), ("staged", 50)])
+def test_a_staged_scorer_hands_over_to_the_critics_at_its_stage_in_trainings(
+        scorer: str, stage: int) -> None:
+    dists = {f"x{j}": optuna.distributions.FloatDistribution(0, 1) for j in range(3)}
+    rng = np.random.default_rng(0)
+
+    def picked_after(n_complete: int, n_pruned: int) -> str:
+        study = optuna.create_study(sampler=HyperaSampler(seed=0, scorer=scorer))
+        for i in range(n_complete + n_pruned):
+            params = {k: float(rng.uniform()) for k in dists}
+            pruned = i % 2 == 1 and i < 2 * n_pruned
+            study.add_trial(optuna.trial.create_trial(
+                params=params, distributions=dists,
+                value=None if pruned else sum((v - 0.3) ** 2 for v in params.values()),
+                intermediate_values={0: 1.0} if pruned else None,
+                state=TrialState.PRUNED if pruned else TrialState.COMPLETE))
+        study.optimize(lambda t: sum((t.suggest_float(k, 0, 1) - 0.3) ** 2 for k in dists),
+                       n_trials=1)
+        return str(study.trials[-1].user_attrs["hypera"]["prediction"]["picked_by"])
+
+    assert picked_after(stage - 1, 0) == "log-ei"
+    assert picked_after(stage - 1, 5) == "log-ei"  # pruned trials are not trainings
+    assert picked_after(stage, 0) == "critics"
 
 
 def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
