@@ -68,8 +68,9 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   (``docs/benchmarks/startup-0.13.md``); ``staged-startup-5``, ``staged-startup-7``: 5 or
   7 startup trials; ``staged-inc100``, ``staged-inc25``: the incumbent as the base of every
   decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
-- ``new-log-ei-frozen``: the default without online updates (``SACConfig(gradient_steps=0)``,
-  the ``hypera-frozen`` row of the suites), 0.15;
+- ``new-log-ei-frozen``: 0.15's default without online updates
+  (``SACConfig(gradient_steps=0)``), 0.15; ``new-staged-150-frozen``: 0.16's default without
+  them (the ``hypera-frozen`` row of the suites), 0.16;
 - ``new-shortlist`` (``-2``, ``-8``, ``-16``): the critics pick among the 4 (2, 8, 16) acceptable
   candidates of highest log-EI from the first decision on (``chooser="shortlist"``,
   ``Coordinator.shortlist``), 0.15;
@@ -184,6 +185,8 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
         ("new-log-ei-frozen", VARIANTS["new-log-ei"], {"frozen": 1}),
+        ("new-staged-150-frozen", VARIANTS["new-staged-150"], {"stage_trials": 150,
+                                                               "frozen": 1}),
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
