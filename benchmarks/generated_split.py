@@ -4,12 +4,13 @@ tuned on it), ``optuna_hypera._families``.
 
     .venv/bin/python -m benchmarks.generated_split [--split test --per-family 6 --trials 100
         --jobs 2] [--variants critics,log-ei,...] [--new-weights W.pt] [--baseline-weights B.pt]
-        [--draw-seed 0] [--out results/generated]
+        [--draw-seed 0] [--dims 3,6,10] [--out results/generated]
     .venv/bin/python -m benchmarks.generated_split pairs A.json [B.json@new=b-new ...]
         --pairs a:b,c:d
 
-Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions,
-every family in turn; ``--draw-seed`` other than 0 draws fresh tasks of the split, 0.14).
+Each task is a ``Landscape`` of the split (``draw(split, ...)``, 3, 6 or 10 dimensions or
+those of ``--dims``, every family in turn; ``--draw-seed`` other than 0 draws fresh tasks of
+the split, 0.14).
 Each variant runs one study per task with its own ``HyperaCore``, as ``HyperaSampler()``
 has (cooperative, Thompson conflicts, online updates), through
 ``_simulate.simulate`` (noise included, 10 Sobol startup trials unless the variant says
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--draw-seed", type=int, default=0,
                    help="seed of the task draw (``_families.draw``); 0 gives the tasks every "
                         "table before 0.14 used, other seeds fresh tasks of the same split")
+    p.add_argument("--dims", default=",".join(map(str, DIMS)),
+                   help="dimensions the tasks are drawn from (0.16; before, always 3, 6, 10)")
     p.add_argument("--new-weights", help="weights file for the variants named new*")
     p.add_argument("--baseline-weights",
                    help="weights file for the other variants (default: the shipped ones)")
@@ -230,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
         p.error("variants new* need --new-weights")
     families = tuple(f for f in a.families.split(",") if f)
     checkpoints = tuple(int(c) for c in a.checkpoints.split(",") if c)
-    tasks = draw(a.split, a.per_family * len(families), a.draw_seed, dims=DIMS,
+    dims = tuple(int(d) for d in a.dims.split(",") if d)
+    tasks = draw(a.split, a.per_family * len(families), a.draw_seed, dims=dims,
                  families=families)
     with ProcessPoolExecutor(a.jobs) as pool:
         results = list(pool.map(run, tasks, [t.seed % 100_000 for t in tasks],
