@@ -34,7 +34,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 @pytest.mark.parametrize(("strategy", "scorer"), [
     ("independent", "staged"), ("sequential", "staged"), ("cooperative", "staged"),
-    ("cooperative", "critics")])
+    ("cooperative", "critics"), ("cooperative", "auto")])
 def test_core_alone_makes_the_samplers_proposals(strategy: str, scorer: str) -> None:
     seed, n_startup = 3, 5
     study = optuna.create_study(sampler=HyperaSampler(seed=seed, strategy=strategy,
@@ -44,9 +44,12 @@ def test_core_alone_makes_the_samplers_proposals(strategy: str, scorer: str) -> 
     trials = study.trials
     enc = SpaceEncoder(intersection_search_space(trials[:n_startup]))
     # The sampler seeds its core with the first draw of its own RandomState(seed).
+    chooser, stage = SCORERS[scorer]
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy=strategy,
-                      conflict="thompson", chooser=SCORERS[scorer],
+                      conflict="thompson", chooser=chooser,
                       seed=int(np.random.RandomState(seed).randint(2**31 - 1)))
+    if stage is not None:
+        core.coordinator.stage_trials = stage
     for k in range(n_startup, len(trials)):
         history = build_history(trials[:k], True, lambda t: _row(enc, t), len(enc))
         proposals = {t.number: p for t in trials[:k] if (p := read_proposal(t)) is not None}
