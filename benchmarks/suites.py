@@ -15,9 +15,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 |          |                                       | ``<out>/studies.log`` (a journal)    |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
-Storing a 1000-trial study in SQLite (the default storage) takes the parent process about
-48 s, a journal file about 1.4 s (``runner.make_storage``): give the ``long`` suite a
-``*.log`` storage.
+SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
+give the ``long`` suite a ``*.log`` storage.
 """
 
 from __future__ import annotations

@@ -27,17 +27,16 @@ def test_the_median_rule_prunes_after_warmup_and_only_below_the_median() -> None
     assert (~run.pruned[:first_pruned]).all()
     complete = np.isfinite(values) & ~run.pruned
     for i in range(60):  # the median is over completed trials only, as Optuna's
-        for r in range(len(study.rungs)):
-            earlier = run.at[:i, r][complete[:i]]
+        for r, step in enumerate(study.rungs):
             if np.isnan(run.at[i, r]):
-                continue
-            below = len(earlier) < 5 or run.at[i, r] <= np.median(earlier)
-            assert run.pruned[i] == (not below) or int(run.step[i]) != study.rungs[r]
-            if run.pruned[i] and int(run.step[i]) == study.rungs[r]:
+                continue  # stopped before this rung
+            earlier = run.at[:i, r][complete[:i]]
+            above = len(earlier) >= study.warmup and run.at[i, r] > np.median(earlier)
+            pruned_here = bool(run.pruned[i]) and run.step[i] == step
+            assert pruned_here == above, (i, step)
+            if pruned_here:
                 assert values[i] == run.at[i, r]
                 assert np.isnan(run.at[i, r + 1:]).all()  # it never reported later rungs
-            else:
-                assert below  # reached the next rung or completed: never above the median
     pred = run.final(60)
     assert np.isfinite(pred.score[run.pruned]).mean() > 0.8
     assert np.isnan(pred.score[~run.pruned]).all()
