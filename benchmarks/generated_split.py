@@ -43,6 +43,7 @@ from benchmarks.split_variants import SETTINGS
 from benchmarks.split_variants import VARIANTS
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
+from optuna_hypera import _features
 from optuna_hypera import _surrogate
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
@@ -104,8 +105,13 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         extra = SETTINGS.get(name, {})
         steps, targets = _surrogate.REFIT_STEPS, _surrogate.TARGETS
         prior = _surrogate.KERNEL_PRIOR
+        starts, radius = _surrogate.FIT_STARTS, _features.RADIUS_INIT
+        if "radius_init" in extra:
+            _features.RADIUS_INIT = float(extra["radius_init"])
         if "smooth_prior" in extra:
             _surrogate.KERNEL_PRIOR = "smooth"
+        if "fit_starts" in extra:
+            _surrogate.FIT_STARTS = int(extra["fit_starts"])
         if "refit_early" in extra:
             _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
         if "standardized" in extra:
@@ -117,7 +123,8 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
                          new_weights, baseline)
         finally:
             _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
-            _surrogate.KERNEL_PRIOR = prior
+            _surrogate.KERNEL_PRIOR, _surrogate.FIT_STARTS = prior, starts
+            _features.RADIUS_INIT = radius
         out[name] = regret_curve(task, x, seed + 1, checkpoints)
     return out
 
@@ -130,12 +137,16 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
             return optuna_run(task, seed, n_trials, name)
     chooser, kernel, n_startup, share = VARIANTS[name]
     sac = (SACConfig(stretch_after=int(extra["stretch_after"])) if "stretch_after" in extra
-           else SACConfig(gradient_steps=0) if extra.get("frozen") else SACConfig())
+           else SACConfig(gradient_steps=0) if extra.get("frozen")
+           else SACConfig(gradient_steps=int(extra["gradient_steps"]))
+           if "gradient_steps" in extra else SACConfig())
     core = HyperaCore(agents=DEFAULT_AGENTS, sac=sac, strategy="cooperative",
                       conflict="thompson", seed=seed, chooser=chooser, kernel=kernel,
                       global_share=share, n_candidates=int(extra.get("n_candidates", 64)))
     if "local_points" in extra:
         core.local_points = int(extra["local_points"])
+    if "kernel_samples" in extra:
+        core.kernel_samples = int(extra["kernel_samples"])
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
     core.coordinator.shortlist = int(extra.get("shortlist", core.coordinator.shortlist))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))

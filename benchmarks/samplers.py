@@ -97,6 +97,13 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-early-rungs": {"core": {"survival_rungs": True}},  # the chance under rung-based
     # pruners too
     "hypera-early-w1": {"core": {"survival_weight": 1.0}},
+    "hypera-per-epoch": {"core": {"survival_weight": 1.0, "survival_per_epoch": True}},  #
+    # the acquisition per expected epoch: log EI + log p - log(p + (1 - p) c), c a pruned
+    # trial's epochs over a completed one's (0.17, an experiment)
+    "hypera-per-epoch-w4": {"core": {"survival_per_epoch": True}},  # the same, 4 log p
+    "hypera-hb-mean": {"core": {"coordinator.last_bracket": "mean"}},  # in Hyperband's last
+    # bracket (the least aggressive) the teacher picks the lowest posterior mean (0.17)
+    "hypera-hb-lcb": {"core": {"coordinator.last_bracket": "lcb"}},  # ... mean minus one sd
     "hypera-early-w2": {"core": {"survival_weight": 2.0}},
     "hypera-early-w8": {"core": {"survival_weight": 8.0}},
     "hypera-stretch": {"core": {"coordinator.stretch": True}},  # uniform candidates in

@@ -71,6 +71,10 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
 - ``new-log-ei-frozen``: 0.15's default without online updates
   (``SACConfig(gradient_steps=0)``), 0.15; ``new-staged-150-frozen``: 0.16's default without
   them (the ``hypera-frozen`` row of the suites), 0.16;
+- ``new-log-ei-ks8``, ``new-log-ei-ks16``: the teacher's log EI averaged (as EI) over 8 or 16
+  slice-sampled draws of the kernel's hyperparameters (``_surrogate.KERNEL_SAMPLES``);
+  ``new-log-ei-starts3``: the kernel fitted from 3 starting points
+  (``_surrogate.FIT_STARTS``), 0.17 (``docs/benchmarks/levers-0.17.md``);
 - ``new-shortlist`` (``-2``, ``-8``, ``-16``): the critics pick among the 4 (2, 8, 16) acceptable
   candidates of highest log-EI from the first decision on (``chooser="shortlist"``,
   ``Coordinator.shortlist``), 0.15;
@@ -185,6 +189,16 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("staged-mthr", VARIANTS["new-staged-50"], {"model_incumbent": "threshold"}),
         ("new-log-ei-mbase", VARIANTS["new-log-ei"], {"model_incumbent": "base"}),
         ("new-log-ei-frozen", VARIANTS["new-log-ei"], {"frozen": 1}),
+        ("new-log-ei-ks8", VARIANTS["new-log-ei"], {"kernel_samples": 8}),
+        ("new-log-ei-ks16", VARIANTS["new-log-ei"], {"kernel_samples": 16}),
+        ("new-log-ei-starts3", VARIANTS["new-log-ei"], {"fit_starts": 3}),
+        ("new-log-ei-r1", VARIANTS["new-log-ei"], {"radius_init": 1.0}),
+        ("new-g4", VARIANTS["new"], {"gradient_steps": 4}),
+        ("new-g8", VARIANTS["new"], {"gradient_steps": 8}),
+        ("new-g16", VARIANTS["new"], {"gradient_steps": 16}),
+        ("new-log-ei-g4", VARIANTS["new-log-ei"], {"gradient_steps": 4}),
+        ("new-log-ei-r2", VARIANTS["new-log-ei"], {"radius_init": 2.0}),
+        ("new-log-ei-r8", VARIANTS["new-log-ei"], {"radius_init": 8.0}),
         ("new-staged-150-frozen", VARIANTS["new-staged-150"],
          {**SETTINGS["new-staged-150"], "frozen": 1}),
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),

@@ -145,6 +145,12 @@ class Coordinator:
         under pruners, ``docs/benchmarks/stretch-validation.md``)."""
         self.global_pool = POOL
         """Uniform points scored per decision to find the global candidates' starts."""
+        self.last_bracket = "off"
+        """How the teacher scores candidates for a trial in Hyperband's last bracket
+        (``Context.last_bracket``), where trials train furthest before they are compared:
+        ``"off"`` (log EI, as every trial), ``"mean"`` (the lowest posterior mean: the long
+        trainings exploit while the aggressive brackets explore) or ``"lcb"`` (the lowest
+        mean minus one sd). An experiment switch."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules (``_rules``) ----------------------------------------------------
@@ -424,6 +430,10 @@ class Coordinator:
                      else None)
             score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
                            self.shortlist)
+            if (c.last_bracket and self.last_bracket != "off" and chooser == "teacher"
+                    and c.surrogate is not None):
+                mu, sd = c.surrogate.predict(x)
+                score = -(mu - sd) if self.last_bracket == "lcb" else -mu
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))

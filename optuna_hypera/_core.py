@@ -45,6 +45,7 @@ from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
+from optuna_hypera._surrogate import KERNEL_SAMPLES
 from optuna_hypera._surrogate import LOCAL_POINTS
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
@@ -80,6 +81,10 @@ class StudyInput:
     bar_quantile: float = 0.5
     """Where among the completed trials' values at a step a trial must start to pass the
     study's comparing pruner (a ``PercentilePruner``'s percentile; ``EarlySurvival``)."""
+    last_bracket: bool = False
+    """The trial being asked for is in ``HyperbandPruner``'s last bracket, the least
+    aggressive one: its first rung is the largest, at or near the last step, so its trials
+    train furthest before they are compared (``Coordinator.last_bracket``)."""
 
 
 @dataclass
@@ -146,12 +151,19 @@ class HyperaCore:
         self.local_points: int | None = None
         """How many completed trials nearest the incumbent the surrogate holds (``None``:
         ``_surrogate.LOCAL_POINTS``)."""
+        self.kernel_samples = KERNEL_SAMPLES
+        """Kernel hyperparameter draws the teacher's log EI averages over
+        (``_surrogate.KERNEL_SAMPLES``)."""
         self.survival = True
         """Where the study has pruned trials (and a pruner other than a rung-based one,
         ``StudyInput.rungs``), the acquisition counts the chance that a trial completes
         (``_survival``; ``False``: log EI alone)."""
         self.survival_weight = SURVIVAL_WEIGHT
         """The log chance's weight in the acquisition."""
+        self.survival_per_epoch = False
+        """With the chance from early values: the acquisition per expected epoch, minus
+        log(p + (1 - p) c) with c a pruned trial's epochs over a completed one's (an
+        experiment switch: a trial likely pruned is also cheap)."""
         self.survival_recent: int | None = None
         """The chance from only this many of the latest finished trials (``None``: every
         finished trial, the 150 nearest the incumbent)."""
@@ -322,6 +334,7 @@ class HyperaCore:
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
             n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
+            last_bracket=study.last_bracket,
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
@@ -336,7 +349,7 @@ class HyperaCore:
         complete and pruned trials, and which completed) gives it the chance of completing
         (``_survival``) where some were pruned."""
         own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
-                            space, pseudo, self.local_points)
+                            space, pseudo, self.local_points, self.kernel_samples)
         prior = self.priors.get(key)
         view = own if prior is None else prior.combine(own, x, loss)
         if own is not None and view is not None and early is not None:
@@ -344,7 +357,8 @@ class HyperaCore:
                 early.x, early.values, early.complete, center,
                 self._kernels.setdefault(("early", key), {}), early.order, space,
                 LOCAL_POINTS if self.local_points is None else self.local_points,
-                self.survival_weight, early.quantile)
+                self.survival_weight, early.quantile,
+                early.cut if self.survival_per_epoch else None)
             if fitted is not None:
                 view.log_survival = fitted.log_p
                 return view
@@ -390,6 +404,8 @@ class Early:
     complete: np.ndarray
     order: np.ndarray | None
     quantile: float = 0.5
+    cut: float = 1.0
+    """A pruned trial's epochs over a completed one's (medians of their last steps)."""
 
 
 def _early(h: History, covers: np.ndarray, quantile: float = 0.5) -> Early | None:
@@ -398,8 +414,12 @@ def _early(h: History, covers: np.ndarray, quantile: float = 0.5) -> Early | Non
     rows = covers & ~np.isnan(h.early) & h.valid
     if not rows.any():
         return None
+    cut = h.pruned & h.valid & ~np.isnan(h.step)
+    ratio = (float((np.median(h.step[cut]) + 1) / (h.last_step + 1))
+             if cut.any() and h.last_step >= 0 else 1.0)
     return Early(h.x[rows], h.early[rows], h.complete[rows],
-                 None if h.completed is None else h.completed[rows], quantile)
+                 None if h.completed is None else h.completed[rows], quantile,
+                 min(max(ratio, 0.0), 1.0))
 
 
 def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,

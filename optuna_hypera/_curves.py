@@ -29,6 +29,7 @@ incrementally. Pure numpy, no Optuna.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 
 import numpy as np
 from scipy.special import ndtr
@@ -152,6 +153,8 @@ class CurveTable:
         self._curves: list[tuple[np.ndarray, np.ndarray]] = []
         self._cols: dict[float, int] = {}
         self._at = np.full((64, 0), np.nan)
+        self.last_step = math.nan
+        """The largest step any trial reported."""
 
     def __len__(self) -> int:
         return len(self._curves)
@@ -160,6 +163,8 @@ class CurveTable:
         """The next trial's reports (sorted steps; direction-adjusted values)."""
         i = len(self._curves)
         self._curves.append((steps, values))
+        if len(steps) and not steps[-1] <= self.last_step:
+            self.last_step = float(steps[-1])
         if i >= len(self._at):
             grown = np.full((2 * len(self._at), self._at.shape[1]), np.nan)
             grown[: len(self._at)] = self._at

@@ -76,6 +76,8 @@ class Context:
     """The same without the pruned trials: complete, failed and unfinished ones, the trials
     whose training ran (or may run) to its end (``chooser="staged"`` with
     ``stage_counts="trainings"``)."""
+    last_bracket: bool = False
+    """The trial asked for is in Hyperband's last bracket (``StudyInput.last_bracket``)."""
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

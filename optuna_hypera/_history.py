@@ -67,6 +67,8 @@ class History:
     stopped at: its last report at or before it, NaN if it ended earlier; ``None`` where no
     trial was pruned after a report."""
     early_step: float = math.nan
+    last_step: float = math.nan
+    """The largest step any trial reported (a full training's, where one completed)."""
 
     @classmethod
     def from_values(cls, x: np.ndarray, loss: np.ndarray,
@@ -94,7 +96,8 @@ class History:
             final_score=None if self.final_score is None else self.final_score[:n],
             final_sd=None if self.final_sd is None else self.final_sd[:n],
             final_loss=None if self.final_loss is None else self.final_loss[:n],
-            early=None if self.early is None else self.early[:n], early_step=self.early_step)
+            early=None if self.early is None else self.early[:n], early_step=self.early_step,
+            last_step=self.last_step)
 
     @cached_property
     def valid(self) -> np.ndarray:

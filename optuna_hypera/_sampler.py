@@ -373,7 +373,8 @@ class HyperaSampler(BaseSampler):
             self._sources.attach(self._key(study), study, cache.core, enc)
         asked = cache.core.ask(cache.study_input(trials, trial.number, enc,
                                                  _prunes_at_rungs(study.pruner),
-                                                 _bar_quantile(study.pruner)))
+                                                 _bar_quantile(study.pruner),
+                                                 _in_last_bracket(study)))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
                 f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
@@ -398,6 +399,19 @@ def _prunes_at_rungs(pruner: optuna.pruners.BasePruner) -> bool:
     rank at fixed rungs (``StudyInput.rungs``)."""
     return isinstance(_inner(pruner), (optuna.pruners.SuccessiveHalvingPruner,
                                        optuna.pruners.HyperbandPruner))
+
+
+def _in_last_bracket(study: Study) -> bool:
+    """Whether the trial being asked for is in ``HyperbandPruner``'s last bracket, whose
+    successive halving starts at the largest resource (``StudyInput.last_bracket``). Optuna
+    hands the sampler a study of the trial's bracket
+    (``pruners._filter_study``) that knows its ``_bracket_id``: private, tested in
+    ``tests/test_pruners.py`` for the Optuna range ``pyproject.toml`` pins."""
+    pruner = study.pruner
+    bracket = getattr(study, "_bracket_id", None)
+    brackets = getattr(pruner, "_n_brackets", None)
+    return (isinstance(pruner, optuna.pruners.HyperbandPruner) and isinstance(bracket, int)
+            and isinstance(brackets, int) and brackets > 1 and bracket == brackets - 1)
 
 
 def _bar_quantile(pruner: optuna.pruners.BasePruner) -> float:

@@ -81,7 +81,8 @@ class StudyCache:
 
     def study_input(self, trials: Sequence[FrozenTrial], current: int,
                     enc: SpaceEncoder, rungs: bool = False,
-                    bar_quantile: float = 0.5) -> StudyInput:
+                    bar_quantile: float = 0.5,
+                    last_bracket: bool = False) -> StudyInput:
         """The core's input: the finished trials (read once each) and the coordinates of the
         other unfinished ones, every worker's, to keep away from."""
         new, unfinished = self.table.update(trials)
@@ -99,7 +100,8 @@ class StudyCache:
                 pending.append(row)
         return StudyInput(space=enc.space, history=self.table.view(), proposals=self.proposals,
                           pending=np.array(pending) if pending else None, rungs=rungs,
-                          bar_quantile=bar_quantile)
+                          bar_quantile=bar_quantile,
+                          last_bracket=last_bracket)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
                agents: Sequence[AgentConfig], strategy: str, conflict: str) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dpotrf
 from scipy.linalg.lapack import dpotri
 from scipy.optimize import minimize
+from scipy.special import logsumexp
 from scipy.special import ndtri
 
 from optuna_hypera._gp_maths import SQRT5
@@ -138,6 +139,14 @@ class KernelParams:
     log_ls: np.ndarray
     log_signal: float
     log_noise: float
+    samples: np.ndarray | None = None
+    """``[K, d + 2]`` log-hyperparameter vectors drawn from their posterior around this fit
+    (``sample_kernels``), or ``None``: the fit alone."""
+
+    @classmethod
+    def of(cls, theta: np.ndarray) -> KernelParams:
+        d = len(theta) - 2
+        return cls(theta[:d].copy(), float(theta[d]), float(theta[d + 1]))
 
     def vector(self) -> np.ndarray:
         return np.concatenate([self.log_ls, [self.log_signal, self.log_noise]])
@@ -148,11 +157,12 @@ class KernelParams:
 
 
 def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
-                       cols: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """Negative log marginal likelihood plus the lengthscale prior, and its gradient, at
-    log-hyperparameters ``theta`` (one lengthscale per coordinate, then signal and noise) for
-    kernel inputs ``x`` ``[n, D]``; ``cols`` maps each input column to its coordinate's
-    lengthscale (``None``: one column per coordinate)."""
+                       cols: np.ndarray | None = None, grad: bool = True,
+                       ) -> tuple[float, np.ndarray]:
+    """Negative log marginal likelihood plus the lengthscale prior, and its gradient (zeros
+    without ``grad``), at log-hyperparameters ``theta`` (one lengthscale per coordinate,
+    then signal and noise) for kernel inputs ``x`` ``[n, D]``; ``cols`` maps each input
+    column to its coordinate's lengthscale (``None``: one column per coordinate)."""
     d = len(theta) - 2
     ls_c = np.exp(theta[:d])
     ls = ls_c if cols is None else ls_c[cols]
@@ -176,6 +186,8 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     else:
         prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
         g_prior = np.concatenate([(theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [0.0, 0.0]])
+    if not grad:
+        return float(nll + prior), np.zeros_like(theta)
     inv = _inverse(chol)
     w = np.outer(alpha, alpha) - inv
     # dK/dlog(l_k) = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * (x_ik - x_jk)^2 / l_k^2, summed
@@ -220,10 +232,91 @@ def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None,
     cols = None if inputs is None or inputs.identity else inputs.cols
     start = start or KernelParams.initial(d)
     bounds = [_LS_BOUNDS] * d + [_SIGNAL_BOUNDS, _NOISE_BOUNDS]
-    res = minimize(_neg_log_posterior, start.vector(), args=(x, y, cols), jac=True,
-                   method="L-BFGS-B", bounds=bounds, options={"maxiter": _MAX_ITER})
-    theta = res.x if np.all(np.isfinite(res.x)) else start.vector()
-    return KernelParams(theta[:d].copy(), float(theta[d]), float(theta[d + 1]))
+    best, theta = math.inf, start.vector()
+    for k in range(max(FIT_STARTS, 1)):
+        begin = start.vector()
+        if k:  # other starts: every lengthscale shorter, then longer, than the prior's
+            begin[:d] = _LS_PRIOR_MEAN + (-1.0 if k % 2 else 1.0) * math.ceil(k / 2)
+        res = minimize(_neg_log_posterior, begin, args=(x, y, cols), jac=True,
+                       method="L-BFGS-B", bounds=bounds, options={"maxiter": _MAX_ITER})
+        if np.all(np.isfinite(res.x)) and (k == 0 or res.fun < best):
+            best, theta = float(res.fun), res.x
+    return KernelParams.of(theta)
+
+
+FIT_STARTS = 1
+"""Starting points of the kernel fit (1: the prior's centre; more: also every lengthscale
+e times shorter, e times longer, ...; the lowest negative log posterior wins). An experiment
+switch."""
+
+
+KERNEL_SAMPLES = 0
+"""How many kernel hyperparameter draws the teacher's log-EI is averaged over (0: the
+maximum a posteriori fit alone). An experiment switch: EI integrated over the
+hyperparameters' posterior, as Snoek, Larochelle and Adams (2012, sec. 3.2) do with slice
+sampling, instead of EI at one fit that a few trials can mislead."""
+SAMPLE_BELOW = 150
+"""Draws are made only while the model's fit sees fewer trials than this (the teacher's
+stage of the default; beyond it one fit is reliable and the draws would cost)."""
+_SLICE_WIDTH = 1.0
+_SLICE_BURN, _SLICE_THIN = 5, 2
+
+
+def _log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
+                   cols: np.ndarray | None) -> float:
+    """``-_neg_log_posterior`` without its gradient, -inf outside the bounds."""
+    d = len(theta) - 2
+    lo = np.array([_LS_BOUNDS[0]] * d + [_SIGNAL_BOUNDS[0], _NOISE_BOUNDS[0]])
+    hi = np.array([_LS_BOUNDS[1]] * d + [_SIGNAL_BOUNDS[1], _NOISE_BOUNDS[1]])
+    if np.any(theta < lo) or np.any(theta > hi):
+        return -math.inf
+    value = _neg_log_posterior(theta, x, y, cols, grad=False)[0]
+    return -value if value < 1e10 else -math.inf  # 1e10: no factorization
+
+
+def _moved(theta: np.ndarray, j: int, value: float) -> np.ndarray:
+    out = theta.copy()
+    out[j] = value
+    return out
+
+
+def sample_kernels(x: np.ndarray, y: np.ndarray, fit: KernelParams, k: int, seed: int,
+                   inputs: KernelInputs | None = None) -> np.ndarray:
+    """``[k, d + 2]`` draws of the log-hyperparameters from their posterior given kernel
+    inputs ``x`` and targets ``y``, by coordinate-wise slice sampling with stepping out and
+    shrinkage (Neal 2003, figs. 3 and 5), started at ``fit`` (the MAP point, so a short
+    burn-in does). Seeded by ``seed`` alone, so every worker draws the same."""
+    cols = None if inputs is None or inputs.identity else inputs.cols
+    rng = np.random.RandomState(seed)
+    theta = fit.vector().copy()
+    cur = _log_posterior(theta, x, y, cols)
+    out = []
+    for sweep in range(_SLICE_BURN + k * _SLICE_THIN):
+        for j in range(len(theta)):
+            level = cur + math.log(rng.uniform())
+            left = theta[j] - _SLICE_WIDTH * rng.uniform()
+            right = left + _SLICE_WIDTH
+            for _ in range(4):  # stepping out, at most 4 widths each way
+                if _log_posterior(_moved(theta, j, left), x, y, cols) <= level:
+                    break
+                left -= _SLICE_WIDTH
+            for _ in range(4):
+                if _log_posterior(_moved(theta, j, right), x, y, cols) <= level:
+                    break
+                right += _SLICE_WIDTH
+            for _ in range(20):  # shrinkage
+                trial = _moved(theta, j, rng.uniform(left, right))
+                value = _log_posterior(trial, x, y, cols)
+                if value > level:
+                    theta, cur = trial, value
+                    break
+                if trial[j] < theta[j]:
+                    left = trial[j]
+                else:
+                    right = trial[j]
+        if sweep >= _SLICE_BURN and (sweep - _SLICE_BURN) % _SLICE_THIN == _SLICE_THIN - 1:
+            out.append(theta.copy())
+    return np.array(out)
 
 
 @dataclass
@@ -269,12 +362,16 @@ class ModelView:
     def acquisition(self, xq: np.ndarray) -> np.ndarray:
         """Log expected improvement over ``best`` at ``xq`` ``[m, d]`` (the teacher's score),
         plus the log chance of completing where the study prunes (``log_survival``)."""
-        mu, sd = self.predict(xq)
         best = self.best if self.threshold is None else self.threshold
-        score = log_ei((best - mu) / sd, sd)
+        score = self.log_ei(xq, best)
         if self.log_survival is not None:
             score = score + self.log_survival(xq)
         return score
+
+    def log_ei(self, xq: np.ndarray, best: float) -> np.ndarray:
+        """Log expected improvement over ``best`` at ``xq``."""
+        mu, sd = self.predict(xq)
+        return log_ei((best - mu) / sd, sd)
 
     def token_features(self, x0: np.ndarray, radius: float) -> np.ndarray:
         """``[K, d, 2]``: predicted improvement per trust radius along each coordinate
@@ -341,6 +438,21 @@ class Surrogate(ModelView):
         self.chol, self.jitter = factor
         self.alpha = cho_solve((self.chol, True), y_all)
         self.best = float(y.min())
+        self.members: list[Surrogate] = []
+        """Models at ``params.samples`` (``KERNEL_SAMPLES``): log EI averages EI over them."""
+        for theta in params.samples if params.samples is not None else ():
+            try:
+                self.members.append(Surrogate(x, y, KernelParams.of(theta), self.inputs,
+                                              pseudo, self.xe[:n]))
+            except np.linalg.LinAlgError:
+                continue
+
+    def log_ei(self, xq: np.ndarray, best: float) -> np.ndarray:
+        """Log EI over ``best``; with ``members``, the log of their mean EI."""
+        if not self.members:
+            return super().log_ei(xq, best)
+        each = np.stack([m.log_ei(xq, best) for m in self.members])
+        return logsumexp(each, axis=0) - math.log(len(self.members))
 
     @property
     def noise_ratio(self) -> float | None:
@@ -350,7 +462,8 @@ class Surrogate(ModelView):
     def fit(cls, x: np.ndarray, loss: np.ndarray, center: np.ndarray,
             cache: dict[int, tuple[bytes, KernelParams]] | None = None,
             order: np.ndarray | None = None, space: Space | None = None,
-            pseudo: Pseudo | None = None, local: int | None = None) -> Surrogate | None:
+            pseudo: Pseudo | None = None, local: int | None = None,
+            samples: int = 0) -> Surrogate | None:
         """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
         local around ``center``; ``None`` with fewer than two trials or no dimension.
         ``order`` ranks the rows by completion (``None``: they completed in trial order);
@@ -358,7 +471,9 @@ class Surrogate(ModelView):
         ``space`` tells categorical and integer coordinates apart (``_kernel_inputs``;
         ``None``: all continuous); ``pseudo`` adds pruned trials at their predicted final
         scores to the posterior (never to the kernel fit), the ``LOCAL_POINTS`` nearest
-        ``center`` of them; ``local`` replaces ``LOCAL_POINTS`` (``None``: the module's)."""
+        ``center`` of them; ``local`` replaces ``LOCAL_POINTS`` (``None``: the module's);
+        ``samples`` kernel draws (``sample_kernels``) join the fit while it sees fewer than
+        ``SAMPLE_BELOW`` trials."""
         n, d = x.shape
         if n < 2 or d == 0:
             return None
@@ -369,7 +484,7 @@ class Surrogate(ModelView):
         xm, lm = x[first], loss[first]
         k = LOCAL_POINTS if local is None else local
         key = (xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
-               + KERNEL_PRIOR.encode() + str(k).encode())
+               + KERNEL_PRIOR.encode() + str(k).encode() + str(samples).encode())
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
@@ -377,6 +492,8 @@ class Surrogate(ModelView):
             em = inputs.embed(xm)
             ef, lf = _local(em, lm, em[int(np.argmin(lm))], k)
             params = fit_kernel(ef, targets(lf), inputs=inputs)
+            if samples > 0 and m < SAMPLE_BELOW:
+                params.samples = sample_kernels(ef, targets(lf), params, samples, m, inputs)
             if cache is not None:
                 cache.clear()  # only the latest refit point is ever asked again
                 cache[m] = (key, params)

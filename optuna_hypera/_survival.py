@@ -137,14 +137,18 @@ class EarlySurvival:
     Unlike ``Survival``'s share of nearby completions, which is flat wherever every nearby
     trial was pruned, the regression says in which direction trials start faster."""
 
-    def __init__(self, model: Surrogate, bar: float, noise: float, weight: float) -> None:
+    def __init__(self, model: Surrogate, bar: float, noise: float, weight: float,
+                 cut: float | None = None) -> None:
         self.model, self.bar, self.noise, self.weight = model, bar, noise, weight
+        self.cut = cut
+        """Where set, ``log_p`` also subtracts the log expected cost of a trial at ``xq``
+        relative to a full training, log(p + (1 - p) cut)."""
 
     @classmethod
     def fit(cls, x: np.ndarray, early: np.ndarray, complete: np.ndarray, center: np.ndarray,
             cache: dict[int, tuple[bytes, KernelParams]], order: np.ndarray | None,
             space: Space | None, points: int, weight: float = 1.0, quantile: float = 0.5,
-            ) -> EarlySurvival | None:
+            cut: float | None = None) -> EarlySurvival | None:
         """From finished trials ``x`` ``[n, d]`` with a value at the early step ``early``
         (direction-adjusted) and whether each completed, the bar at the ``quantile`` of the
         completed ones' values (0.5: the median); ``None`` with fewer than
@@ -158,9 +162,13 @@ class EarlySurvival:
         # As Optuna's PercentilePruner computes its bar (np.nanpercentile; loss units).
         bar = (float(np.percentile(early[complete], 100.0 * quantile)) - m) / s
         noise = math.exp(model.params.log_noise) + model.jitter
-        return cls(model, bar, noise, weight)
+        return cls(model, bar, noise, weight, cut)
 
     def log_p(self, xq: np.ndarray) -> np.ndarray:
         mu, sd = self.model.predict(xq)
         z = (self.bar - mu) / np.sqrt(sd**2 + self.noise)
-        return self.weight * np.maximum(log_ndtr(z), math.log(FLOOR))
+        log_p = np.maximum(log_ndtr(z), math.log(FLOOR))
+        if self.cut is None:
+            return self.weight * log_p
+        p = np.exp(log_p)
+        return self.weight * log_p - np.log(p + (1.0 - p) * self.cut)

@@ -84,7 +84,7 @@ def trial_curve(trial: FrozenTrial, minimize: bool) -> tuple[np.ndarray, np.ndar
 
 def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
              has_stats: np.ndarray, curves: tuple[np.ndarray, np.ndarray] | None = None,
-             ) -> History:
+             last_step: float = math.nan) -> History:
     loss, pruned, step = records[:, 0], records[:, 1].astype(bool), records[:, 2]
     final = None
     early, early_step = None, math.nan
@@ -100,6 +100,7 @@ def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
         final_sd=None if final is None else final.sd,
         final_loss=None if final is None else final.loss,
         early=early, early_step=early_step,
+        last_step=last_step,
     )
 
 
@@ -122,7 +123,7 @@ def build_history(trials: Sequence[FrozenTrial], minimize: bool, row_fn: RowFn,
             table.refer(float(rec[2]))
     return _history(np.array([t.number for t in finished], dtype=np.int64), records, x,
                     np.array([isinstance(t.user_attrs.get(STATS_KEY), dict) for t in finished],
-                             dtype=bool), table.matrix())
+                             dtype=bool), table.matrix(), table.last_step)
 
 
 class TrialTable:
@@ -194,7 +195,7 @@ class TrialTable:
             self._cached = _history(
                 numbers[order], self._records[:n][order], self._x[:n][order],
                 np.array(self._has_stats, dtype=bool)[order], (steps, at[order]),
-            )
+                self._curves.last_step)
         return self._cached
 
 

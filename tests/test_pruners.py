@@ -425,3 +425,52 @@ def test_two_processes_share_a_hyperband_study(storage_url: tuple[str, str],
         logged = json.loads(r.read_text())
         assert not [m for m in logged if FALLBACK in m], logged
     assert all(_at_own_rung(study, t) for t in trials if t.state == TrialState.PRUNED)
+
+
+def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna hands the sampler the trial's bracket study (private ``_bracket_id``); the flag
+    is set exactly for the trials the pruner puts in its last bracket, whose first rung is
+    the largest, and reaches the coordinator's contexts."""
+    from optuna_hypera import _coordinator
+    from optuna_hypera._sampler import _in_last_bracket
+
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=27,
+                                            reduction_factor=3)
+    study = optuna.create_study(pruner=pruner, study_name="last-bracket")
+    pruner._try_initialization(study)
+    assert pruner._n_brackets == 4
+    flags = {}
+    for number in range(120):
+        trial = optuna.trial.create_trial(state=TrialState.RUNNING)
+        trial.number = number
+        flags[number] = _in_last_bracket(optuna.pruners._filter_study(study, trial))
+        assert flags[number] == (pruner._get_bracket_id(study, trial) == 3)
+    assert 0 < sum(flags.values()) < 30  # 4 of every 49 trials, by Hyperband's allocation
+    assert not _in_last_bracket(optuna.create_study(pruner=optuna.pruners.MedianPruner()))
+
+    seen: dict[int, bool] = {}
+    choose = _coordinator.Coordinator._chooser
+
+    def spy(self: Any, ctx: Any) -> str:
+        seen[len(seen)] = ctx.last_bracket
+        return choose(self, ctx)
+
+    monkeypatch.setattr(_coordinator.Coordinator, "_chooser", spy)
+    sampler = HyperaSampler(seed=0, n_startup_trials=N_STARTUP)
+    sampler._core_options["coordinator.last_bracket"] = "mean"
+    hb = optuna.create_study(sampler=sampler, study_name="last-bracket-run",
+                             pruner=optuna.pruners.HyperbandPruner(1, 27, 3))
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(27):
+            trial.report((x - 0.3) ** 2 + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return (x - 0.3) ** 2
+
+    hb.optimize(objective, n_trials=40)
+    asked = [t for t in hb.trials if USER_ATTR in t.user_attrs]
+    expected = [bracket_of(hb, t) == 3 for t in asked]
+    assert list(seen.values()) == expected and any(expected)

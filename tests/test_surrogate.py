@@ -19,9 +19,12 @@ from optuna_hypera._space import Space
 from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._surrogate import _cholesky
+from optuna_hypera._surrogate import _log_posterior
 from optuna_hypera._surrogate import _neg_log_posterior
+from optuna_hypera._surrogate import fit_kernel
 from optuna_hypera._surrogate import log_ei
 from optuna_hypera._surrogate import normal_scores
+from optuna_hypera._surrogate import sample_kernels
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -377,3 +380,51 @@ def test_the_gated_plug_in_incumbent_follows_the_fitted_noise() -> None:
     assert model_first(noisy, x, order, 30, "base")[0] != order[0]
     np.testing.assert_array_equal(
         model_first(noisy, x, order, 30, "gated", gate=2 * noisy.noise_ratio), order)
+
+
+@pytest.mark.parametrize("prior", ["lognormal", "smooth"])
+def test_the_sampled_log_posterior_differs_from_the_fitted_one_by_a_constant(
+        prior: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", prior)
+    x, loss = _data(12, 3)
+    y = normal_scores(loss)
+    a = np.array([-1.0, -0.5, 0.2, 0.3, math.log(1e-2)])
+    b = np.array([0.4, -1.5, -0.2, -0.7, math.log(1e-3)])
+    assert _log_posterior(a, x, y, None) - _log_posterior(b, x, y, None) == pytest.approx(
+        _neg_log_posterior(b, x, y)[0] - _neg_log_posterior(a, x, y)[0], rel=1e-9)
+    outside = a.copy()
+    outside[0] = 10.0  # beyond the lengthscale bound
+    assert _log_posterior(outside, x, y, None) == -math.inf
+
+
+def test_kernel_draws_are_seeded_bounded_and_spread_around_the_fit() -> None:
+    x, loss = _data(20, 3)
+    y = normal_scores(loss)
+    fit = fit_kernel(x, y)
+    draws = sample_kernels(x, y, fit, 6, seed=20)
+    assert draws.shape == (6, 5)
+    np.testing.assert_array_equal(draws, sample_kernels(x, y, fit, 6, seed=20))
+    assert not np.array_equal(draws, sample_kernels(x, y, fit, 6, seed=21))
+    assert np.all(draws[:, :3] >= math.log(0.01)) and np.all(draws[:, :3] <= math.log(20.0))
+    assert np.all(draws.std(0) > 0)  # the chain moved along every coordinate
+    # the draws sit where the posterior is: none far below the fit's log posterior
+    top = _log_posterior(fit.vector(), x, y, None)
+    assert all(_log_posterior(t, x, y, None) > top - 20.0 for t in draws)
+
+
+def test_log_ei_over_kernel_draws_is_the_log_of_their_mean_ei() -> None:
+    x, loss = _data(20, 3)
+    plain = Surrogate.fit(x, loss, x[np.argmin(loss)])
+    assert plain is not None and not plain.members  # no draws unless asked
+    model = Surrogate.fit(x, loss, x[np.argmin(loss)], samples=4)
+    assert model is not None and len(model.members) == 4
+    q = np.random.RandomState(1).rand(16, 3)
+    each = []
+    for m in model.members:
+        mu, sd = m.predict(q)
+        each.append(np.exp(log_ei((model.best - mu) / sd, sd)))
+    np.testing.assert_allclose(model.acquisition(q), np.log(np.mean(each, axis=0)), rtol=1e-9)
+    # the features the critics read are the fit's own
+    base = x[np.argmin(loss)]
+    np.testing.assert_array_equal(model.candidate_features(q, base, 0.1),
+                                  plain.candidate_features(q, base, 0.1))

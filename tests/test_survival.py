@@ -15,6 +15,7 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
+from optuna_hypera._core import _early
 from optuna_hypera._curves import early_values
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
@@ -305,3 +306,47 @@ def test_the_bar_follows_the_pruners_percentile() -> None:
     query = np.random.RandomState(5).rand(20, 2)
     assert (strict.log_p(query) <= median.log_p(query)).all()
     assert (strict.log_p(query) < median.log_p(query)).any()
+
+
+def test_the_largest_reported_step_and_a_pruned_trials_share_of_a_training() -> None:
+    """Pruned trials stopped at step 1 of steps 0-3: half a training (2 of 4 epochs)."""
+    enc, trials = _trials(prune=True)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    assert h.last_step == 3.0
+    assert h.head(5).last_step == 3.0
+    early = _early(h, np.ones(len(h), bool))
+    assert early is not None and early.cut == pytest.approx(2 / 4)
+
+
+def test_the_chance_per_expected_epoch() -> None:
+    """With ``cut`` the log chance becomes the log of gain per epoch: w log p - log(p + (1 -
+    p) cut); a likely-pruned trial is cheap, so it loses less than by w log p alone."""
+    x, early, complete = _early_study()
+    plain = EarlySurvival.fit(x, early, complete, x[-1], {}, None, None, 150, weight=1.0)
+    cheap = EarlySurvival.fit(x, early, complete, x[-1], {}, None, None, 150, weight=1.0,
+                              cut=0.2)
+    full = EarlySurvival.fit(x, early, complete, x[-1], {}, None, None, 150, weight=1.0,
+                             cut=1.0)
+    assert plain is not None and cheap is not None and full is not None
+    query = np.array([[0.2, 0.05], [0.2, 0.95], [0.8, 0.5]])
+    lp = plain.log_p(query)
+    p = np.exp(lp)
+    np.testing.assert_allclose(cheap.log_p(query), lp - np.log(p + (1 - p) * 0.2))
+    np.testing.assert_allclose(full.log_p(query), lp)  # a pruned trial costs a training
+    assert np.ptp(cheap.log_p(query)) < np.ptp(lp)
+
+
+def test_the_per_epoch_switch_reaches_the_acquisition() -> None:
+    enc, trials = _trials(prune=True)
+    h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
+    query = np.random.RandomState(5).rand(8, 2)
+    scores = []
+    for per_epoch in (False, True):
+        core = HyperaCore(agents=DEFAULT_AGENTS, sac=SACConfig(), strategy="cooperative",
+                          conflict="value", seed=0)
+        core.survival_per_epoch = per_epoch
+        ctx = core.context(StudyInput(enc.space, h))
+        assert ctx is not None and ctx.surrogate is not None
+        assert ctx.surrogate.log_survival is not None
+        scores.append(ctx.surrogate.acquisition(query))
+    assert not np.allclose(scores[0], scores[1])
