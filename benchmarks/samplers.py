@@ -104,6 +104,12 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-hb-mean": {"core": {"coordinator.last_bracket": "mean"}},  # in Hyperband's last
     # bracket (the least aggressive) the teacher picks the lowest posterior mean (0.17)
     "hypera-hb-lcb": {"core": {"coordinator.last_bracket": "lcb"}},  # ... mean minus one sd
+    "hypera-smooth": {"core": {"kernel_prior": "smooth"}},  # the kernel fitted under the prior
+    # shapes Optuna's GPSampler uses (``_surrogate.KERNEL_PRIORS``; 0.12's lever)
+    "hypera-catsweep": {"core": {"coordinator.categorical_sweep": 16}},  # up to 16 uniform
+    # candidates: the base with one categorical parameter at another choice (0.12's lever)
+    "hypera-catjump": {"core": {"coordinator.categorical_jumps": True}},  # uniform candidates
+    # redraw the categorical parameters they perturb from all choices (0.6's lever)
     "hypera-early-w2": {"core": {"survival_weight": 2.0}},
     "hypera-early-w8": {"core": {"survival_weight": 8.0}},
     "hypera-stretch": {"core": {"coordinator.stretch": True}},  # uniform candidates in

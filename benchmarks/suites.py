@@ -13,6 +13,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | small    | 20-25 trials: digits, MONAI, generated| about 30 minutes                     |
 | long     | 1000 trials in 30-D (no GP)           | about 10 minutes with ``--storage``  |
 |          |                                       | ``<out>/studies.log`` (a journal)    |
+| training-val | levers on real training of        | about 15 minutes                     |
+|          | generated data (validation seeds)     |                                      |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
 SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
@@ -139,6 +141,13 @@ SUITES: dict[str, Suite] = {
             # f15 and f21 since 0.15: a multimodal and a many-peaked landscape beside Rosenbrock
             tasks=(bbob(8, 30, 1000), bbob(15, 30, 1000), bbob(21, 30, 1000)),
             samplers=("hypera", "tpe", "cmaes", "random"), seeds=5,  # 5 since 0.16 (3 before)
+        ),
+        Suite(
+            "training-val", "Validation, not evaluation: an MLP trained on generated data "
+            "(validation task seeds) at 25 trials, to choose levers on real training.",
+            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
+                        for s in range(9000, 9008)),
+            samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",

@@ -154,6 +154,9 @@ class HyperaCore:
         self.kernel_samples = KERNEL_SAMPLES
         """Kernel hyperparameter draws the teacher's log EI averages over
         (``_surrogate.KERNEL_SAMPLES``)."""
+        self.kernel_prior: str | None = None
+        """The prior of the objective model's kernel fit (``_surrogate.KERNEL_PRIORS``;
+        ``None``: ``_surrogate.KERNEL_PRIOR``)."""
         self.survival = True
         """Where the study has pruned trials (and a pruner other than a rung-based one,
         ``StudyInput.rungs``), the acquisition counts the chance that a trial completes
@@ -349,7 +352,8 @@ class HyperaCore:
         complete and pruned trials, and which completed) gives it the chance of completing
         (``_survival``) where some were pruned."""
         own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
-                            space, pseudo, self.local_points, self.kernel_samples)
+                            space, pseudo, self.local_points, self.kernel_samples,
+                            self.kernel_prior)
         prior = self.priors.get(key)
         view = own if prior is None else prior.combine(own, x, loss)
         if own is not None and view is not None and early is not None:

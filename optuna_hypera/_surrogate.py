@@ -157,12 +157,13 @@ class KernelParams:
 
 
 def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
-                       cols: np.ndarray | None = None, grad: bool = True,
-                       ) -> tuple[float, np.ndarray]:
+                       cols: np.ndarray | None = None, gradient: bool = True,
+                       prior_kind: str | None = None) -> tuple[float, np.ndarray]:
     """Negative log marginal likelihood plus the lengthscale prior, and its gradient (zeros
-    without ``grad``), at log-hyperparameters ``theta`` (one lengthscale per coordinate,
+    without ``gradient``), at log-hyperparameters ``theta`` (one lengthscale per coordinate,
     then signal and noise) for kernel inputs ``x`` ``[n, D]``; ``cols`` maps each input
-    column to its coordinate's lengthscale (``None``: one column per coordinate)."""
+    column to its coordinate's lengthscale (``None``: one column per coordinate);
+    ``prior_kind`` one of ``KERNEL_PRIORS`` (``None``: ``KERNEL_PRIOR``)."""
     d = len(theta) - 2
     ls_c = np.exp(theta[:d])
     ls = ls_c if cols is None else ls_c[cols]
@@ -177,7 +178,7 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     chol, _ = factor
     alpha = cho_solve((chol, True), y)
     nll = 0.5 * y @ alpha + np.log(np.diag(chol)).sum() + 0.5 * n * math.log(2 * math.pi)
-    if KERNEL_PRIOR == "smooth":
+    if (prior_kind or KERNEL_PRIOR) == "smooth":
         # -log p for l = exp(-2 theta) (inverse squared lengthscale), s2 ~ Gamma(2, 1),
         # noise ~ Gamma(1.1, 30); derivatives in the log-parameters.
         up, down = np.exp(2.0 * theta[:d]), np.exp(-2.0 * theta[:d])
@@ -186,7 +187,7 @@ def _neg_log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     else:
         prior = 0.5 * (((theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD) ** 2).sum()
         g_prior = np.concatenate([(theta[:d] - _LS_PRIOR_MEAN) / _LS_PRIOR_STD**2, [0.0, 0.0]])
-    if not grad:
+    if not gradient:
         return float(nll + prior), np.zeros_like(theta)
     inv = _inverse(chol)
     w = np.outer(alpha, alpha) - inv
@@ -225,7 +226,7 @@ def _inverse(chol: np.ndarray) -> np.ndarray:
 
 
 def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None,
-               inputs: KernelInputs | None = None) -> KernelParams:
+               inputs: KernelInputs | None = None, prior: str | None = None) -> KernelParams:
     """Maximum a posteriori kernel hyperparameters for kernel inputs ``x`` and scores ``y``
     (``inputs``: how ``x``'s columns map to coordinates; ``None``: one column each)."""
     d = x.shape[1] if inputs is None else inputs.d
@@ -237,7 +238,7 @@ def fit_kernel(x: np.ndarray, y: np.ndarray, start: KernelParams | None = None,
         begin = start.vector()
         if k:  # other starts: every lengthscale shorter, then longer, than the prior's
             begin[:d] = _LS_PRIOR_MEAN + (-1.0 if k % 2 else 1.0) * math.ceil(k / 2)
-        res = minimize(_neg_log_posterior, begin, args=(x, y, cols), jac=True,
+        res = minimize(_neg_log_posterior, begin, args=(x, y, cols, True, prior), jac=True,
                        method="L-BFGS-B", bounds=bounds, options={"maxiter": _MAX_ITER})
         if np.all(np.isfinite(res.x)) and (k == 0 or res.fun < best):
             best, theta = float(res.fun), res.x
@@ -270,7 +271,7 @@ def _log_posterior(theta: np.ndarray, x: np.ndarray, y: np.ndarray,
     hi = np.array([_LS_BOUNDS[1]] * d + [_SIGNAL_BOUNDS[1], _NOISE_BOUNDS[1]])
     if np.any(theta < lo) or np.any(theta > hi):
         return -math.inf
-    value = _neg_log_posterior(theta, x, y, cols, grad=False)[0]
+    value = _neg_log_posterior(theta, x, y, cols, gradient=False)[0]
     return -value if value < 1e10 else -math.inf  # 1e10: no factorization
 
 
@@ -463,7 +464,7 @@ class Surrogate(ModelView):
             cache: dict[int, tuple[bytes, KernelParams]] | None = None,
             order: np.ndarray | None = None, space: Space | None = None,
             pseudo: Pseudo | None = None, local: int | None = None,
-            samples: int = 0) -> Surrogate | None:
+            samples: int = 0, prior: str | None = None) -> Surrogate | None:
         """The model of completed trials ``x`` ``[n, d]`` with losses ``[n]`` (in trial order),
         local around ``center``; ``None`` with fewer than two trials or no dimension.
         ``order`` ranks the rows by completion (``None``: they completed in trial order);
@@ -473,7 +474,7 @@ class Surrogate(ModelView):
         scores to the posterior (never to the kernel fit), the ``LOCAL_POINTS`` nearest
         ``center`` of them; ``local`` replaces ``LOCAL_POINTS`` (``None``: the module's);
         ``samples`` kernel draws (``sample_kernels``) join the fit while it sees fewer than
-        ``SAMPLE_BELOW`` trials."""
+        ``SAMPLE_BELOW`` trials; ``prior`` replaces ``KERNEL_PRIOR`` in the fit."""
         n, d = x.shape
         if n < 2 or d == 0:
             return None
@@ -484,14 +485,14 @@ class Surrogate(ModelView):
         xm, lm = x[first], loss[first]
         k = LOCAL_POINTS if local is None else local
         key = (xm.tobytes() + lm.tobytes() + inputs.signature() + TARGETS.encode()
-               + KERNEL_PRIOR.encode() + str(k).encode() + str(samples).encode())
+               + (prior or KERNEL_PRIOR).encode() + str(k).encode() + str(samples).encode())
         hit = cache.get(m) if cache is not None else None
         if hit is not None and hit[0] == key and len(hit[1].log_ls) == d:
             params = hit[1]
         else:
             em = inputs.embed(xm)
             ef, lf = _local(em, lm, em[int(np.argmin(lm))], k)
-            params = fit_kernel(ef, targets(lf), inputs=inputs)
+            params = fit_kernel(ef, targets(lf), inputs=inputs, prior=prior)
             if samples > 0 and m < SAMPLE_BELOW:
                 params.samples = sample_kernels(ef, targets(lf), params, samples, m, inputs)
             if cache is not None:

@@ -146,3 +146,27 @@ def test_landscape_objectives_decode_to_the_tasks_own_coordinates() -> None:
     train = next(s for s in range(100) if split_of(s) == "train")
     with pytest.raises(ValueError, match="training split"):
         LandscapeObjective(family="gp", dim=3, task_seed=train)
+
+
+def test_generated_training_is_reproducible_bounded_and_validation_only() -> None:
+    from benchmarks.objectives.generated_training import task_data
+
+    params = {"layers": 2, "width": 32, "activation": "relu", "alpha": 1e-4, "lr": 1e-2,
+              "batch_size": 64}
+    obj = make_objective("training", seed=0, task_seed=9003)
+    assert obj.direction == "minimize"
+    trial = optuna.trial.FixedTrial(params)
+    value = obj(trial)
+    assert 0.0 < value <= 3.0 * math.log(task_data(9003)[2])
+    assert obj(optuna.trial.FixedTrial(params)) == value  # the same data, split and init
+    assert make_objective("training", seed=1, task_seed=9003)(
+        optuna.trial.FixedTrial(params)) != value  # another split
+    x, y, k = task_data(9003)
+    x2, _, _ = task_data(9004)
+    assert x.shape[0] == 600 and 2 <= k <= 5 and set(np.unique(y)) == set(range(k))
+    assert x.shape != x2.shape or not np.allclose(x, x2)  # tasks differ by their seed
+    # a learning rate that diverges is capped, never inf or NaN
+    wild = dict(params, lr=0.3, alpha=1e-6, activation="relu", width=256, layers=3)
+    assert math.isfinite(obj(optuna.trial.FixedTrial(wild)))
+    with pytest.raises(ValueError, match="validation range"):
+        make_objective("training", seed=0, task_seed=10_000)

@@ -428,3 +428,17 @@ def test_log_ei_over_kernel_draws_is_the_log_of_their_mean_ei() -> None:
     base = x[np.argmin(loss)]
     np.testing.assert_array_equal(model.candidate_features(q, base, 0.1),
                                   plain.candidate_features(q, base, 0.1))
+
+
+def test_the_fit_takes_its_prior_from_the_caller_or_the_module(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    x, loss = _data(20, 3)
+    center = x[np.argmin(loss)]
+    default = Surrogate.fit(x, loss, center)
+    smooth = Surrogate.fit(x, loss, center, prior="smooth")
+    assert default is not None and smooth is not None
+    assert not np.allclose(default.params.vector(), smooth.params.vector())
+    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", "smooth")
+    module = Surrogate.fit(x, loss, center)
+    assert module is not None
+    np.testing.assert_array_equal(module.params.vector(), smooth.params.vector())

@@ -31,7 +31,7 @@ class Objective(Protocol):
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
 
 
-FAMILIES = ("bbob", "digits", "monai", "curves", "landscape")
+FAMILIES = ("bbob", "digits", "monai", "curves", "landscape", "training")
 
 
 def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
@@ -59,6 +59,10 @@ def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
         from benchmarks.objectives.landscape import make_landscape_objective
 
         return make_landscape_objective(seed=seed, **options)
+    if family == "training":  # real training on generated data (validation seeds only)
+        from benchmarks.objectives.generated_training import make_generated_training_objective
+
+        return make_generated_training_objective(seed=seed, **options)
     raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
 
 
