@@ -14,7 +14,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | long     | 1000 trials in 30-D (no GP)           | about 10 minutes with ``--storage``  |
 |          |                                       | ``<out>/studies.log`` (a journal)    |
 | training-val | levers on real training of        | about 15 minutes                     |
-|          | generated data (validation seeds)     |                                      |
+|          | generated data (validation seeds;     |                                      |
+|          | ``training-val2``: other seeds)       |                                      |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
 SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
@@ -147,6 +148,12 @@ SUITES: dict[str, Suite] = {
             "(validation task seeds) at 25 trials, to choose levers on real training.",
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9000, 9008)),
+            samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
+        ),
+        Suite(
+            "training-val2", "A second draw of training-val's tasks (task seeds 9008-9015).",
+            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
+                        for s in range(9008, 9016)),
             samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
         ),
         Suite(
