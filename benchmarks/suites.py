@@ -15,7 +15,7 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 |          |                                       | ``<out>/studies.log`` (a journal)    |
 | training-val | levers on real training of        | about 15 minutes                     |
 |          | generated data (validation seeds;     |                                      |
-|          | ``training-val2``: other seeds)       |                                      |
+|          | ``training-val2``, ``-val3``: others) |                                      |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
 SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
@@ -155,6 +155,13 @@ SUITES: dict[str, Suite] = {
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9008, 9016)),
             samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
+        ),
+        Suite(
+            "training-val3", "Sixteen more of training-val's tasks (task seeds 9016-9031) for "
+            "the two questions its first draws left open: GP and 7 startup trials.",
+            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
+                        for s in range(9016, 9032)),
+            samplers=("hypera", "hypera-startup7", "gp"), seeds=3,
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",
