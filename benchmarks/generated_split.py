@@ -29,11 +29,13 @@ checkpoint, how often variant a ends better / worse than variant b, for each ``a
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 import json
 from pathlib import Path
 import platform
 import sys
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +46,7 @@ from benchmarks.split_variants import VARIANTS
 from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera import _features
+from optuna_hypera import _kernel_fit
 from optuna_hypera import _surrogate
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
@@ -95,6 +98,17 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
                      for t in study.trials])
 
 
+_MODULE_SWITCHES: tuple[tuple[Any, str, str, Callable[[Any], Any]], ...] = (
+    (_features, "RADIUS_INIT", "radius_init", float),
+    (_kernel_fit, "FIT_STARTS", "fit_starts", int),
+    (_surrogate, "REFIT_STEPS", "refit_early",
+     lambda every: ((50, int(every)), *_surrogate.REFIT_STEPS[1:])),
+    (_surrogate, "TARGETS", "standardized", lambda _: "standardized"),
+)
+"""Module-level settings a variant's ``SETTINGS`` key changes for its own runs (module,
+attribute, key, the value from the key's): set before the run, restored after."""
+
+
 def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
         new_weights: str | None, baseline: str | None = None,
         checkpoints: tuple[int, ...] = CHECKPOINTS,
@@ -103,28 +117,19 @@ def run(task: Landscape, seed: int, n_trials: int, names: tuple[str, ...],
     out = {}
     for name in names:
         extra = SETTINGS.get(name, {})
-        steps, targets = _surrogate.REFIT_STEPS, _surrogate.TARGETS
-        prior = _surrogate.KERNEL_PRIOR
-        starts, radius = _surrogate.FIT_STARTS, _features.RADIUS_INIT
-        if "radius_init" in extra:
-            _features.RADIUS_INIT = float(extra["radius_init"])
-        if "smooth_prior" in extra:
-            _surrogate.KERNEL_PRIOR = "smooth"
-        if "fit_starts" in extra:
-            _surrogate.FIT_STARTS = int(extra["fit_starts"])
-        if "refit_early" in extra:
-            _surrogate.REFIT_STEPS = ((50, int(extra["refit_early"])), *steps[1:])
-        if "standardized" in extra:
-            _surrogate.TARGETS = "standardized"
+        saved = [(module, attr, getattr(module, attr))
+                 for module, attr, key, _ in _MODULE_SWITCHES if key in extra]
+        for module, attr, key, value in _MODULE_SWITCHES:
+            if key in extra:
+                setattr(module, attr, value(extra[key]))
         try:
             # ``reseed``: the same variant on other draws (startup, noise, the sampler's own
             # randomness), the null distribution of a pair count.
             x = _run_one(task, seed + int(extra.get("reseed", 0)), n_trials, name, extra,
                          new_weights, baseline)
         finally:
-            _surrogate.REFIT_STEPS, _surrogate.TARGETS = steps, targets
-            _surrogate.KERNEL_PRIOR, _surrogate.FIT_STARTS = prior, starts
-            _features.RADIUS_INIT = radius
+            for module, attr, before in saved:
+                setattr(module, attr, before)
         out[name] = regret_curve(task, x, seed + 1, checkpoints)
     return out
 
@@ -147,6 +152,8 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
         core.local_points = int(extra["local_points"])
     if "kernel_samples" in extra:
         core.kernel_samples = int(extra["kernel_samples"])
+    if "smooth_prior" in extra:
+        core.kernel_prior = "smooth"
     core.coordinator.blend_weight = float(extra.get("blend_weight", BLEND_WEIGHT))
     core.coordinator.shortlist = int(extra.get("shortlist", core.coordinator.shortlist))
     core.coordinator.stage_trials = int(extra.get("stage_trials", STAGE_TRIALS))

@@ -105,7 +105,7 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # bracket (the least aggressive) the teacher picks the lowest posterior mean (0.17)
     "hypera-hb-lcb": {"core": {"coordinator.last_bracket": "lcb"}},  # ... mean minus one sd
     "hypera-smooth": {"core": {"kernel_prior": "smooth"}},  # the kernel fitted under the prior
-    # shapes Optuna's GPSampler uses (``_surrogate.KERNEL_PRIORS``; 0.12's lever)
+    # shapes Optuna's GPSampler uses (``_kernel_fit.KERNEL_PRIORS``; 0.12's lever)
     "hypera-catsweep": {"core": {"coordinator.categorical_sweep": 16}},  # up to 16 uniform
     # candidates: the base with one categorical parameter at another choice (0.12's lever)
     "hypera-catjump": {"core": {"coordinator.categorical_jumps": True}},  # uniform candidates

@@ -47,7 +47,7 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   candidates that redraw the categorical parameters they perturb from all their choices
   (``Coordinator.categorical_jumps``);
 - ``new-log-ei-smooth``, ``staged-smooth``: the kernel fitted under Optuna GPSampler's prior
-  shapes (``_surrogate.KERNEL_PRIOR``); ``new-log-ei-global-p1024``, ``new-log-ei-g25-p1024``,
+  shapes (``HyperaCore.kernel_prior``); ``new-log-ei-global-p1024``, ``new-log-ei-g25-p1024``,
   ``new-log-ei-g50-p1024``: 8, 16 or 32 of the teacher's 64 candidates from the whole space,
   found from a pool of 1024 points (``Coordinator.global_pool``); ``new-log-ei-catsweep``,
   ``staged-catsweep``: up to 16 uniform candidates replaced by the base with one categorical
@@ -72,9 +72,9 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   (``SACConfig(gradient_steps=0)``), 0.15; ``new-staged-150-frozen``: 0.16's default without
   them (the ``hypera-frozen`` row of the suites), 0.16;
 - ``new-log-ei-ks8``, ``new-log-ei-ks16``: the teacher's log EI averaged (as EI) over 8 or 16
-  slice-sampled draws of the kernel's hyperparameters (``_surrogate.KERNEL_SAMPLES``);
+  slice-sampled draws of the kernel's hyperparameters (``_kernel_fit.KERNEL_SAMPLES``);
   ``new-log-ei-starts3``: the kernel fitted from 3 starting points
-  (``_surrogate.FIT_STARTS``), 0.17 (``docs/benchmarks/levers-0.17.md``);
+  (``_kernel_fit.FIT_STARTS``), 0.17 (``docs/benchmarks/levers-0.17.md``);
 - ``new-shortlist`` (``-2``, ``-8``, ``-16``): the critics pick among the 4 (2, 8, 16) acceptable
   candidates of highest log-EI from the first decision on (``chooser="shortlist"``,
   ``Coordinator.shortlist``), 0.15;
@@ -167,7 +167,7 @@ for _n in (100, 150, 200):
 # 0.12's small-budget candidates, each a variant of the teacher (``new-log-ei``) or of
 # the default (``new-staged-50``) with one setting (``docs/benchmarks/small-budget-levers.md``,
 # ``docs/benchmarks/stretch-validation.md``): the kernel fit under Optuna GPSampler's prior
-# shapes (``_surrogate.KERNEL_PRIOR``); 8, 16 or 32 of 64 candidates from the whole space,
+# shapes (``HyperaCore.kernel_prior``); 8, 16 or 32 of 64 candidates from the whole space,
 # found from 1024 points; a sweep of the base's categorical choices
 # (``Coordinator.categorical_sweep``); TuRBO's box stretched by the lengthscales
 # (``Coordinator.stretch``; not ``staged-stretch-N``, which thins the online updates).

@@ -40,14 +40,14 @@ from optuna_hypera._groups import assign_groups
 from optuna_hypera._history import STAT_NAMES
 from optuna_hypera._history import History
 from optuna_hypera._history import batch_quantiles
+from optuna_hypera._kernel_fit import KERNEL_SAMPLES
+from optuna_hypera._kernel_fit import KernelParams
 from optuna_hypera._learner import Learner
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import Proposal
 from optuna_hypera._space import Space
-from optuna_hypera._surrogate import KERNEL_SAMPLES
 from optuna_hypera._surrogate import LOCAL_POINTS
-from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import Surrogate
@@ -153,10 +153,10 @@ class HyperaCore:
         ``_surrogate.LOCAL_POINTS``)."""
         self.kernel_samples = KERNEL_SAMPLES
         """Kernel hyperparameter draws the teacher's log EI averages over
-        (``_surrogate.KERNEL_SAMPLES``)."""
+        (``_kernel_fit.KERNEL_SAMPLES``)."""
         self.kernel_prior: str | None = None
-        """The prior of the objective model's kernel fit (``_surrogate.KERNEL_PRIORS``;
-        ``None``: ``_surrogate.KERNEL_PRIOR``)."""
+        """The prior of the objective model's kernel fit (``_kernel_fit.KERNEL_PRIORS``;
+        ``None``: ``_kernel_fit.KERNEL_PRIOR``)."""
         self.survival = True
         """Where the study has pruned trials (and a pruner other than a rung-based one,
         ``StudyInput.rungs``), the acquisition counts the chance that a trial completes
@@ -305,7 +305,8 @@ class HyperaCore:
                             if self.pruned_in_model else None,
                             None if finished is None else (x[b][finished],
                                                            ~pruned[b][finished]),
-                            _early(hs[b], covers[b], studies[idx[b]].bar_quantile)
+                            _early(hs[b], covers[b], studies[idx[b]].bar_quantile,
+                                   self.survival_per_epoch)
                             if finished is not None and self.survival_early else None)
                     if model is not None and self.model_incumbent != "off":
                         ranked[b] = model_first(model, x[b], ranked[b], int(n_bases[b]),
@@ -361,8 +362,7 @@ class HyperaCore:
                 early.x, early.values, early.complete, center,
                 self._kernels.setdefault(("early", key), {}), early.order, space,
                 LOCAL_POINTS if self.local_points is None else self.local_points,
-                self.survival_weight, early.quantile,
-                early.cut if self.survival_per_epoch else None)
+                self.survival_weight, early.quantile, early.cut)
             if fitted is not None:
                 view.log_survival = fitted.log_p
                 return view
@@ -408,22 +408,25 @@ class Early:
     complete: np.ndarray
     order: np.ndarray | None
     quantile: float = 0.5
-    cut: float = 1.0
-    """A pruned trial's epochs over a completed one's (medians of their last steps)."""
+    cut: float | None = None
+    """A pruned trial's epochs over a full training's (the median pruned trial's last step
+    over the largest step reported), where ``HyperaCore.survival_per_epoch`` asks for it."""
 
 
-def _early(h: History, covers: np.ndarray, quantile: float = 0.5) -> Early | None:
+def _early(h: History, covers: np.ndarray, quantile: float = 0.5,
+           per_epoch: bool = False) -> Early | None:
     if h.early is None:
         return None
     rows = covers & ~np.isnan(h.early) & h.valid
     if not rows.any():
         return None
-    cut = h.pruned & h.valid & ~np.isnan(h.step)
-    ratio = (float((np.median(h.step[cut]) + 1) / (h.last_step + 1))
-             if cut.any() and h.last_step >= 0 else 1.0)
+    cut = None
+    if per_epoch:
+        stopped = h.pruned & h.valid & ~np.isnan(h.step)
+        cut = (min(max(float((np.median(h.step[stopped]) + 1) / (h.last_step + 1)), 0.0), 1.0)
+               if stopped.any() and h.last_step >= 0 else 1.0)
     return Early(h.x[rows], h.early[rows], h.complete[rows],
-                 None if h.completed is None else h.completed[rows], quantile,
-                 min(max(ratio, 0.0), 1.0))
+                 None if h.completed is None else h.completed[rows], quantile, cut)
 
 
 def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,

@@ -45,9 +45,9 @@ from scipy.special import log_ndtr
 from optuna_hypera._gp_maths import matern52
 from optuna_hypera._gp_maths import near
 from optuna_hypera._gp_maths import scaled_dist
+from optuna_hypera._kernel_fit import KernelParams
 from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._space import Space
-from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
 
 

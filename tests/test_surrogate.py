@@ -11,20 +11,20 @@ import pytest
 from scipy.stats import norm
 
 from optuna_hypera import HyperaSampler
+from optuna_hypera._kernel_fit import KernelParams
+from optuna_hypera._kernel_fit import _cholesky
+from optuna_hypera._kernel_fit import _log_posterior
+from optuna_hypera._kernel_fit import _neg_log_posterior
+from optuna_hypera._kernel_fit import fit_kernel
+from optuna_hypera._kernel_fit import sample_kernels
 from optuna_hypera._kernel_inputs import KernelInputs
 from optuna_hypera._schema import C
 from optuna_hypera._space import BINNED
 from optuna_hypera._space import CONTINUOUS
 from optuna_hypera._space import Space
-from optuna_hypera._surrogate import KernelParams
 from optuna_hypera._surrogate import Surrogate
-from optuna_hypera._surrogate import _cholesky
-from optuna_hypera._surrogate import _log_posterior
-from optuna_hypera._surrogate import _neg_log_posterior
-from optuna_hypera._surrogate import fit_kernel
 from optuna_hypera._surrogate import log_ei
 from optuna_hypera._surrogate import normal_scores
-from optuna_hypera._surrogate import sample_kernels
 
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -40,7 +40,7 @@ def _data(n: int = 30, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 @pytest.mark.parametrize("prior", ["lognormal", "smooth"])
 def test_the_kernel_gradient_matches_finite_differences(prior: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", prior)
+    monkeypatch.setattr("optuna_hypera._kernel_fit.KERNEL_PRIOR", prior)
     x, loss = _data(12, 3)
     y = normal_scores(loss)
     theta = np.array([-1.0, -0.5, 0.2, 0.3, math.log(1e-2)])
@@ -385,7 +385,7 @@ def test_the_gated_plug_in_incumbent_follows_the_fitted_noise() -> None:
 @pytest.mark.parametrize("prior", ["lognormal", "smooth"])
 def test_the_sampled_log_posterior_differs_from_the_fitted_one_by_a_constant(
         prior: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", prior)
+    monkeypatch.setattr("optuna_hypera._kernel_fit.KERNEL_PRIOR", prior)
     x, loss = _data(12, 3)
     y = normal_scores(loss)
     a = np.array([-1.0, -0.5, 0.2, 0.3, math.log(1e-2)])
@@ -438,7 +438,7 @@ def test_the_fit_takes_its_prior_from_the_caller_or_the_module(
     smooth = Surrogate.fit(x, loss, center, prior="smooth")
     assert default is not None and smooth is not None
     assert not np.allclose(default.params.vector(), smooth.params.vector())
-    monkeypatch.setattr("optuna_hypera._surrogate.KERNEL_PRIOR", "smooth")
+    monkeypatch.setattr("optuna_hypera._kernel_fit.KERNEL_PRIOR", "smooth")
     module = Surrogate.fit(x, loss, center)
     assert module is not None
     np.testing.assert_array_equal(module.params.vector(), smooth.params.vector())

@@ -314,8 +314,10 @@ def test_the_largest_reported_step_and_a_pruned_trials_share_of_a_training() -> 
     h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
     assert h.last_step == 3.0
     assert h.head(5).last_step == 3.0
-    early = _early(h, np.ones(len(h), bool))
+    early = _early(h, np.ones(len(h), bool), per_epoch=True)
     assert early is not None and early.cut == pytest.approx(2 / 4)
+    plain = _early(h, np.ones(len(h), bool))
+    assert plain is not None and plain.cut is None  # not computed unless asked for
 
 
 def test_the_chance_per_expected_epoch() -> None:
