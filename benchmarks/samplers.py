@@ -134,8 +134,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-mgate": {"core": {"model_incumbent": "gated"}},  # that base only where the
     # fitted noise is at least ``HyperaCore.noise_gate`` of the signal variance (0.14)
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
-    "hypera-startup7": {"n_startup_trials": 7},
-    "hypera-startup10": {"n_startup_trials": 10},
+    "hypera-startup7": {"n_startup_trials": 7},  # the default since 0.18
+    "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
     "hypera-new": {"weights": NEW_WEIGHTS_ENV},  # the default with the weights file named by

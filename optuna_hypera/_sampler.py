@@ -44,7 +44,12 @@ from optuna_hypera._weights import starting_state
 
 _logger = optuna.logging.get_logger("optuna.hypera")
 _MAX_MODES = 10_000
-_STARTUP = 10
+_STARTUP = 7
+"""Finished trials before the agents act, without sources. 7 since 0.18, chosen on validation
+tasks only: generated landscapes at 20 trials (0.13, 112/62 of 192 tasks against 10), real
+training of generated data at 25 trials (0.17, 58/38 of 96 pairs) and generated learning
+curves (0.18, 144 pairs: level under Median, 70/71; ahead under Hyperband, 80/63);
+``docs/benchmarks/startup-0.18.md``."""
 SCORERS: dict[str, tuple[str, int | None]] = {
     "auto": ("staged", AUTO_STAGE_TRIALS), "log-ei": ("teacher", None),
     "staged": ("staged", STAGE_TRIALS), "critics": ("critic", None)}
@@ -65,7 +70,7 @@ class HyperaSampler(BaseSampler):
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
         n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
-            (default 10; 5 with ``source_studies``, whose best configurations come first).
+            (default 7; 5 with ``source_studies``, whose best configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.

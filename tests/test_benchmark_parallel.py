@@ -27,7 +27,7 @@ from optuna_hypera.storages import make_storage
 
 SAMPLERS = ["random", "hypera"]
 WORKERS = [1, 2]
-TRIALS = 12  # more than HyperaSampler's 10 startup trials, so its agents propose too
+TRIALS = 12  # more than HyperaSampler's 7 startup trials, so its agents propose too
 TASK = "quadratic-d3"
 
 

@@ -145,7 +145,7 @@ def test_sampler_parts_times_every_part_and_restores_the_package(
     rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == len(sampler_parts.PARTS) + 1  # the header and one row per part
     ms = {line.split("|")[1].strip(". ").strip(): float(line.split("|")[2]) for line in rows[1:]}
-    assert ms["the core's ask"] > 0 and ms["decide"] > 0  # 4 trials after 10 startup ones
+    assert ms["the core's ask"] > 0 and ms["decide"] > 0  # 7 trials after 7 startup ones
     assert ms["the core's ask"] <= ms["sample_relative"]  # nested parts are within their caller
     assert [getattr(owner, name) for owner, name, _, _ in sampler_parts.PARTS] == before
 
