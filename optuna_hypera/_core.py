@@ -43,6 +43,9 @@ from optuna_hypera._history import batch_quantiles
 from optuna_hypera._kernel_fit import KERNEL_SAMPLES
 from optuna_hypera._kernel_fit import KernelParams
 from optuna_hypera._learner import Learner
+from optuna_hypera._pruned_inputs import Early
+from optuna_hypera._pruned_inputs import early_inputs
+from optuna_hypera._pruned_inputs import pseudo_inputs
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
 from optuna_hypera._schema import Proposal
@@ -51,7 +54,6 @@ from optuna_hypera._surrogate import LOCAL_POINTS
 from optuna_hypera._surrogate import ModelView
 from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import Surrogate
-from optuna_hypera._surrogate import normal_scores
 from optuna_hypera._survival import SURVIVAL_WEIGHT
 from optuna_hypera._survival import EarlySurvival
 from optuna_hypera._survival import Survival
@@ -300,13 +302,13 @@ class HyperaCore:
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
                             self.kernel_space(studies[idx[b]].space),
-                            _pseudo(hs[b], covers[b], self.pseudo_shift, self.pseudo_var_scale,
-                                    self.pruned_at_worst)
+                            pseudo_inputs(hs[b], covers[b], self.pseudo_shift,
+                                          self.pseudo_var_scale, self.pruned_at_worst)
                             if self.pruned_in_model else None,
                             None if finished is None else (x[b][finished],
                                                            ~pruned[b][finished]),
-                            _early(hs[b], covers[b], studies[idx[b]].bar_quantile,
-                                   self.survival_per_epoch)
+                            early_inputs(hs[b], covers[b], studies[idx[b]].bar_quantile,
+                                         self.survival_per_epoch)
                             if finished is not None and self.survival_early else None)
                     if model is not None and self.model_incumbent != "off":
                         ranked[b] = model_first(model, x[b], ranked[b], int(n_bases[b]),
@@ -397,64 +399,6 @@ class HyperaCore:
             prediction=decision.prediction or {"value": decision.value},
             cand=decision.cand, origin=decision.source,
         )
-
-
-@dataclass
-class Early:
-    """Finished trials' values at the step where most were pruned (``History.early``)."""
-
-    x: np.ndarray
-    values: np.ndarray
-    complete: np.ndarray
-    order: np.ndarray | None
-    quantile: float = 0.5
-    cut: float | None = None
-    """A pruned trial's epochs over a full training's (the median pruned trial's last step
-    over the largest step reported), where ``HyperaCore.survival_per_epoch`` asks for it."""
-
-
-def _early(h: History, covers: np.ndarray, quantile: float = 0.5,
-           per_epoch: bool = False) -> Early | None:
-    if h.early is None:
-        return None
-    rows = covers & ~np.isnan(h.early) & h.valid
-    if not rows.any():
-        return None
-    cut = None
-    if per_epoch:
-        stopped = h.pruned & h.valid & ~np.isnan(h.step)
-        cut = (min(max(float((np.median(h.step[stopped]) + 1) / (h.last_step + 1)), 0.0), 1.0)
-               if stopped.any() and h.last_step >= 0 else 1.0)
-    return Early(h.x[rows], h.early[rows], h.complete[rows],
-                 None if h.completed is None else h.completed[rows], quantile, cut)
-
-
-def _pseudo(h: History, covers: np.ndarray, shift: float = 0.0,
-            var_scale: float = 1.0, worst: bool = False) -> Pseudo | None:
-    """The pruned trials whose partial curves predict a final value (``_curves``), moved
-    ``shift`` predictive sds towards worse (0: the prediction itself), their predictive
-    variance times ``var_scale``; with ``worst`` all of them at the worst completed loss,
-    nearly noise-free (``HyperaCore.pruned_at_worst``)."""
-    if h.final_score is None or h.final_sd is None:
-        return None
-    rows = np.flatnonzero(covers & ~np.isnan(h.final_score))
-    if not len(rows):
-        return None
-    loss = h.final_loss if h.final_loss is not None else np.full(len(h.loss), np.nan)
-    # Loss units per normal score: the slope of the completed finals on their scores.
-    finals = h.loss[~h.pruned & ~np.isnan(h.loss)]
-    z = normal_scores(finals)
-    slope = float(z @ (finals - finals.mean()) / (z @ z)) if len(z) > 1 and z @ z > 0 else 0.0
-    sd = h.final_sd[rows]
-    if worst and len(finals):
-        # What a pruned trial gives the study: nothing better than its worst completed one.
-        n = len(rows)
-        small = np.full(n, 1e-4)
-        return Pseudo(h.x[rows], np.full(n, float(z.max())), small,
-                      np.full(n, float(finals.max())),
-                      small * max(float(finals.std()), 1e-12) ** 2)
-    return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, var_scale * sd**2,
-                  loss[rows] + shift * slope * sd, var_scale * (slope * sd) ** 2)
 
 
 def _proposed(study: StudyInput) -> np.ndarray:

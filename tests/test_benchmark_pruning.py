@@ -223,3 +223,31 @@ def test_the_pruners_are_sized_for_the_task() -> None:
     assert "percentile" in pruning.PRUNERS and "percentile" not in pruning.DEFAULT_PRUNERS
     with pytest.raises(ValueError, match="Unknown pruner"):
         make_pruner("nope", task)
+
+
+def test_pair_counts_compare_best_complete_losses_at_shares_of_the_budget() -> None:
+    from benchmarks import pruning_pairs
+
+    records = [
+        # task a: "x" ahead at 30 epochs, behind at the end; task b: tied throughout
+        _record("a", "x", "median", 0, [(20, 0.5), (100, 0.5)]),
+        _record("a", "y", "median", 0, [(40, 0.6), (90, 0.1)]),
+        _record("b", "x", "median", 0, [(10, 0.3)]),
+        _record("b", "y", "median", 0, [(10, 0.3)]),
+        _record("c", "x", "median", 0, [(10, 0.3)]),  # no "y" run: not a pair
+        _record("a", "x", "hyperband", 0, [(10, 0.9)]),
+        _record("a", "y", "hyperband", 0, [(10, 0.2)]),
+    ]
+    counts = pruning_pairs.count_pairs(records, "x", "y", (0.3, 1.0), pruner="median")
+    assert [(c.better, c.worse, c.tied) for c in counts] == [(1, 0, 1), (0, 1, 1)]
+    both = pruning_pairs.count_pairs(records, "x", "y", (1.0,))
+    assert (both[0].better, both[0].worse, both[0].tied) == (0, 2, 1)
+
+
+def test_pair_counts_command_reads_a_results_file(tmp_path: Path, capsys) -> None:
+    from benchmarks import pruning_pairs
+
+    lines = [_record("a", s, "median", 0, [(10, v)]) for s, v in (("x", 0.2), ("y", 0.4))]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert pruning_pairs.main([str(tmp_path), "x", "y", "--at", "1"]) == 0
+    assert "| median | 100% | 1/0/0 |" in capsys.readouterr().out

@@ -359,7 +359,7 @@ def test_pruned_agent_trials_shrink_the_trust_region_unless_told_not_to() -> Non
 
 
 def test_pruned_trials_shift_worse_by_their_predictive_sd_and_scale_their_variance() -> None:
-    from optuna_hypera._core import _pseudo
+    from optuna_hypera._pruned_inputs import pseudo_inputs
 
     h = History.from_values(np.random.RandomState(1).uniform(size=(5, 2)),
                             np.array([1.0, 2.0, 3.0, 0.5, 4.0]))
@@ -368,13 +368,13 @@ def test_pruned_trials_shift_worse_by_their_predictive_sd_and_scale_their_varian
     h.final_sd = np.array([np.nan, np.nan, np.nan, 0.5, np.nan])
     h.final_loss = np.array([np.nan, np.nan, np.nan, 2.2, np.nan])
     covers = np.ones(5, bool)
-    at, worse = _pseudo(h, covers), _pseudo(h, covers, shift=1.0)
+    at, worse = pseudo_inputs(h, covers), pseudo_inputs(h, covers, shift=1.0)
     assert at is not None and worse is not None
     np.testing.assert_allclose(worse.y - at.y, 0.5)
     np.testing.assert_allclose(worse.loss - at.loss, np.sqrt(at.loss_var))  # slope x sd
     assert float(at.loss_var[0]) > 0
     np.testing.assert_array_equal(worse.var, at.var)
-    sure = _pseudo(h, covers, var_scale=0.25)
+    sure = pseudo_inputs(h, covers, var_scale=0.25)
     assert sure is not None
     np.testing.assert_allclose(sure.var, 0.25 * at.var)
     np.testing.assert_allclose(sure.loss_var, 0.25 * at.loss_var)

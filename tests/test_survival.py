@@ -15,12 +15,12 @@ from optuna_hypera import DEFAULT_AGENTS
 from optuna_hypera import SACConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
-from optuna_hypera._core import _early
 from optuna_hypera._curves import early_values
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._gp_maths import log_ei
 from optuna_hypera._kernel_inputs import KernelInputs
+from optuna_hypera._pruned_inputs import early_inputs
 from optuna_hypera._survival import FLOOR
 from optuna_hypera._survival import MIN_EARLY_COMPLETE
 from optuna_hypera._survival import EarlySurvival
@@ -314,9 +314,9 @@ def test_the_largest_reported_step_and_a_pruned_trials_share_of_a_training() -> 
     h = build_history(trials, True, lambda t: trial_row(enc, t), len(enc))
     assert h.last_step == 3.0
     assert h.head(5).last_step == 3.0
-    early = _early(h, np.ones(len(h), bool), per_epoch=True)
+    early = early_inputs(h, np.ones(len(h), bool), per_epoch=True)
     assert early is not None and early.cut == pytest.approx(2 / 4)
-    plain = _early(h, np.ones(len(h), bool))
+    plain = early_inputs(h, np.ones(len(h), bool))
     assert plain is not None and plain.cut is None  # not computed unless asked for
 
 
