@@ -50,7 +50,8 @@ WORKER_SEED_STRIDE = 1000
 """Worker ``i`` of seed ``k`` seeds its sampler with ``1000 * k + i``: equal seeds would make
 the workers draw identical startup trials."""
 WARM_TRIALS = 12
-"""Trials of each pool process's warm-up study: past HyperaSampler's 10 startup trials."""
+"""Trials of each pool process's warm-up study: past HyperaSampler's 7 startup trials (10
+up to 0.17)."""
 BARRIER_SECONDS = 600.0
 """How long a worker waits for the others to load the study (8 cold processes on 2 cores)."""
 
