@@ -4,7 +4,8 @@
         --pruner median --seeds 6 --jobs 2 --out results/shared-startup
 
 A diagnostic next to :mod:`benchmarks.pruning`, not a suite of its own. There each sampler
-draws its own startup trials (HyperaSampler 10 scrambled Sobol points, TPE 10 uniform ones),
+draws its own startup trials (HyperaSampler 7 scrambled Sobol points, 10 up to 0.17; TPE 10
+uniform ones),
 so a pair of runs differs by its startup luck as much as by the samplers. Here the first
 ``--startup`` trials of every run of a (task, seed) come from one ``QMCSampler`` seeded by
 the run's seed (``Shared``); the sampler under test takes over from trial ``--startup`` on, seeing

@@ -148,20 +148,21 @@ SUITES: dict[str, Suite] = {
             "(validation task seeds) at 25 trials, to choose levers on real training.",
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9000, 9008)),
-            samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
+            # 0.17 ran hypera-startup7 where hypera-startup10 is: 7 is the default since 0.18
+            samplers=("hypera", "hypera-stretch", "hypera-startup10", "gp", "tpe"), seeds=3,
         ),
         Suite(
             "training-val2", "A second draw of training-val's tasks (task seeds 9008-9015).",
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9008, 9016)),
-            samplers=("hypera", "hypera-stretch", "hypera-startup7", "gp", "tpe"), seeds=3,
+            samplers=("hypera", "hypera-stretch", "hypera-startup10", "gp", "tpe"), seeds=3,
         ),
         Suite(
             "training-val3", "Sixteen more of training-val's tasks (task seeds 9016-9031) for "
             "the two questions its first draws left open: GP and 7 startup trials.",
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9016, 9032)),
-            samplers=("hypera", "hypera-startup7", "gp"), seeds=3,
+            samplers=("hypera", "hypera-startup10", "gp"), seeds=3,  # 7 before 0.18
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",
