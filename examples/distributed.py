@@ -87,8 +87,9 @@ def slow_objective(trial: optuna.Trial, sleep: float) -> float:
     return objective(trial)
 
 
-def make_sampler(seed: int | None, n_startup_trials: int) -> BaseSampler:
-    """One sampler per worker; distinct seeds keep the workers' random draws apart."""
+def make_sampler(seed: int | None, n_startup_trials: int | None = None) -> BaseSampler:
+    """One sampler per worker; distinct seeds keep the workers' random draws apart
+    (``n_startup_trials=None``: the sampler's default)."""
     from optuna_hypera import HyperaSampler
 
     return HyperaSampler(seed=seed, n_startup_trials=n_startup_trials)
@@ -100,7 +101,7 @@ def run_worker(
     n_trials: int,
     *,
     seed: int | None = None,
-    n_startup_trials: int = 10,
+    n_startup_trials: int | None = None,
     heartbeat_interval: int | None = 60,
     grace_period: int | None = 120,
     max_retry: int | None = 3,
@@ -214,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--trials", type=int, default=50, help="trials per worker")
     parser.add_argument("--seed", type=int, default=None, help="worker i uses seed + i")
-    parser.add_argument("--n-startup-trials", type=int, default=10)
+    parser.add_argument("--n-startup-trials", type=int, default=None,
+                        help="default: HyperaSampler's own (7)")
     parser.add_argument("--heartbeat-interval", type=int, default=60, help="RDB only; 0 = off")
     parser.add_argument("--grace-period", type=int, default=120)
     parser.add_argument("--max-retry", type=int, default=3)
