@@ -46,17 +46,14 @@ def count_pairs(records: Iterable[Mapping[str, Any]], a: str, b: str,
         if pruner is None or r["pruner"] == pruner:
             runs.setdefault((r["task"], r["pruner"], int(r["seed"])), {})[r["sampler"]] = r
     pairs = [(by[a], by[b]) for by in runs.values() if a in by and b in by]
-    counts = []
-    for share in shares:
-        better = worse = tied = 0
-        for ra, rb in pairs:
-            la = best_on_grid(ra, np.array([share * ra["budget"]]))[0]
-            lb = best_on_grid(rb, np.array([share * rb["budget"]]))[0]
-            better += int(la < lb)
-            worse += int(la > lb)
-            tied += int(la == lb)
-        counts.append(Count(share, better, worse, tied))
-    return counts
+    at = np.asarray(shares, dtype=float)
+    better, worse = np.zeros(len(at), int), np.zeros(len(at), int)
+    for ra, rb in pairs:
+        la, lb = best_on_grid(ra, at * ra["budget"]), best_on_grid(rb, at * rb["budget"])
+        better += la < lb
+        worse += la > lb
+    return [Count(float(s), int(b), int(w), len(pairs) - int(b) - int(w))
+            for s, b, w in zip(at, better, worse, strict=True)]
 
 
 def _shares(text: str) -> list[float]:

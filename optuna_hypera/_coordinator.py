@@ -42,7 +42,6 @@ from optuna_hypera._decision import polish
 from optuna_hypera._decision import widen
 from optuna_hypera._features import moved_feature
 from optuna_hypera._global import POOL
-from optuna_hypera._global import global_points
 from optuna_hypera._global import n_global
 from optuna_hypera._rules import BLEND_WEIGHT
 from optuna_hypera._rules import CHOOSERS
@@ -60,8 +59,8 @@ from optuna_hypera._schema import G
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
+from optuna_hypera._uniform_rows import candidate_rows
 from optuna_hypera._uniform_rows import uniform_moves
-from optuna_hypera._uniform_rows import uniform_replacements
 
 
 N_CANDIDATES = 64
@@ -394,27 +393,11 @@ class Coordinator:
         # otherwise (rightly) value poor bases higher and steer the study towards them.
         m = self.n_candidates
         n_far = n_global(m, self.global_share)
-        items = []
-        fixed: dict[int, np.ndarray] = {}
-        boxed: set[int] = set()
         far_rows = np.arange(m) >= m - n_far
-        for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
-            base = self._draw_base(c, rng)
-            items.extend([(c, base, th)] * m)
-            if n_far and c.assignment.disjoint:
-                # The last of the uniform rows: the same base, moves of any length.
-                far = global_points(c.surrogate, c.space, n_far, rng, self.global_pool)
-                for j, point in enumerate(far):
-                    fixed[(k + 1) * m - n_far + j] = point
-            if c.assignment.disjoint:
-                lo = k * m + (m + 1) // 2
-                points, box = uniform_replacements(
-                    c, base.x, m - n_far - (m + 1) // 2, rng,
-                    stretch=self.stretch and c.surrogate is not None
-                    and (self.stretch_pruned or c.n_trainings == c.n_trials),
-                    sweep=self.categorical_sweep)
-                fixed.update((lo + j, point) for j, point in points.items())
-                boxed.update(lo + j for j in box)
+        items, fixed, boxed = candidate_rows(
+            ctxs, thetas, lambda c: self._draw_base(c, rng), m, n_far, rng,
+            pool=self.global_pool, stretch=self.stretch, stretch_pruned=self.stretch_pruned,
+            sweep=self.categorical_sweep)
         uniform = np.tile(np.arange(m) >= (m + 1) // 2, len(ctxs))
         joint = self._joint(sac, items, gen, uniform, rng, fixed, boxed)
         out, found = [], []
@@ -429,11 +412,7 @@ class Coordinator:
             local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
                      else None)
             score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
-                           self.shortlist)
-            if (c.last_bracket and self.last_bracket != "off" and chooser == "teacher"
-                    and c.surrogate is not None):
-                mu, sd = c.surrogate.predict(x)
-                score = -(mu - sd) if self.last_bracket == "lcb" else -mu
+                           self.shortlist, self.last_bracket if c.last_bracket else "off")
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))

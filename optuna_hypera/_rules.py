@@ -115,18 +115,24 @@ def blend(value: np.ndarray, teacher: np.ndarray, ok: np.ndarray, weight: float,
 
 def scores(chooser: str, value: np.ndarray, model: ModelView | None, x: np.ndarray,
            ok: np.ndarray, weight: float, far: np.ndarray | None = None,
-           shortlist: int = SHORTLIST) -> np.ndarray:
+           shortlist: int = SHORTLIST, exploit: str = "off") -> np.ndarray:
     """What a cooperative decision maximizes over its candidates ``x`` ``[m, d]``: the
     critics' weighted ``value`` (``critic``, or any chooser without a model), the model's
-    log-EI (``teacher``; candidates flagged in ``far`` left out), both (``blend``,
-    ``blend-z``), or the critics' value among the ``shortlist`` acceptable candidates of
-    highest log-EI (``shortlist``; the rest score -inf). ``staged`` is resolved before
-    (``Coordinator._chooser``)."""
+    log-EI (``teacher``; candidates flagged in ``far`` left out; with ``exploit`` ``"mean"``
+    the lowest posterior mean instead, with ``"lcb"`` the lowest mean minus one sd:
+    ``Coordinator.last_bracket``), both (``blend``, ``blend-z``), or the critics' value
+    among the ``shortlist`` acceptable candidates of highest log-EI (``shortlist``; the rest
+    score -inf). ``staged`` is resolved before (``Coordinator._chooser``)."""
     if chooser == "critic" or model is None:
         return value
-    score = model.acquisition(x)
     if chooser == "teacher":
+        if exploit == "off":
+            score = model.acquisition(x)
+        else:
+            mu, sd = model.predict(x)
+            score = -(mu - sd) if exploit == "lcb" else -mu
         return score if far is None else np.where(far, -np.inf, score)
+    score = model.acquisition(x)
     if chooser == "shortlist":
         ref = score[ok] if ok.any() else score
         k = min(max(shortlist, 1), len(ref))

@@ -1,5 +1,6 @@
-"""The uniform half of a cooperative decision's candidates: their moves
-(``uniform_moves``), and replacements for some of them (experiment options of
+"""A cooperative decision's candidate rows (``candidate_rows``: each context's rows from one
+base, the actors' half first) and the uniform half of them: their moves (``uniform_moves``),
+and replacements for some of them (global points, ``_global``, and experiment options of
 ``Coordinator``, off by default; ``docs/benchmarks/small-budget-levers.md``,
 ``docs/benchmarks/stretch-validation.md``):
 
@@ -13,15 +14,52 @@ Pure numpy on the decision's ``Context``; no Optuna import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
+from optuna_hypera._global import global_points
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._space import Space
 from optuna_hypera._states import by_assignment
+
+
+def candidate_rows(ctxs: Sequence[Context], thetas: Sequence[np.ndarray],
+                   draw_base: Callable[[Context], Base], m: int, n_far: int,
+                   rng: np.random.RandomState, *, pool: int, stretch: bool,
+                   stretch_pruned: bool, sweep: int,
+                   ) -> tuple[list[tuple[Context, Base, np.ndarray]], dict[int, np.ndarray],
+                              set[int]]:
+    """``m`` rows per context, all from one base (``draw_base``): the (context, base, theta)
+    items, the configurations that replace some uniform rows by row index (where the
+    assignment is disjoint: the last ``n_far`` from the whole space, ``_global``, and
+    ``uniform_replacements``' right after the actors' half), and which of those are box
+    moves. The stretched box needs a model, and under pruners ``stretch_pruned``."""
+    items: list[tuple[Context, Base, np.ndarray]] = []
+    fixed: dict[int, np.ndarray] = {}
+    boxed: set[int] = set()
+    for k, (c, th) in enumerate(zip(ctxs, thetas, strict=True)):
+        base = draw_base(c)
+        items.extend([(c, base, th)] * m)
+        if not c.assignment.disjoint:
+            continue
+        if n_far:
+            # The last of the uniform rows: the same base, moves of any length.
+            far = global_points(c.surrogate, c.space, n_far, rng, pool)
+            fixed.update(((k + 1) * m - n_far + j, point) for j, point in enumerate(far))
+        lo = k * m + (m + 1) // 2
+        points, box = uniform_replacements(
+            c, base.x, m - n_far - (m + 1) // 2, rng,
+            stretch=stretch and c.surrogate is not None
+            and (stretch_pruned or c.n_trainings == c.n_trials),
+            sweep=sweep)
+        fixed.update((lo + j, point) for j, point in points.items())
+        boxed.update(lo + j for j in box)
+    return items, fixed, boxed
 
 
 def uniform_moves(items: Sequence[tuple[Context, Any, Any]], uniform: np.ndarray,

@@ -496,3 +496,24 @@ def test_shortlist_lets_the_critics_choose_only_among_log_eis_best() -> None:
     assert int(np.argmax(np.where(ok, score, -np.inf))) == 1
     wide = scores("shortlist", value, Model(), x, ok, 1.0, shortlist=64)  # type: ignore[arg-type]
     assert int(np.argmax(np.where(ok, wide, -np.inf))) == 2  # all of them: the critics pick
+
+
+def test_the_teacher_exploits_by_the_posterior_mean_when_asked() -> None:
+    """``Coordinator.last_bracket``: in Hyperband's last bracket the teacher may rank by the
+    lowest posterior mean (``"mean"``) or mean minus one sd (``"lcb"``) instead of log-EI;
+    far candidates stay out either way."""
+    class Model:
+        def acquisition(self, x: np.ndarray) -> np.ndarray:
+            return np.array([0.0, 5.0, 1.0])
+
+        def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.array([1.0, 2.0, 0.5]), np.array([0.1, 3.0, 0.1])
+
+    value, x, ok = np.zeros(3), np.zeros((3, 2)), np.ones(3, bool)
+    pick = {e: int(np.argmax(scores("teacher", value, Model(), x, ok, 1.0,  # type: ignore[arg-type]
+                                    exploit=e)))
+            for e in ("off", "mean", "lcb")}
+    assert pick == {"off": 1, "mean": 2, "lcb": 1}
+    far = np.array([False, True, False])
+    lcb = scores("teacher", value, Model(), x, ok, 1.0, far, exploit="lcb")  # type: ignore[arg-type]
+    assert np.isneginf(lcb[1]) and int(np.argmax(lcb)) == 2
