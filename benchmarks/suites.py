@@ -16,6 +16,7 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | training-val | levers on real training of        | about 15 minutes                     |
 |          | generated data (validation seeds;     |                                      |
 |          | ``training-val2``, ``-val3``: others) |                                      |
+| torch-val | the same with torch training        | about 20 minutes                     |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
 SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
@@ -163,6 +164,13 @@ SUITES: dict[str, Suite] = {
             tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
                         for s in range(9016, 9032)),
             samplers=("hypera", "hypera-startup10", "gp"), seeds=3,  # 7 before 0.18
+        ),
+        Suite(
+            "torch-val", "Validation, not evaluation: a residual torch MLP trained on generated "
+            "data (validation task seeds) at 20 trials, the second real-training family.",
+            tasks=tuple(Task(f"torch-t{s}", "torch_training", 20, {"task_seed": s})
+                        for s in range(9000, 9016)),
+            samplers=("hypera", "hypera-startup10", "gp", "tpe", "random"), seeds=3,
         ),
         Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",

@@ -170,3 +170,28 @@ def test_generated_training_is_reproducible_bounded_and_validation_only() -> Non
     assert math.isfinite(obj(optuna.trial.FixedTrial(wild)))
     with pytest.raises(ValueError, match="validation range"):
         make_objective("training", seed=0, task_seed=10_000)
+
+
+def test_generated_torch_training_is_reproducible_capped_and_validation_only() -> None:
+    from benchmarks.objectives.generated_torch import task_data
+
+    params = {"blocks": 1, "width": 32, "activation": "silu", "optimizer": "adam", "lr": 3e-3,
+              "beta": 0.9, "weight_decay": 1e-4, "dropout": 0.1, "batch_size": 64,
+              "warmup": 0.1}
+    obj = make_objective("torch_training", seed=0, task_seed=9003, epochs=3)
+    x, y, k = task_data(9003)
+    cap = 3.0 * math.log(k)
+    trial = optuna.trial.FixedTrial(params)
+    value = obj(trial)
+    assert 0.0 < value < math.log(k)  # learns something in three epochs
+    assert 0.0 < trial.user_attrs["validation_accuracy"] <= 1.0
+    assert obj(optuna.trial.FixedTrial(params)) == value  # the same split, init and batches
+    assert make_objective("torch_training", seed=1, task_seed=9003, epochs=3)(
+        optuna.trial.FixedTrial(params)) != value  # another split
+    assert x.shape[0] == 1200 and 3 <= k <= 6 and 8 <= x.shape[1] <= 32
+    assert x.shape != task_data(9004)[0].shape or not np.allclose(x, task_data(9004)[0])
+    # Adam at a learning rate of 1 diverges: capped, never inf or NaN, and no accuracy
+    wild = optuna.trial.FixedTrial(dict(params, lr=1.0, beta=0.0, warmup=0.0, width=256))
+    assert obj(wild) == cap and "validation_accuracy" not in wild.user_attrs
+    with pytest.raises(ValueError, match="validation range"):
+        make_objective("torch_training", seed=0, task_seed=8999)

@@ -31,7 +31,7 @@ class Objective(Protocol):
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
 
 
-FAMILIES = ("bbob", "digits", "monai", "curves", "landscape", "training")
+FAMILIES = ("bbob", "digits", "monai", "curves", "landscape", "training", "torch_training")
 
 
 def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
@@ -63,6 +63,10 @@ def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
         from benchmarks.objectives.generated_training import make_generated_training_objective
 
         return make_generated_training_objective(seed=seed, **options)
+    if family == "torch_training":  # torch training on generated data (validation seeds only)
+        from benchmarks.objectives.generated_torch import make_generated_torch_objective
+
+        return make_generated_torch_objective(seed=seed, **options)
     raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
 
 
