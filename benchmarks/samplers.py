@@ -138,6 +138,9 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
+    "hypera-equal-steps": {"agents": "equal"},  # every agent at the five's mean action
+    # scale (0.11): parameters named like training settings (lr, batch_size, alpha) no longer
+    # get the smallest steps (0.05) by their names; generic names spread over the five anyway
     "hypera-new": {"weights": NEW_WEIGHTS_ENV},  # the default with the weights file named by
     # that environment variable: candidate weights held against the shipped ones
 }
@@ -183,6 +186,13 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
             if not path:
                 raise ValueError(f"{name} needs the weights file in ${NEW_WEIGHTS_ENV}.")
             kwargs["weights"] = path
+        if kwargs.get("agents") == "equal":
+            from dataclasses import replace
+
+            from optuna_hypera import DEFAULT_AGENTS
+
+            mean = sum(a.action_scale for a in DEFAULT_AGENTS) / len(DEFAULT_AGENTS)
+            kwargs["agents"] = tuple(replace(a, action_scale=mean) for a in DEFAULT_AGENTS)
         if kwargs.get("sac") == "frozen":
             kwargs["sac"] = SACConfig(gradient_steps=0)
         elif kwargs.get("sac") == "fixed":

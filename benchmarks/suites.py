@@ -173,6 +173,12 @@ SUITES: dict[str, Suite] = {
             samplers=("hypera", "hypera-startup10", "gp", "tpe", "random"), seeds=3,
         ),
         Suite(
+            "torch-val2", "A second draw of torch-val's tasks (task seeds 9016-9031).",
+            tasks=tuple(Task(f"torch-t{s}", "torch_training", 20, {"task_seed": s})
+                        for s in range(9016, 9032)),
+            samplers=("hypera", "hypera-startup10", "gp"), seeds=3,
+        ),
+        Suite(
             "full", "Everything: 24 BBOB tasks, 10 seeds, bigger budgets, MONAI 2-D and 3-D.",
             tasks=(
                 *(bbob(f, d, 200) for f in (1, 8, 10, 15, 21, 24) for d in (2, 5, 10, 20)),

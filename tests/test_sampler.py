@@ -381,3 +381,22 @@ def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
         return out
 
     assert proposals([5.0] * 14) == proposals(rng.uniform(1.0, 200.0, 14).tolist())
+
+
+@pytest.mark.parametrize(("n_params", "startup"), [(3, 7), (9, 9), (14, 10)])
+def test_the_default_startup_is_the_parameter_count_clipped_to_7_and_10(
+        n_params: int, startup: int) -> None:
+    from optuna_hypera._sampler import startup_trials
+
+    def bowl(trial: optuna.Trial) -> float:
+        return sum((trial.suggest_float(f"x{i}", 0, 1) - 0.3) ** 2 for i in range(n_params))
+
+    assert startup_trials(n_params) == startup
+    study = optuna.create_study(sampler=HyperaSampler(seed=0))
+    study.optimize(bowl, n_trials=12)
+    agents = [read_proposal(t) is not None for t in study.trials]
+    assert agents == [False] * startup + [True] * (12 - startup)
+    # an explicit count still wins over the rule
+    study = optuna.create_study(sampler=HyperaSampler(seed=0, n_startup_trials=4))
+    study.optimize(bowl, n_trials=6)
+    assert [read_proposal(t) is not None for t in study.trials] == [False] * 4 + [True] * 2
