@@ -95,6 +95,11 @@ def _small_landscapes() -> tuple[Task, ...]:
         for t in draw("test", 24, 1, dims=(3, 6, 10)))
 
 
+def _seeded(prefix: str, family: str, n_trials: int, seeds: range) -> tuple[Task, ...]:
+    """One task per validation task seed of a generated real-training family."""
+    return tuple(Task(f"{prefix}-t{s}", family, n_trials, {"task_seed": s}) for s in seeds)
+
+
 SMALL_SAMPLERS = ("hypera", "hypera-logei", "hypera-critics", "tpe", "cmaes", "gp", "random")
 
 SUITES: dict[str, Suite] = {
@@ -147,37 +152,32 @@ SUITES: dict[str, Suite] = {
         Suite(
             "training-val", "Validation, not evaluation: an MLP trained on generated data "
             "(validation task seeds) at 25 trials, to choose levers on real training.",
-            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
-                        for s in range(9000, 9008)),
+            tasks=_seeded("train", "training", 25, range(9000, 9008)),
             # 0.17 ran hypera-startup7 where hypera-startup10 is: 7 is the default since 0.18
             samplers=("hypera", "hypera-stretch", "hypera-startup10", "gp", "tpe"), seeds=3,
         ),
         Suite(
             "training-val2", "A second draw of training-val's tasks (task seeds 9008-9015).",
-            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
-                        for s in range(9008, 9016)),
+            tasks=_seeded("train", "training", 25, range(9008, 9016)),
             samplers=("hypera", "hypera-stretch", "hypera-startup10", "gp", "tpe"), seeds=3,
         ),
         Suite(
             "training-val3", "Sixteen more of training-val's tasks (task seeds 9016-9031) for "
             "the two questions its first draws left open: GP and 7 startup trials.",
-            tasks=tuple(Task(f"train-t{s}", "training", 25, {"task_seed": s})
-                        for s in range(9016, 9032)),
+            tasks=_seeded("train", "training", 25, range(9016, 9032)),
             samplers=("hypera", "hypera-startup10", "gp"), seeds=3,  # 7 before 0.18
         ),
         Suite(
             "torch-val", "Validation, not evaluation: a residual torch MLP trained on generated "
             "data (validation task seeds) at 20 trials, the second real-training family.",
-            tasks=tuple(Task(f"torch-t{s}", "torch_training", 20, {"task_seed": s})
-                        for s in range(9000, 9016)),
+            tasks=_seeded("torch", "torch_training", 20, range(9000, 9016)),
             # 0.19's runs, before the switch, held hypera-startup10 where hypera-startup7 is:
             # the default takes 10 startup trials on these 10-parameter tasks since
             samplers=("hypera", "hypera-startup7", "gp", "tpe", "random"), seeds=3,
         ),
         Suite(
             "torch-val2", "A second draw of torch-val's tasks (task seeds 9016-9031).",
-            tasks=tuple(Task(f"torch-t{s}", "torch_training", 20, {"task_seed": s})
-                        for s in range(9016, 9032)),
+            tasks=_seeded("torch", "torch_training", 20, range(9016, 9032)),
             samplers=("hypera", "hypera-startup7", "gp"), seeds=3,  # as torch-val
         ),
         Suite(

@@ -60,7 +60,7 @@ from benchmarks.objectives._torch import SeededDropout
 from benchmarks.objectives._torch import build_quietly
 from benchmarks.objectives._torch import finite_or
 from benchmarks.objectives._torch import reset_parameters_
-from benchmarks.objectives.generated_training import VALIDATION_SEEDS
+from benchmarks.objectives.generated_training import ValidationTraining
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -98,34 +98,16 @@ class _Block(nn.Module):
         return h + self.outer(self.dropout(self.act(self.inner(h))))
 
 
-class GeneratedTorchObjective:
-    direction = "minimize"
-    loss_label = "validation loss"
-    score_label: str | None = "validation accuracy"
-
+class GeneratedTorchObjective(ValidationTraining):
     def __init__(self, *, task_seed: int, seed: int = 0, epochs: int = 12) -> None:
-        if task_seed not in VALIDATION_SEEDS:
-            raise ValueError(f"task_seed {task_seed} is outside the validation range "
-                             f"{VALIDATION_SEEDS.start}-{VALIDATION_SEEDS.stop - 1}.")
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}.")
-        x, y, self.n_classes = task_data(task_seed)
-        order = np.random.default_rng(seed).permutation(len(y))
-        train, valid = order[:N_TRAIN], order[N_TRAIN:]
-        mean, sd = x[train].mean(0), x[train].std(0) + 1e-12
-        self.x_train = torch.as_tensor((x[train] - mean) / sd, dtype=torch.float32)
-        self.x_valid = torch.as_tensor((x[valid] - mean) / sd, dtype=torch.float32)
-        self.y_train = torch.as_tensor(y[train])
-        self.y_valid = torch.as_tensor(y[valid])
-        self.seed, self.epochs = seed, epochs
-        self.cap = 3.0 * math.log(self.n_classes)
-
-    def loss(self, value: float) -> float:
-        return value
-
-    def score(self, value: float, user_attrs: dict[str, Any]) -> float | None:
-        accuracy = user_attrs.get("validation_accuracy")
-        return None if accuracy is None else float(accuracy)
+        super().__init__(task_seed, seed, task_data, lambda n: N_TRAIN)
+        self.epochs = epochs
+        self.train = (torch.as_tensor(self.x_train, dtype=torch.float32),
+                      torch.as_tensor(self.y_train))
+        self.valid = (torch.as_tensor(self.x_valid, dtype=torch.float32),
+                      torch.as_tensor(self.y_valid))
 
     def _optimizer(self, name: str, params: Any, lr: float, beta: float,
                    weight_decay: float) -> torch.optim.Optimizer:
@@ -148,12 +130,13 @@ class GeneratedTorchObjective:
         batch_size = trial.suggest_int("batch_size", 16, 256, log=True)
         warmup = trial.suggest_float("warmup", 0.0, 0.3)
 
+        (x_train, y_train), (x_valid, y_valid) = self.train, self.valid
         generator = torch.Generator().manual_seed(self.seed)
         masks = SeededDropout(dropout, generator)
 
         def build() -> nn.Sequential:
             return nn.Sequential(
-                nn.Linear(self.x_train.shape[1], width),
+                nn.Linear(x_train.shape[1], width),
                 *(_Block(width, activation, masks) for _ in range(blocks)),
                 ACTIVATIONS[activation](),
                 nn.Linear(width, self.n_classes))
@@ -177,22 +160,22 @@ class GeneratedTorchObjective:
             order = torch.randperm(N_TRAIN, generator=generator)
             for start in range(0, N_TRAIN, batch_size):
                 idx = order[start:start + batch_size]
-                loss = F.cross_entropy(net(self.x_train[idx]), self.y_train[idx])
+                loss = F.cross_entropy(net(x_train[idx]), y_train[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
             net.eval()
             with torch.no_grad():
-                logits = net(self.x_valid)
-                value = finite_or(float(F.cross_entropy(logits, self.y_valid)), self.cap)
+                logits = net(x_valid)
+                value = finite_or(float(F.cross_entropy(logits, y_valid)), self.cap)
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
             if value >= self.cap:  # diverged: more epochs will not bring it back
                 break
         if value < self.cap:
-            accuracy = float((logits.argmax(1) == self.y_valid).float().mean())
+            accuracy = float((logits.argmax(1) == y_valid).float().mean())
             trial.set_user_attr("validation_accuracy", accuracy)
         return value
 

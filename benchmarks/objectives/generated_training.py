@@ -37,6 +37,7 @@ thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import math
 from typing import Any
 import warnings
@@ -70,23 +71,29 @@ def task_data(task_seed: int) -> tuple[np.ndarray, np.ndarray, int]:
     return x.astype(np.float64), y.astype(np.int64), n_classes
 
 
-class GeneratedTrainingObjective:
+class ValidationTraining:
+    """What the generated real-training families share: validation task seeds only, a
+    split of the task's data (``draw(task_seed)`` -> features, labels, classes) drawn by the
+    run's ``seed`` with ``n_train`` points for training and features standardized with their
+    statistics, and the validation cross-entropy as the loss, capped at ``3 ln(classes)``."""
+
     direction = "minimize"
     loss_label = "validation loss"
     score_label: str | None = "validation accuracy"
 
-    def __init__(self, *, task_seed: int, seed: int = 0, epochs: int = 40) -> None:
+    def __init__(self, task_seed: int, seed: int,
+                 draw: Callable[[int], tuple[np.ndarray, np.ndarray, int]],
+                 n_train: Callable[[int], int]) -> None:
         if task_seed not in VALIDATION_SEEDS:
             raise ValueError(f"task_seed {task_seed} is outside the validation range "
                              f"{VALIDATION_SEEDS.start}-{VALIDATION_SEEDS.stop - 1}.")
-        x, y, self.n_classes = task_data(task_seed)
+        x, y, self.n_classes = draw(task_seed)
         order = np.random.default_rng(seed).permutation(len(y))
-        cut = int(0.6 * len(y))
-        train, valid = order[:cut], order[cut:]
+        train, valid = order[:n_train(len(y))], order[n_train(len(y)):]
         mean, sd = x[train].mean(0), x[train].std(0) + 1e-12
         self.x_train, self.y_train = (x[train] - mean) / sd, y[train]
         self.x_valid, self.y_valid = (x[valid] - mean) / sd, y[valid]
-        self.seed, self.epochs = seed, epochs
+        self.seed = seed
         self.cap = 3.0 * math.log(self.n_classes)
 
     def loss(self, value: float) -> float:
@@ -95,6 +102,12 @@ class GeneratedTrainingObjective:
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None:
         accuracy = user_attrs.get("validation_accuracy")
         return None if accuracy is None else float(accuracy)
+
+
+class GeneratedTrainingObjective(ValidationTraining):
+    def __init__(self, *, task_seed: int, seed: int = 0, epochs: int = 40) -> None:
+        super().__init__(task_seed, seed, task_data, lambda n: int(0.6 * n))
+        self.epochs = epochs
 
     def __call__(self, trial: optuna.trial.BaseTrial) -> float:
         from sklearn.exceptions import ConvergenceWarning
