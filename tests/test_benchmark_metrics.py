@@ -158,3 +158,16 @@ def test_summarize_a_partial_results_directory() -> None:
     summary = summarize(records)
     assert summary["claims"]["qmc"]["gp_target_reached"] == [0, 1]
     assert summary["claims"]["tpe"]["gp_target_reached"] == [2, 2]
+
+
+def test_same_runs_counts_seeds_whose_every_value_repeats(tmp_path: Any) -> None:
+    import json
+
+    from benchmarks.runner import RESULTS_FILE
+    from benchmarks.same_runs import same_runs
+
+    rows = [("t", "a", 0, [1.0, 2.0]), ("t", "b", 0, [1.0, 2.0]), ("t", "a", 1, [1.0, 3.0]),
+            ("t", "b", 1, [1.0, 2.5]), ("u", "a", 0, [4.0]), ("u", "c", 0, [4.0])]
+    (tmp_path / RESULTS_FILE).write_text("\n".join(
+        json.dumps({"task": t, "sampler": s, "seed": k, "values": v}) for t, s, k, v in rows))
+    assert same_runs(tmp_path, "a", ["b", "c"]) == {"t": {"b": (1, 1)}, "u": {"c": (1, 0)}}
