@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-import json
 from pathlib import Path
 
 from benchmarks.runner import RESULTS_FILE
+from benchmarks.runner import load_records
 
 
 def same_runs(path: Path, sampler: str,
               others: list[str]) -> dict[str, dict[str, tuple[int, int]]]:
     """``{task: {other: (identical, different)}}`` over the seeds both ran."""
-    runs: dict[tuple[str, str, int], list[float]] = {}
-    for line in (path / RESULTS_FILE).read_text().splitlines():
-        r = json.loads(line)
-        runs[r["task"], r["sampler"], r["seed"]] = r["values"]
+    runs = {key: r["values"] for key, r in load_records(path / RESULTS_FILE).items()}
     counts: dict[tuple[str, str], Counter[bool]] = {}
     for (task, name, seed), values in runs.items():
         if name != sampler:

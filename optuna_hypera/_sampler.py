@@ -35,6 +35,7 @@ from optuna_hypera._source_set import STARTS
 from optuna_hypera._source_set import SourceSet
 from optuna_hypera._source_set import checked_sources
 from optuna_hypera._startup import StudySobol
+from optuna_hypera._startup import startup_done
 from optuna_hypera._study_cache import StudyCache
 from optuna_hypera._table import Intersection
 from optuna_hypera._threads import torch_threads
@@ -44,22 +45,6 @@ from optuna_hypera._weights import starting_state
 
 _logger = optuna.logging.get_logger("optuna.hypera")
 _MAX_MODES = 10_000
-_STARTUP = (7, 10)
-"""Without sources the agents act after ``startup_trials(d)`` finished trials, ``d`` the
-number of parameters: ``d`` clipped to these bounds. 10 up to 0.17, 7 in 0.18, this rule since
-0.19, chosen on validation tasks only (``docs/benchmarks/startup-0.19.md``): 7 is better on
-generated landscapes in 3 and 6 dimensions and on real training of 6 parameters (0.17, 58/38
-of 96 pairs against 10), level with 10 on landscapes in 10 dimensions (0.19, 98/90 of 192
-at 20 trials) and worse on torch training of 10 parameters (0.19, 14/31 of 48 pairs);
-level on learning curves in 4-6 dimensions (0.18)."""
-
-
-def startup_trials(n_params: int) -> int:
-    """Finished trials before the agents act in a study of ``n_params`` parameters."""
-    low, high = _STARTUP
-    return max(low, min(high, n_params))
-
-
 SCORERS: dict[str, tuple[str, int | None]] = {
     "auto": ("staged", AUTO_STAGE_TRIALS), "log-ei": ("teacher", None),
     "staged": ("staged", STAGE_TRIALS), "critics": ("critic", None)}
@@ -80,7 +65,7 @@ class HyperaSampler(BaseSampler):
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
         n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
-            (default: the number of parameters clipped to [7, 10], ``startup_trials``; 5
+            (default: the number of parameters clipped to [7, 10], ``_startup.startup_trials``; 5
             with ``source_studies``, whose best configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
@@ -265,7 +250,7 @@ class HyperaSampler(BaseSampler):
         mode = _AGENTS
         # The startup design goes on until the agents have a base, a completed trial (all
         # startup trials pruned or failed leaves them none).
-        if (not self._startup_done(finished)
+        if (not startup_done(finished, self._n_startup_trials)
                 or not any(t.state == TrialState.COMPLETE for t in finished)):
             mode = _STARTUP_MODE
             if self._sources and trial.number < len(self._sources.starts()):
@@ -283,16 +268,6 @@ class HyperaSampler(BaseSampler):
         with self._lock:
             space = self._spaces.setdefault(self._key(study), Intersection())
             return dict(space.update(study._get_trials(deepcopy=False, use_cache=True)))
-
-    def _startup_done(self, finished: Sequence[FrozenTrial]) -> bool:
-        n = self._n_startup_trials
-        if n is None:
-            # The rule's bounds decide most calls without counting parameters; in between,
-            # every worker counts the same finished trials, so all agree on the switch.
-            if len(finished) < _STARTUP[0] or len(finished) >= _STARTUP[1]:
-                return len(finished) >= _STARTUP[1]
-            n = startup_trials(len({name for t in finished for name in t.distributions}))
-        return len(finished) >= n
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

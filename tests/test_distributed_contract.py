@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_hypera import HyperaSampler
-from optuna_hypera._sampler import startup_trials
 from optuna_hypera._startup import StudySobol
+from optuna_hypera._startup import startup_trials
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._threads import torch_threads
 from optuna_hypera._transfer import Ensemble

@@ -386,7 +386,7 @@ def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
 @pytest.mark.parametrize(("n_params", "startup"), [(3, 7), (9, 9), (14, 10)])
 def test_the_default_startup_is_the_parameter_count_clipped_to_7_and_10(
         n_params: int, startup: int) -> None:
-    from optuna_hypera._sampler import startup_trials
+    from optuna_hypera._startup import startup_trials
 
     def bowl(trial: optuna.Trial) -> float:
         return sum((trial.suggest_float(f"x{i}", 0, 1) - 0.3) ** 2 for i in range(n_params))
