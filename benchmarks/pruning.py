@@ -18,7 +18,7 @@ sampler: Hyperband hashes it to pick each trial's bracket, so paired runs share 
 and batch order).
 
 Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``curves-val2``,
-``digits``, ``monai``):
+``torch-val``, ``digits``, ``monai``):
 
 - ``curves``: ``curves-d<d>-t<seed>`` for seeds 10000..10007 with d = 4, 5, 6, 4, 5, 6, 4, 5
   (``curves-d4-t10000`` .. ``curves-d5-t10007``); 27 epochs a training, budget 1350 epochs
@@ -29,6 +29,9 @@ Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``
 - ``curves-val``: 12 curve tasks of seeds 9000..9011 (d = 4, 5, 6 in turn), the validation set
   on which levers of the sampler under pruners are chosen (never in the default set);
   ``curves-val2``: a second draw of 12, seeds 9012..9023 (since 0.15).
+- ``torch-val``: ``torch-t<seed>`` for seeds 9000..9015, the generated torch-training family
+  (10 parameters, 12 epochs a training, budget 600 epochs; validation seeds, never in the
+  default set, since 0.19): real training under pruners at ten parameters.
 
 ``curves-d<d>-t<seed>`` is the generated learning-curve task ``CurveTask.sample(d, seed)`` of
 ``optuna_hypera._curve_tasks`` (:mod:`benchmarks.objectives.curves`); task seeds 10_000 and above
@@ -98,6 +101,13 @@ VALIDATION_CURVE_TASKS_2 = tuple((d, s + len(VALIDATION_CURVE_TASKS))
                                  for d, s in VALIDATION_CURVE_TASKS)
 """A second draw of 12 validation curve tasks (``curves-val2``, since 0.15), so a lever chosen
 under pruners is checked on two draws that must agree."""
+VALIDATION_TORCH_SEEDS = tuple(range(9000, 9016))
+"""Task seeds of the ``torch-val`` group: the generated torch-training family
+(``benchmarks.objectives.generated_torch``, validation seeds only; the ``torch-val`` suite's
+tasks), 10 parameters, 12 epochs a training, reported every epoch."""
+TORCH_STEPS = 12
+VALIDATION_GROUPS = ("curves-val", "curves-val2", "torch-val")
+"""Groups that run only when named: levers are chosen on them, never on the evaluation tasks."""
 DEFAULT_TRAININGS = 50
 SAMPLERS = ("hypera", "tpe", "gp", "random")
 
@@ -129,6 +139,9 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
         *(curve_task(d, s, k) for d, s in CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val") for d, s in VALIDATION_CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val2") for d, s in VALIDATION_CURVE_TASKS_2),
+        *(PruningTask(f"torch-t{s}", "torch-val", "torch_training", max_steps=TORCH_STEPS,
+                      budget=TORCH_STEPS * k, first_step=0, options={"task_seed": s})
+          for s in VALIDATION_TORCH_SEEDS),
         PruningTask("digits-mlp-15", "digits", "digits", max_steps=15, budget=15 * k,
                     first_step=0, options={"epochs": 15}),
         PruningTask("monai-seg-2d-27", "monai", "monai", max_steps=27,
@@ -139,9 +152,9 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
 
 def select_tasks(table: Sequence[PruningTask], names: Sequence[str] | None) -> list[PruningTask]:
     """The tasks named (by task or group name), else every evaluation task that is not GPU-only
-    (the ``curves-val`` groups run only when named)."""
+    (the ``VALIDATION_GROUPS`` run only when named)."""
     if names is None:
-        return [t for t in table if not t.gpu_only and not t.group.startswith("curves-val")]
+        return [t for t in table if not t.gpu_only and t.group not in VALIDATION_GROUPS]
     known = {t.name for t in table} | {t.group for t in table}
     unknown = sorted(set(names) - known)
     if unknown:
