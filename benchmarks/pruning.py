@@ -18,7 +18,7 @@ sampler: Hyperband hashes it to pick each trial's bracket, so paired runs share 
 and batch order).
 
 Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``curves-val2``,
-``torch-val``, ``digits``, ``monai``):
+``torch-val``, ``torch-val2``, ``digits``, ``monai``):
 
 - ``curves``: ``curves-d<d>-t<seed>`` for seeds 10000..10007 with d = 4, 5, 6, 4, 5, 6, 4, 5
   (``curves-d4-t10000`` .. ``curves-d5-t10007``); 27 epochs a training, budget 1350 epochs
@@ -31,7 +31,8 @@ Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``
   ``curves-val2``: a second draw of 12, seeds 9012..9023 (since 0.15).
 - ``torch-val``: ``torch-t<seed>`` for seeds 9000..9015, the generated torch-training family
   (10 parameters, 12 epochs a training, budget 600 epochs; validation seeds, never in the
-  default set, since 0.19): real training under pruners at ten parameters.
+  default set, since 0.19): real training under pruners at ten parameters; ``torch-val2``:
+  a second draw, seeds 9016..9031.
 
 ``curves-d<d>-t<seed>`` is the generated learning-curve task ``CurveTask.sample(d, seed)`` of
 ``optuna_hypera._curve_tasks`` (:mod:`benchmarks.objectives.curves`); task seeds 10_000 and above
@@ -105,8 +106,10 @@ VALIDATION_TORCH_SEEDS = tuple(range(9000, 9016))
 """Task seeds of the ``torch-val`` group: the generated torch-training family
 (``benchmarks.objectives.generated_torch``, validation seeds only; the ``torch-val`` suite's
 tasks), 10 parameters, 12 epochs a training, reported every epoch."""
+VALIDATION_TORCH_SEEDS_2 = tuple(range(9016, 9032))
+"""The ``torch-val2`` group: a second draw (the ``torch-val2`` suite's tasks)."""
 TORCH_STEPS = 12
-VALIDATION_GROUPS = ("curves-val", "curves-val2", "torch-val")
+VALIDATION_GROUPS = ("curves-val", "curves-val2", "torch-val", "torch-val2")
 """Groups that run only when named: levers are chosen on them, never on the evaluation tasks."""
 DEFAULT_TRAININGS = 50
 SAMPLERS = ("hypera", "tpe", "gp", "random")
@@ -139,9 +142,10 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
         *(curve_task(d, s, k) for d, s in CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val") for d, s in VALIDATION_CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val2") for d, s in VALIDATION_CURVE_TASKS_2),
-        *(PruningTask(f"torch-t{s}", "torch-val", "torch_training", max_steps=TORCH_STEPS,
+        *(PruningTask(f"torch-t{s}", group, "torch_training", max_steps=TORCH_STEPS,
                       budget=TORCH_STEPS * k, first_step=0, options={"task_seed": s})
-          for s in VALIDATION_TORCH_SEEDS),
+          for group, seeds in (("torch-val", VALIDATION_TORCH_SEEDS),
+                               ("torch-val2", VALIDATION_TORCH_SEEDS_2)) for s in seeds),
         PruningTask("digits-mlp-15", "digits", "digits", max_steps=15, budget=15 * k,
                     first_step=0, options={"epochs": 15}),
         PruningTask("monai-seg-2d-27", "monai", "monai", max_steps=27,

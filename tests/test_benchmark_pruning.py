@@ -161,8 +161,9 @@ def test_task_selection_keeps_gpu_tasks_out_unless_named() -> None:
                    for t in group)
         assert not {t.name for t in group} & {t.name for t in default}
     assert not {t.name for t in validation} & {t.name for t in second}
-    torch = pruning.select_tasks(table, ["torch-val"])
-    assert len(torch) == 16 and {t.family for t in torch} == {"torch_training"}
+    torch = pruning.select_tasks(table, ["torch-val", "torch-val2"])
+    assert len(torch) == 32 and {t.family for t in torch} == {"torch_training"}
+    assert len({t.options["task_seed"] for t in torch}) == 32
     assert all(VALIDATION_SEEDS_START <= t.options["task_seed"] < EVALUATION_SEEDS_START
                and t.budget == 50 * t.max_steps and t.first_step == 0 for t in torch)
     with pytest.raises(ValueError, match="Unknown task"):
