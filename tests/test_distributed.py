@@ -32,6 +32,26 @@ def _hypera_attr(trial: FrozenTrial) -> dict[str, Any]:
     return record
 
 
+def _identical_pairs(trials: list[FrozenTrial]) -> list[str]:
+    """Every later trial whose parameters repeat an earlier one's, described so that a rare
+    failure explains itself in CI's log: numbers, start times, and which of them the agents
+    proposed (from which base), which not, and which were enqueued (a retry)."""
+    first: dict[tuple[Any, ...], FrozenTrial] = {}
+    found = []
+    for trial in trials:
+        key = tuple(sorted(trial.params.items()))
+        if key not in first:
+            first[key] = trial
+            continue
+        found.append("; ".join(
+            f"trial {t.number} started {t.datetime_start} by "
+            + (f"the agents from base {_hypera_attr(t)['base_trial']}"
+               if "hypera" in t.user_attrs else "the startup design or a fallback")
+            + (" (enqueued)" if "fixed_params" in t.system_attrs else "")
+            for t in (first[key], trial)) + f": {trial.params}")
+    return found
+
+
 def _check_shared_study(storage_url: str, study_name: str, n_expected: int) -> list[FrozenTrial]:
     study = optuna.load_study(
         study_name=study_name, storage=make_storage(storage_url, heartbeat_interval=None)
@@ -59,8 +79,7 @@ def _check_shared_study(storage_url: str, study_name: str, n_expected: int) -> l
                 # What the agents say they proposed is what the trial ran.
                 assert move["to"] == trial.params[name], (trial.number, name, move)
 
-    distinct = {tuple(sorted(t.params.items())) for t in trials}
-    assert len(distinct) == len(trials), "two trials have identical parameters"
+    assert not _identical_pairs(trials), _identical_pairs(trials)
     # Proposals made at the same time by different workers never coincide.
     assert 0.0 < distributed.nearest_pair(trials, concurrent_only=True) < float("inf")
     return trials
