@@ -137,7 +137,7 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-startup7": {"n_startup_trials": 7},  # the default since 0.18
     "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
     "hypera-startup15": {"n_startup_trials": 15},  # the rule's upper bound raised, for
-    # ten or more parameters (a validation lever of 0.20)
+    # ten or more parameters (a validation lever, measured after 0.19, not adopted)
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
     # the incumbent (0.7's ``LOCAL_POINTS``)
     "hypera-equal-steps": {"agents": "equal"},  # every agent at the five's mean action

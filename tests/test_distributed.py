@@ -79,7 +79,8 @@ def _check_shared_study(storage_url: str, study_name: str, n_expected: int) -> l
                 # What the agents say they proposed is what the trial ran.
                 assert move["to"] == trial.params[name], (trial.number, name, move)
 
-    assert not _identical_pairs(trials), _identical_pairs(trials)
+    repeated = _identical_pairs(trials)
+    assert not repeated, repeated
     # Proposals made at the same time by different workers never coincide.
     assert 0.0 < distributed.nearest_pair(trials, concurrent_only=True) < float("inf")
     return trials
