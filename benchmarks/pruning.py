@@ -82,6 +82,7 @@ from benchmarks.runner import THREAD_ENV
 from benchmarks.samplers import SAMPLER_NAMES
 from benchmarks.samplers import SamplerUnavailableError
 from benchmarks.samplers import check_samplers
+from benchmarks.suites import SUITES
 from benchmarks.summary_md import libraries
 from optuna_hypera._curve_tasks import VALIDATION_SEEDS_START
 
@@ -102,13 +103,10 @@ VALIDATION_CURVE_TASKS_2 = tuple((d, s + len(VALIDATION_CURVE_TASKS))
                                  for d, s in VALIDATION_CURVE_TASKS)
 """A second draw of 12 validation curve tasks (``curves-val2``, since 0.15), so a lever chosen
 under pruners is checked on two draws that must agree."""
-VALIDATION_TORCH_SEEDS = tuple(range(9000, 9016))
-"""Task seeds of the ``torch-val`` group: the generated torch-training family
-(``benchmarks.objectives.generated_torch``, validation seeds only; the ``torch-val`` suite's
-tasks), 10 parameters, 12 epochs a training, reported every epoch."""
-VALIDATION_TORCH_SEEDS_2 = tuple(range(9016, 9032))
-"""The ``torch-val2`` group: a second draw (the ``torch-val2`` suite's tasks)."""
 TORCH_STEPS = 12
+"""Epochs of one training of the ``torch-val`` and ``torch-val2`` groups: the tasks of the
+suites of those names (the generated torch-training family, validation task seeds only, 10
+parameters, reported every epoch)."""
 VALIDATION_GROUPS = ("curves-val", "curves-val2", "torch-val", "torch-val2")
 """Groups that run only when named: levers are chosen on them, never on the evaluation tasks."""
 DEFAULT_TRAININGS = 50
@@ -142,10 +140,9 @@ def task_table(*, quick: bool, trainings: int | None) -> list[PruningTask]:
         *(curve_task(d, s, k) for d, s in CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val") for d, s in VALIDATION_CURVE_TASKS),
         *(curve_task(d, s, k, "curves-val2") for d, s in VALIDATION_CURVE_TASKS_2),
-        *(PruningTask(f"torch-t{s}", group, "torch_training", max_steps=TORCH_STEPS,
-                      budget=TORCH_STEPS * k, first_step=0, options={"task_seed": s})
-          for group, seeds in (("torch-val", VALIDATION_TORCH_SEEDS),
-                               ("torch-val2", VALIDATION_TORCH_SEEDS_2)) for s in seeds),
+        *(PruningTask(t.name, group, t.family, max_steps=TORCH_STEPS, budget=TORCH_STEPS * k,
+                      first_step=0, options=dict(t.options))
+          for group in ("torch-val", "torch-val2") for t in SUITES[group].tasks),
         PruningTask("digits-mlp-15", "digits", "digits", max_steps=15, budget=15 * k,
                     first_step=0, options={"epochs": 15}),
         PruningTask("monai-seg-2d-27", "monai", "monai", max_steps=27,

@@ -89,7 +89,8 @@ class ValidationTraining:
                              f"{VALIDATION_SEEDS.start}-{VALIDATION_SEEDS.stop - 1}.")
         x, y, self.n_classes = draw(task_seed)
         order = np.random.default_rng(seed).permutation(len(y))
-        train, valid = order[:n_train(len(y))], order[n_train(len(y)):]
+        cut = n_train(len(y))
+        train, valid = order[:cut], order[cut:]
         mean, sd = x[train].mean(0), x[train].std(0) + 1e-12
         self.x_train, self.y_train = (x[train] - mean) / sd, y[train]
         self.x_valid, self.y_valid = (x[valid] - mean) / sd, y[valid]
