@@ -104,6 +104,22 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-hb-mean": {"core": {"coordinator.last_bracket": "mean"}},  # in Hyperband's last
     # bracket (the least aggressive) the teacher picks the lowest posterior mean (0.17)
     "hypera-hb-lcb": {"core": {"coordinator.last_bracket": "lcb"}},  # ... mean minus one sd
+    "hypera-hb-global": {"core": {"coordinator.bracket_global": 0.25}},  # a quarter of the
+    # candidates from the whole space for trials Hyperband first compares within a ninth of
+    # a training (its two most aggressive brackets of four): cheap probes explore (0.20)
+    "hypera-hb-global0": {"core": {"coordinator.bracket_global": 0.25,
+                                   "coordinator.bracket_rung": 1.0 / 27.0}},  # the most
+    # aggressive bracket only (27 epochs, 4 brackets)
+    "hypera-hb-mean-all": {"core": {"coordinator.last_bracket": "mean",
+                                    "coordinator.exploit_rung": 1.0 / 3.0}},  # the lowest
+    # posterior mean in every Hyperband bracket (27 epochs, 4 brackets)
+    "hypera-fid8": {"core": {"fidelity_min": 8}},  # with fewer than 8 completed trials the
+    # model reads the values at the largest pruning step 8 trials reached (BOHB's rule, 0.20)
+    "hypera-fid15": {"core": {"fidelity_min": 15}},
+    "hypera-rmin025": {"core": {"radius_min": 0.25}},  # the trust radius's floor halved
+    "hypera-rmin0125": {"core": {"radius_min": 0.125}},  # ... and halved again
+    "hypera-hb-lcb-all": {"core": {"coordinator.last_bracket": "lcb",
+                                   "coordinator.exploit_rung": 1.0 / 3.0}},
     "hypera-smooth": {"core": {"kernel_prior": "smooth"}},  # the kernel fitted under the prior
     # shapes Optuna's GPSampler uses (``_kernel_fit.KERNEL_PRIORS``; 0.12's lever)
     "hypera-catsweep": {"core": {"coordinator.categorical_sweep": 16}},  # up to 16 uniform

@@ -99,6 +99,16 @@ class Coordinator:
         self.global_share = global_share
         """Share of cooperative candidates from the whole space instead of the trust
         region (``_global``; 0, the default: trust region only)."""
+        self.bracket_global = 0.0
+        """Share of global candidates for a trial that ``HyperbandPruner`` first compares
+        at or before ``bracket_rung`` of a training (``Context.first_rung``; 0: the same as
+        every other trial, ``global_share``)."""
+        self.bracket_rung = 1.0 / 9.0
+        """With ``bracket_global``: up to which first rung a trial counts as a cheap probe
+        (a ninth: the two most aggressive of Hyperband's four brackets at 27 epochs)."""
+        self.exploit_rung = 0.0
+        """``last_bracket``'s rule also for trials Hyperband first compares at or before this
+        share of a training (0: the last bracket only)."""
         self.labels = 0
         """Unexecuted candidates per cooperative decision to return as ``alternatives``
         (pre-training's dense hindsight: the simulator knows their outcome)."""
@@ -392,7 +402,10 @@ class Coordinator:
         # All candidates share one base: rewards are relative to the base, so critics would
         # otherwise (rightly) value poor bases higher and steer the study towards them.
         m = self.n_candidates
-        n_far = n_global(m, self.global_share)
+        share = self.global_share
+        if self.bracket_global and all(c.first_rung <= self.bracket_rung for c in ctxs):
+            share = self.bracket_global  # a cheap probe: Hyperband compares it early
+        n_far = n_global(m, share)
         far_rows = np.arange(m) >= m - n_far
         items, fixed, boxed = candidate_rows(
             ctxs, thetas, lambda c: self._draw_base(c, rng), m, n_far, rng,
@@ -412,7 +425,9 @@ class Coordinator:
             local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
                      else None)
             score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
-                           self.shortlist, self.last_bracket if c.last_bracket else "off")
+                           self.shortlist,
+                           self.last_bracket if c.last_bracket or c.first_rung <= self.exploit_rung
+                           else "off")
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))

@@ -30,6 +30,7 @@ from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._decision import Decision
 from optuna_hypera._decision import model_first
+from optuna_hypera._features import RADIUS_MIN
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import Medians
 from optuna_hypera._features import base_features
@@ -44,7 +45,9 @@ from optuna_hypera._kernel_fit import KERNEL_SAMPLES
 from optuna_hypera._kernel_fit import KernelParams
 from optuna_hypera._learner import Learner
 from optuna_hypera._pruned_inputs import Early
+from optuna_hypera._pruned_inputs import Fidelity
 from optuna_hypera._pruned_inputs import early_inputs
+from optuna_hypera._pruned_inputs import fidelity_inputs
 from optuna_hypera._pruned_inputs import pseudo_inputs
 from optuna_hypera._sac import MultiAgentSAC
 from optuna_hypera._schema import ELITE_FRACTION
@@ -87,6 +90,9 @@ class StudyInput:
     """The trial being asked for is in ``HyperbandPruner``'s last bracket, the least
     aggressive one: its first rung is the largest, at or near the last step, so its trials
     train furthest before they are compared (``Coordinator.last_bracket``)."""
+    first_rung: float = 1.0
+    """The share of a full training after which ``HyperbandPruner`` first compares the trial
+    being asked for (1 outside Hyperband; ``Coordinator.bracket_global``)."""
 
 
 @dataclass
@@ -150,6 +156,12 @@ class HyperaCore:
         self.pruned_in_model = True
         """Pruned trials with a predicted final value enter the surrogate (``False``: only
         completed trials do, as in Optuna's GPSampler)."""
+        self.radius_min = RADIUS_MIN
+        """The trust radius's floor (``_features.trust_radius``)."""
+        self.fidelity_min = 0
+        """With fewer completed trials than this, the model's targets are the values at the
+        largest pruning step this many trials reached (``_pruned_inputs.fidelity_inputs``,
+        BOHB's rule; 0: always the final values)."""
         self.local_points: int | None = None
         """How many completed trials nearest the incumbent the surrogate holds (``None``:
         ``_surrogate.LOCAL_POINTS``)."""
@@ -271,7 +283,8 @@ class HyperaCore:
             if self.pruned_widen:
                 rung = np.array([studies[i].rungs for i in idx])
                 dead = pruned & ~rung[:, None]
-            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead)
+            radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead,
+                                  self.radius_min)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
             # Studies without training statistics (all the simulator's) share one empty set
@@ -298,6 +311,8 @@ class HyperaCore:
                             # Only the latest trials: a pruner's bar moves as trials complete.
                             finished = finished & (np.cumsum(finished[::-1])[::-1]
                                                    <= self.survival_recent)
+                        fid = (fidelity_inputs(hs[b], covers[b], self.fidelity_min)
+                               if self.fidelity_min else None)
                         model = self.surrogate(
                             studies[idx[b]].key, x[b][base_ok[b]], loss[b][base_ok[b]],
                             x[b][ranked[b, 0]], None if done is None else done[base_ok[b]],
@@ -309,7 +324,8 @@ class HyperaCore:
                                                            ~pruned[b][finished]),
                             early_inputs(hs[b], covers[b], studies[idx[b]].bar_quantile,
                                          self.survival_per_epoch)
-                            if finished is not None and self.survival_early else None)
+                            if finished is not None and self.survival_early else None,
+                            fid)
                     if model is not None and self.model_incumbent != "off":
                         ranked[b] = model_first(model, x[b], ranked[b], int(n_bases[b]),
                                                 self.model_incumbent, self.noise_gate)
@@ -340,21 +356,25 @@ class HyperaCore:
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
             n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
-            last_bracket=study.last_bracket,
+            last_bracket=study.last_bracket, first_rung=study.first_rung,
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,
                   center: np.ndarray, completed: np.ndarray | None = None,
                   space: Space | None = None, pseudo: Pseudo | None = None,
                   finished: tuple[np.ndarray, np.ndarray] | None = None,
-                  early: Early | None = None,
+                  early: Early | None = None, fidelity: Fidelity | None = None,
                   ) -> ModelView | None:
         """The study's model on its completed trials (kernel refits cached per study),
         and its pruned trials at their predicted final values, combined with its past
         studies' models where it has a ``TransferPrior``; ``finished`` (the coordinates of
         complete and pruned trials, and which completed) gives it the chance of completing
         (``_survival``) where some were pruned."""
-        own = Surrogate.fit(x, loss, center, self._kernels.setdefault(key, {}), completed,
+        kernels = self._kernels.setdefault(key, {})
+        if fidelity is not None:  # the model at an earlier step (``fidelity_inputs``)
+            x, loss, pseudo, completed = fidelity.x, fidelity.loss, fidelity.pseudo, None
+            kernels = self._kernels.setdefault(("fidelity", key), {})
+        own = Surrogate.fit(x, loss, center, kernels, completed,
                             space, pseudo, self.local_points, self.kernel_samples,
                             self.kernel_prior)
         prior = self.priors.get(key)

@@ -78,6 +78,8 @@ class Context:
     ``stage_counts="trainings"``)."""
     last_bracket: bool = False
     """The trial asked for is in Hyperband's last bracket (``StudyInput.last_bracket``)."""
+    first_rung: float = 1.0
+    """Where Hyperband first compares it, as a share of a training (``StudyInput``)."""
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

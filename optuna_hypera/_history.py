@@ -69,6 +69,11 @@ class History:
     early_step: float = math.nan
     last_step: float = math.nan
     """The largest step any trial reported (a full training's, where one completed)."""
+    ref_steps: np.ndarray | None = None
+    """The steps some trial was pruned at (``_curves.CurveTable``); ``None`` without curves."""
+    at: np.ndarray | None = None
+    """``[n, len(ref_steps)]``: each trial's value at those steps (its last report at or
+    before it; NaN where it ended earlier)."""
 
     @classmethod
     def from_values(cls, x: np.ndarray, loss: np.ndarray,
@@ -97,7 +102,8 @@ class History:
             final_sd=None if self.final_sd is None else self.final_sd[:n],
             final_loss=None if self.final_loss is None else self.final_loss[:n],
             early=None if self.early is None else self.early[:n], early_step=self.early_step,
-            last_step=self.last_step)
+            last_step=self.last_step, ref_steps=self.ref_steps,
+            at=None if self.at is None else self.at[:n])
 
     @cached_property
     def valid(self) -> np.ndarray:

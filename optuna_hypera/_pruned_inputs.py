@@ -6,9 +6,11 @@ study's ``History`` for the trials a decision's model covers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
+from optuna_hypera._curves import predict_finals
 from optuna_hypera._history import History
 from optuna_hypera._surrogate import Pseudo
 from optuna_hypera._surrogate import normal_scores
@@ -72,3 +74,43 @@ def pseudo_inputs(h: History, covers: np.ndarray, shift: float = 0.0,
                       small * max(float(finals.std()), 1e-12) ** 2)
     return Pseudo(h.x[rows], h.final_score[rows] + shift * sd, var_scale * sd**2,
                   loss[rows] + shift * slope * sd, var_scale * (slope * sd) ** 2)
+
+
+@dataclass
+class Fidelity:
+    """The model's inputs at an earlier step than a full training (``fidelity_inputs``)."""
+
+    x: np.ndarray
+    loss: np.ndarray
+    """Values at ``step`` of the trials that reached it (direction-adjusted)."""
+    pseudo: Pseudo | None
+    """Trials stopped before ``step``, at their values there as their curves predict."""
+    step: float
+
+
+def fidelity_inputs(h: History, covers: np.ndarray, n_min: int) -> Fidelity | None:
+    """BOHB's rule (Falkner et al. 2018, §3.1: the model of the largest budget with enough
+    observations) on partial curves: with fewer than ``n_min`` completed trials among
+    ``covers``, the model's targets are the values at the largest step some trial was
+    pruned at that ``n_min`` trials reached, and the trials stopped before it enter through
+    ``_curves.predict_finals`` with those as anchors; ``None`` where the completed trials
+    are enough, or no step is."""
+    if h.at is None or h.ref_steps is None or not len(h.ref_steps):
+        return None
+    complete = covers & h.complete
+    if int(complete.sum()) >= n_min:
+        return None
+    usable = covers & h.valid
+    for r in np.argsort(-h.ref_steps, kind="stable").tolist():
+        reached = usable & ~np.isnan(h.at[:, r])
+        if int(reached.sum()) < n_min:
+            continue
+        s = float(h.ref_steps[r])
+        loss = np.where(reached, h.at[:, r], h.loss)
+        early = h.ref_steps < s
+        final = predict_finals(loss, h.valid & ~reached, h.step, h.ref_steps[early],
+                               h.at[:, early])
+        view = replace(h, loss=loss, pruned=h.valid & ~reached, final_score=final.score,
+                       final_sd=final.sd, final_loss=final.loss)
+        return Fidelity(h.x[reached], loss[reached], pseudo_inputs(view, covers), s)
+    return None

@@ -377,7 +377,8 @@ class HyperaSampler(BaseSampler):
         asked = cache.core.ask(cache.study_input(trials, trial.number, enc,
                                                  _prunes_at_rungs(study.pruner),
                                                  _bar_quantile(study.pruner),
-                                                 _in_last_bracket(study)))
+                                                 _in_last_bracket(study),
+                                                 _first_rung(study)))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
                 f"{k} {np.array2string(v, precision=4)}" for k, v in asked.losses.items()))
@@ -415,6 +416,22 @@ def _in_last_bracket(study: Study) -> bool:
     brackets = getattr(pruner, "_n_brackets", None)
     return (isinstance(pruner, optuna.pruners.HyperbandPruner) and isinstance(bracket, int)
             and isinstance(brackets, int) and brackets > 1 and bracket == brackets - 1)
+
+
+def _first_rung(study: Study) -> float:
+    """The share of a full training after which ``HyperbandPruner`` first compares the trial
+    being asked for (``StudyInput.first_rung``): ``eta ** (bracket - last bracket)``, 1 in
+    the last bracket and outside Hyperband (the bracket's view of the study, as in
+    ``_in_last_bracket``)."""
+    pruner = study.pruner
+    bracket = getattr(study, "_bracket_id", None)
+    brackets = getattr(pruner, "_n_brackets", None)
+    eta = getattr(pruner, "_reduction_factor", None)
+    if not (isinstance(pruner, optuna.pruners.HyperbandPruner) and isinstance(bracket, int)
+            and isinstance(brackets, int) and isinstance(eta, int) and eta > 1
+            and 0 <= bracket < brackets):
+        return 1.0
+    return float(eta) ** (bracket - brackets + 1)
 
 
 def _bar_quantile(pruner: optuna.pruners.BasePruner) -> float:

@@ -101,6 +101,8 @@ def _history(numbers: np.ndarray, records: np.ndarray, x: np.ndarray,
         final_loss=None if final is None else final.loss,
         early=early, early_step=early_step,
         last_step=last_step,
+        ref_steps=None if curves is None else curves[0],
+        at=None if curves is None else curves[1],
     )
 
 

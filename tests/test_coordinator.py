@@ -159,6 +159,13 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     far = Coordinator(DEFAULT_AGENTS, "cooperative", "value", global_share=GLOBAL_OPTION)
     d = far.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
     assert d.source == "global"  # with the option, the last candidates span the whole space
+    # ``bracket_global``: only for a trial Hyperband compares early (``Context.first_rung``).
+    probe = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
+    probe.bracket_global = 0.25
+    for rung, source in ((1.0, "uniform"), (1 / 3, "uniform"), (1 / 9, "global")):
+        ctx.first_rung = rung
+        d = probe.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
+        assert d.source == source, rung
 
 
 def test_a_global_candidate_reaches_the_models_optimum_outside_the_trust_region() -> None:

@@ -161,3 +161,40 @@ def test_the_sampler_feeds_pruned_trials_into_its_model() -> None:
     # Same shape, the predicted ranks follow u's distance from 0.3.
     dist = np.abs(h.x[h.pruned, 0] - 0.3)
     assert np.corrcoef(dist, h.final_score[h.pruned])[0, 1] > 0.8
+
+
+def test_with_few_completed_trials_the_model_reads_the_deepest_step_enough_trials_reached(
+) -> None:
+    """BOHB's rule on partial curves (``fidelity_inputs``): with fewer than ``n_min``
+    completed trials the targets are the values at the largest pruning step ``n_min`` trials
+    reached, every trial stopped before it enters at its predicted value there, and with
+    enough completed trials nothing changes."""
+    from optuna_hypera._pruned_inputs import fidelity_inputs
+
+    def objective(trial: optuna.Trial) -> float:
+        u = trial.suggest_float("u", 0, 1)
+        stop = (1, 3, 9)[trial.number % 3] if trial.number % 5 else 27
+        for step in range(1, 28):
+            trial.report((u - 0.3) ** 2 + 1.0 / step, step)
+            if step == stop and step < 27:
+                raise optuna.TrialPruned()
+        return (u - 0.3) ** 2
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=40)
+    h = build_history(study.trials, True, lambda t: np.array([t.params["u"]]), 1)
+    covers = np.ones(len(h), bool)
+    n_complete = int(h.complete.sum())
+    reached9 = ~h.pruned | (h.step >= 9)
+    assert n_complete < 15 <= int(reached9.sum())
+    fid = fidelity_inputs(h, covers, 15)
+    assert fid is not None and fid.step == 9.0
+    u = h.x[:, 0]
+    np.testing.assert_allclose(fid.loss, (u[reached9] - 0.3) ** 2 + 1.0 / 9)
+    assert fid.pseudo is not None
+    np.testing.assert_array_equal(np.sort(fid.pseudo.x[:, 0]), np.sort(u[~reached9]))
+    # The stopped trials' predictions follow their distance from 0.3 (ranks only).
+    dist = np.abs(fid.pseudo.x[:, 0] - 0.3)
+    assert np.corrcoef(dist, fid.pseudo.loss)[0, 1] > 0.8
+    assert fidelity_inputs(h, covers, n_complete) is None
+    assert fidelity_inputs(h, covers, len(h) + 1) is None  # no step reached by that many

@@ -111,6 +111,10 @@ def test_trust_radius_shrinks_on_failures_and_grows_on_successes() -> None:
     assert radius([0.0] + [1.0] * 4 + [-1, -2, -3]) == RADIUS_INIT
     # Trials not proposed by the agents (startup, other samplers) do not count.
     assert radius([0.0] + [1.0] * 40, agents=False) == RADIUS_INIT
+    # A lower floor (``HyperaCore.radius_min``) lets it halve further, in the batch too.
+    loss, proposed = np.array([[0.0] + [1.0] * 40] * 2), np.arange(41)[None].repeat(2, 0) >= 1
+    assert trust_radius(loss[:1], proposed[:1], 2, low=RADIUS_MIN / 4)[0] == RADIUS_MIN / 4
+    assert (trust_radius(loss, proposed, 2, low=RADIUS_MIN / 4) == RADIUS_MIN / 4).all()
 
 
 def features_of(h: History, radius: float) -> np.ndarray:

@@ -431,8 +431,10 @@ def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Optuna hands the sampler the trial's bracket study (private ``_bracket_id``); the flag
     is set exactly for the trials the pruner puts in its last bracket, whose first rung is
-    the largest, and reaches the coordinator's contexts."""
+    the largest, and reaches the coordinator's contexts; ``_first_rung`` is each bracket's
+    first rung as a share of a training."""
     from optuna_hypera import _coordinator
+    from optuna_hypera._sampler import _first_rung
     from optuna_hypera._sampler import _in_last_bracket
 
     pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=27,
@@ -444,10 +446,15 @@ def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
     for number in range(120):
         trial = optuna.trial.create_trial(state=TrialState.RUNNING)
         trial.number = number
-        flags[number] = _in_last_bracket(optuna.pruners._filter_study(study, trial))
-        assert flags[number] == (pruner._get_bracket_id(study, trial) == 3)
+        bracket_study = optuna.pruners._filter_study(study, trial)
+        flags[number] = _in_last_bracket(bracket_study)
+        bracket = pruner._get_bracket_id(study, trial)
+        assert flags[number] == (bracket == 3)
+        # The first rung, as a share of a training: 1, 3, 9 or 27 epochs of 27.
+        assert _first_rung(bracket_study) == pytest.approx(3.0**bracket / 27.0)
     assert 0 < sum(flags.values()) < 30  # 4 of every 49 trials, by Hyperband's allocation
     assert not _in_last_bracket(optuna.create_study(pruner=optuna.pruners.MedianPruner()))
+    assert _first_rung(optuna.create_study(pruner=optuna.pruners.MedianPruner())) == 1.0
 
     seen: dict[int, bool] = {}
     choose = _coordinator.Coordinator._chooser
