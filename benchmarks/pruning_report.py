@@ -10,7 +10,8 @@ the same run seed and the same Hyperband brackets. Per (task group, pruner), for
 - the epochs needed to reach the *target*, TPE-with-Hyperband's median final loss on the task:
   per run the cumulative epochs after the first trial whose best complete loss is <= the
   target, then the median over the group's (task, seed) pairs with a run that never reaches it
-  counted as infinite (``>budget`` when that median is infinite).
+  counted as infinite (``>budget`` when that median is infinite), with a distribution-free
+  95% interval for that median (``median_interval``: its order statistics, since 0.20).
 
 A second table ranks every (sampler, pruner) combination against each other on the same pairs,
 which says whether a pruner helps a sampler at equal epochs.
@@ -58,6 +59,26 @@ def censored_median(values: Sequence[int | None]) -> float:
     return metrics.median([math.inf if v is None else float(v) for v in values])
 
 
+def median_interval(values: Sequence[int | None], level: float = 0.95,
+                    ) -> tuple[float, float]:
+    """Distribution-free interval for the median of the runs' ``values`` (``None``: never
+    reached, ``inf``): the order statistics ``x_(k)`` and ``x_(n+1-k)``, ``k`` the largest
+    with P(Binomial(n, 1/2) < k) <= (1 - level) / 2, which cover the median with at least
+    ``level`` (Conover, Practical Nonparametric Statistics, 3.2); ``(-inf, inf)`` with too few
+    runs, ``(nan, nan)`` with none."""
+    if not values:
+        return math.nan, math.nan
+    x = sorted(math.inf if v is None else float(v) for v in values)
+    n = len(x)
+    cdf = np.cumsum([math.comb(n, j) for j in range(n + 1)]) / 2.0**n  # P(B <= j)
+    k = 0
+    while k < n and cdf[k] <= (1.0 - level) / 2.0:  # P(B < k + 1) = P(B <= k)
+        k += 1
+    if k == 0:
+        return -math.inf, math.inf
+    return x[k - 1], x[n - k]
+
+
 def final_best(record: Mapping[str, Any]) -> float:
     """The best complete loss at the end of the run; ``inf`` when no trial completed."""
     best = record["curve"]["best"]
@@ -88,10 +109,12 @@ def _pair_ranks(finals: Mapping[str, Mapping[Pair, float]]) -> tuple[dict[str, f
 
 
 def _num(value: float) -> float | str | None:
-    """JSON-safe: ``inf`` as the string ``"inf"``, ``nan`` as ``None``."""
+    """JSON-safe: ``inf`` as the string ``"inf"`` (``"-inf"``), ``nan`` as ``None``."""
     if math.isnan(value):
         return None
-    return "inf" if math.isinf(value) else value
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -131,6 +154,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                         else None for t in tasks},
                     "mean_rank": _num(ranks[sampler]),
                     "epochs_to_target": _num(censored_median(reach)) if reach else None,
+                    "epochs_to_target_95": [_num(v) for v in median_interval(reach)]
+                    if reach else None,
                     "reached": [sum(x is not None for x in reach), len(reach)],
                     "median_trials": metrics.median([r["n_trials"] for r in pair_runs.values()]),
                     "pruned_share": (sum(r["n_pruned"] for r in pair_runs.values())
@@ -182,15 +207,17 @@ def render_markdown(summary: dict[str, Any], *, command: str, header: Sequence[s
             lines += ["", f"### pruner: {pruner}", "",
                       "| sampler | " + " | ".join(f"median best, {t}" for t in g["tasks"])
                       + f" | mean rank ({table['n_pairs']} pairs) | epochs to target "
-                      "(median) | reached | trials (median) | pruned |",
-                      "|---|" + "---:|" * (len(g["tasks"]) + 5)]
+                      "(median) | its 95% interval | reached | trials (median) | pruned |",
+                      "|---|" + "---:|" * (len(g["tasks"]) + 6)]
             for sampler, row in table["rows"].items():
                 to_target = row["epochs_to_target"]
                 reach = ">budget" if to_target == "inf" else _cell(to_target)
+                band = row.get("epochs_to_target_95") or [None, None]
+                interval = "-".join(">budget" if v == "inf" else _cell(v) for v in band)
                 lines.append(
                     f"| {sampler} | "
                     + " | ".join(_cell(row["median_final"][t]) for t in g["tasks"])
-                    + f" | {_cell(row['mean_rank'], 3)} | {reach} | "
+                    + f" | {_cell(row['mean_rank'], 3)} | {reach} | {interval} | "
                     f"{row['reached'][0]}/{row['reached'][1]} | {_cell(row['median_trials'])} | "
                     f"{row['pruned_share']:.0%} |")
         combos = g["combinations"]

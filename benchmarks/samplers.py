@@ -118,6 +118,10 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-fid15": {"core": {"fidelity_min": 15}},
     "hypera-rmin025": {"core": {"radius_min": 0.25}},  # the trust radius's floor halved
     "hypera-rmin0125": {"core": {"radius_min": 0.125}},  # ... and halved again
+    "hypera-inc15": {"core": {"coordinator.incumbent_until": 15}},  # every base is the
+    # incumbent until 15 trainings, then half of them (``Coordinator.incumbent_until``)
+    "hypera-inc20": {"core": {"coordinator.incumbent_until": 20}},
+    "hypera-inc30": {"core": {"coordinator.incumbent_until": 30}},
     "hypera-hb-lcb-all": {"core": {"coordinator.last_bracket": "lcb",
                                    "coordinator.exploit_rung": 1.0 / 3.0}},
     "hypera-smooth": {"core": {"kernel_prior": "smooth"}},  # the kernel fitted under the prior

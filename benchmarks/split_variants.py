@@ -68,6 +68,8 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   (``docs/benchmarks/startup-0.13.md``); ``staged-startup-5``, ``staged-startup-7``: 5 or
   7 startup trials; ``staged-inc100``, ``staged-inc25``: the incumbent as the base of every
   decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
+  ``staged-startup-7-iu15``, ``-iu30``: 7 startup trials and the incumbent as every base
+  below 15 or 30 trainings (``Coordinator.incumbent_until``), after 0.19;
 - ``new-log-ei-frozen``: 0.15's default without online updates
   (``SACConfig(gradient_steps=0)``), 0.15; ``new-staged-150-frozen``: 0.16's default without
   them (the ``hypera-frozen`` row of the suites), 0.16;
@@ -204,6 +206,8 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("staged-reseed", VARIANTS["new-staged-50"], {"reseed": 1}),
         ("staged-inc100", VARIANTS["new-staged-50"], {"incumbent_share": 1.0}),
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
+        ("staged-startup-7-iu15", VARIANTS["staged-startup-7"], {"incumbent_until": 15}),
+        ("staged-startup-7-iu30", VARIANTS["staged-startup-7"], {"incumbent_until": 30}),
         ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"}),
         ("staged-mgate", VARIANTS["new-staged-50"], {"model_incumbent": "gated"}),
         ("staged-mgate2", VARIANTS["new-staged-50"], {"model_incumbent": "gated",

@@ -129,6 +129,9 @@ class Coordinator:
         split, ``docs/benchmarks/global-validation.md``)."""
         self.incumbent_share = 0.5
         """The chance that a decision's base is the incumbent; else a uniformly drawn elite."""
+        self.incumbent_until = 0
+        """Below this many trainings (``Context.n_trainings``) every base is the incumbent
+        (0: ``incumbent_share`` throughout)."""
         self.polish = False
         """The teacher's pick moved to higher log-EI nearby (``_decision.polish``); off."""
         self.categorical_jumps = False
@@ -221,7 +224,8 @@ class Coordinator:
         return "teacher" if n < self.stage_trials else "critic"
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
-        if not ctx.elites or rng.rand() < self.incumbent_share:
+        share = 1.0 if ctx.n_trainings < self.incumbent_until else self.incumbent_share
+        if not ctx.elites or rng.rand() < share:
             return ctx.incumbent
         return ctx.make_base(ctx.elites[rng.randint(len(ctx.elites))])
 

@@ -44,6 +44,24 @@ def test_epochs_to_reach_and_censored_median() -> None:
     assert math.isnan(pruning_report.censored_median([]))
 
 
+
+def test_the_median_interval_is_the_binomial_order_statistics() -> None:
+    """Ten runs: the 2nd and 9th values (P(B <= 1) = 0.0107 <= 0.025 < P(B <= 2), B ~
+    Bin(10, 1/2); coverage 97.9%); runs that never reach count as infinitely late; five runs
+    are too few for 95%."""
+    interval = pruning_report.median_interval
+    assert interval(list(range(10, 0, -1))) == (2.0, 9.0)
+    assert interval([None] * 4 + [1, 2, 3, 4, 5, 6]) == (2.0, math.inf)
+    assert interval([1, 2, 3, 4, 5]) == (-math.inf, math.inf)
+    assert interval([1, 2, 3, 4, 5, 6]) == (1.0, 6.0)  # P(B <= 0) = 1/64 <= 0.025
+    assert all(math.isnan(v) for v in interval([]))
+    # It covers the median of draws at about its level (at least 95%).
+    rng = np.random.default_rng(0)
+    hits = [lo <= 0.0 <= hi for lo, hi in
+            (interval(rng.normal(size=40).tolist()) for _ in range(2000))]
+    assert 0.95 <= float(np.mean(hits)) <= 0.985
+
+
 def test_best_curve_and_grid() -> None:
     trials: list[dict[str, Any]] = [
         {"epochs": 3, "loss": None}, {"epochs": 27, "loss": 0.7}, {"epochs": 1, "loss": None},
