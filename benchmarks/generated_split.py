@@ -169,6 +169,7 @@ def _run_one(task: Landscape, seed: int, n_trials: int, name: str,
                                                        core.coordinator.incumbent_share))
     core.coordinator.global_pool = int(extra.get("global_pool", core.coordinator.global_pool))
     core.coordinator.incumbent_until = int(extra.get("incumbent_until", 0))
+    core.radius_max = float(extra.get("radius_max", core.radius_max))
     core.coordinator.categorical_jumps = bool(extra.get("categorical_jumps", False))
     core.sac.load(new_weights if name.startswith("new") and new_weights
                   else baseline or pretrained_path())

@@ -122,6 +122,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # incumbent until 15 trainings, then half of them (``Coordinator.incumbent_until``)
     "hypera-inc20": {"core": {"coordinator.incumbent_until": 20}},
     "hypera-inc30": {"core": {"coordinator.incumbent_until": 30}},
+    "hypera-inc30-rmax4": {"core": {"coordinator.incumbent_until": 30, "radius_max": 4.0}},
+    # ... with the trust radius never above its first value (``HyperaCore.radius_max``)
     "hypera-hb-lcb-all": {"core": {"coordinator.last_bracket": "lcb",
                                    "coordinator.exploit_rung": 1.0 / 3.0}},
     "hypera-smooth": {"core": {"kernel_prior": "smooth"}},  # the kernel fitted under the prior

@@ -70,6 +70,8 @@ differ from the defaults; ``OPTUNA_VARIANTS`` run whole Optuna samplers instead.
   decision or of a quarter of them (``Coordinator.incumbent_share``; ½ by default);
   ``staged-startup-7-iu15``, ``-iu30``: 7 startup trials and the incumbent as every base
   below 15 or 30 trainings (``Coordinator.incumbent_until``), after 0.19;
+  ``staged-startup-7-iu30-rmax4``, ``staged-startup-7-rmax4``: with and without that, the
+  trust radius capped at its first value (``HyperaCore.radius_max``);
 - ``new-log-ei-frozen``: 0.15's default without online updates
   (``SACConfig(gradient_steps=0)``), 0.15; ``new-staged-150-frozen``: 0.16's default without
   them (the ``hypera-frozen`` row of the suites), 0.16;
@@ -208,6 +210,9 @@ _one: tuple[tuple[str, tuple[str, str, int, float], _Setting], ...] = (
         ("staged-inc25", VARIANTS["new-staged-50"], {"incumbent_share": 0.25}),
         ("staged-startup-7-iu15", VARIANTS["staged-startup-7"], {"incumbent_until": 15}),
         ("staged-startup-7-iu30", VARIANTS["staged-startup-7"], {"incumbent_until": 30}),
+        ("staged-startup-7-iu30-rmax4", VARIANTS["staged-startup-7"],
+         {"incumbent_until": 30, "radius_max": 4.0}),
+        ("staged-startup-7-rmax4", VARIANTS["staged-startup-7"], {"radius_max": 4.0}),
         ("staged-mbase", VARIANTS["new-staged-50"], {"model_incumbent": "base"}),
         ("staged-mgate", VARIANTS["new-staged-50"], {"model_incumbent": "gated"}),
         ("staged-mgate2", VARIANTS["new-staged-50"], {"model_incumbent": "gated",

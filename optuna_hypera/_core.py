@@ -30,6 +30,7 @@ from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._decision import Decision
 from optuna_hypera._decision import model_first
+from optuna_hypera._features import RADIUS_MAX
 from optuna_hypera._features import RADIUS_MIN
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import Medians
@@ -158,6 +159,8 @@ class HyperaCore:
         completed trials do, as in Optuna's GPSampler)."""
         self.radius_min = RADIUS_MIN
         """The trust radius's floor (``_features.trust_radius``)."""
+        self.radius_max = RADIUS_MAX
+        """Its ceiling."""
         self.fidelity_min = 0
         """With fewer completed trials than this, the model's targets are the values at the
         largest pruning step this many trials reached (``_pruned_inputs.fidelity_inputs``,
@@ -284,7 +287,7 @@ class HyperaCore:
                 rung = np.array([studies[i].rungs for i in idx])
                 dead = pruned & ~rung[:, None]
             radius = trust_radius(np.where(complete, loss, np.inf), proposed, d, dead,
-                                  self.radius_min)
+                                  self.radius_min, self.radius_max)
             g_study = study_features(loss, valid, complete, pruned, radius)
             steps = np.minimum(self.coordinator.scales * radius[:, None], 1.0)
             # Studies without training statistics (all the simulator's) share one empty set

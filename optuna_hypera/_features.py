@@ -82,7 +82,8 @@ _SUCCESS_TOL = 3
 
 
 def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
-                 dead: np.ndarray | None = None, low: float = RADIUS_MIN) -> np.ndarray:
+                 dead: np.ndarray | None = None, low: float = RADIUS_MIN,
+                 high: float = RADIUS_MAX) -> np.ndarray:
     """Multiplier of every agent's action scale, adapted like TuRBO's trust region (Eriksson
     et al. 2019): doubled after 3 agent trials in a row set a new best, halved after
     max(4, d) in a row did not. ``loss[b, i]``: trial i of study b (inf unless completed),
@@ -92,8 +93,8 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
     ``dead[b, i]`` (agent trials a pruner stopped): such a trial says the neighbourhood
     cannot finish a training under the pruner, not that the steps are too long, so it is no
     miss; as many of them in a row as the miss tolerance, with no completed agent trial in
-    between, double the radius instead (up to ``RADIUS_MAX``). ``low``: the smallest
-    radius (``RADIUS_MIN``)."""
+    between, double the radius instead (up to ``RADIUS_MAX``). ``low``, ``high``: the
+    smallest and largest radius (``RADIUS_MIN``, ``RADIUS_MAX``)."""
     n_studies, n = loss.shape
     fail_tol = max(4, n_params)
     before = np.concatenate([np.full((n_studies, 1), math.inf),
@@ -105,7 +106,7 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
     missed = ~(loss < before) & proposed & ~dead
     if n_studies == 1:  # one study (the sampler's case): a scalar loop is far cheaper
         return np.array([_radius_of(improved[0].tolist(), missed[0].tolist(),
-                                    dead[0].tolist(), fail_tol, low)])
+                                    dead[0].tolist(), fail_tol, low, high)])
     r = np.full(n_studies, RADIUS_INIT)
     succ = np.zeros(n_studies, np.int64)
     fail = np.zeros(n_studies, np.int64)
@@ -119,7 +120,7 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
         shrink = fail >= fail_tol
         escape = stuck >= fail_tol
         if grow.any() or shrink.any() or escape.any():
-            r = np.where(grow | escape, np.minimum(2 * r, RADIUS_MAX),
+            r = np.where(grow | escape, np.minimum(2 * r, high),
                          np.where(shrink, np.maximum(r / 2, low), r))
             succ[grow] = 0
             fail[shrink] = 0
@@ -128,13 +129,13 @@ def trust_radius(loss: np.ndarray, proposed: np.ndarray, n_params: int,
 
 
 def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool],
-               fail_tol: int, low: float = RADIUS_MIN) -> float:
+               fail_tol: int, low: float = RADIUS_MIN, high: float = RADIUS_MAX) -> float:
     r, succ, fail, stuck = RADIUS_INIT, 0, 0, 0
     for up, down, gone in zip(improved, missed, dead, strict=True):
         if up:
             succ, fail, stuck = succ + 1, 0, 0
             if succ >= _SUCCESS_TOL:
-                r, succ = min(2 * r, RADIUS_MAX), 0
+                r, succ = min(2 * r, high), 0
         elif down:
             succ, fail, stuck = 0, fail + 1, 0
             if fail >= fail_tol:
@@ -142,7 +143,7 @@ def _radius_of(improved: list[bool], missed: list[bool], dead: list[bool],
         elif gone:
             stuck += 1
             if stuck >= fail_tol:
-                r, stuck = min(2 * r, RADIUS_MAX), 0
+                r, stuck = min(2 * r, high), 0
     return r
 
 

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_hypera._features import RADIUS_INIT
+from optuna_hypera._features import RADIUS_MAX
 from optuna_hypera._features import RADIUS_MIN
 from optuna_hypera._features import Evidence
 from optuna_hypera._features import Medians
@@ -115,6 +116,10 @@ def test_trust_radius_shrinks_on_failures_and_grows_on_successes() -> None:
     loss, proposed = np.array([[0.0] + [1.0] * 40] * 2), np.arange(41)[None].repeat(2, 0) >= 1
     assert trust_radius(loss[:1], proposed[:1], 2, low=RADIUS_MIN / 4)[0] == RADIUS_MIN / 4
     assert (trust_radius(loss, proposed, 2, low=RADIUS_MIN / 4) == RADIUS_MIN / 4).all()
+    # A lower ceiling (``HyperaCore.radius_max``) stops the doubling there.
+    better = np.array([[0.0] + [-1.0 - k for k in range(12)]])
+    assert radius([0.0] + [-1.0 - k for k in range(12)]) == RADIUS_MAX
+    assert trust_radius(better, np.arange(13)[None] >= 1, 2, high=RADIUS_INIT)[0] == RADIUS_INIT
 
 
 def features_of(h: History, radius: float) -> np.ndarray:
