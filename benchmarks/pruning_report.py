@@ -213,8 +213,8 @@ def render_markdown(summary: dict[str, Any], *, command: str, header: Sequence[s
                 to_target = row["epochs_to_target"]
                 reach = ">budget" if to_target == "inf" else _cell(to_target)
                 band = row.get("epochs_to_target_95") or [None, None]
-                interval = ("too few runs" if band[0] == "-inf" else
-                            "-".join(">budget" if v == "inf" else _cell(v) for v in band))
+                interval = ("-" if band[0] is None else "too few runs" if band[0] == "-inf"
+                            else "-".join(">budget" if v == "inf" else _cell(v) for v in band))
                 lines.append(
                     f"| {sampler} | "
                     + " | ".join(_cell(row["median_final"][t]) for t in g["tasks"])
