@@ -11,7 +11,7 @@ the same run seed and the same Hyperband brackets. Per (task group, pruner), for
   per run the cumulative epochs after the first trial whose best complete loss is <= the
   target, then the median over the group's (task, seed) pairs with a run that never reaches it
   counted as infinite (``>budget`` when that median is infinite), with a distribution-free
-  95% interval for that median (``median_interval``: its order statistics, since 0.20).
+  95% interval for that median (``median_interval``: its order statistics, after 0.19).
 
 A second table ranks every (sampler, pruner) combination against each other on the same pairs,
 which says whether a pruner helps a sampler at equal epochs.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binom
 
 from benchmarks import metrics
 from benchmarks.pruning_run import PRUNERS
@@ -70,10 +71,8 @@ def median_interval(values: Sequence[int | None], level: float = 0.95,
         return math.nan, math.nan
     x = sorted(math.inf if v is None else float(v) for v in values)
     n = len(x)
-    cdf = np.cumsum([math.comb(n, j) for j in range(n + 1)]) / 2.0**n  # P(B <= j)
-    k = 0
-    while k < n and cdf[k] <= (1.0 - level) / 2.0:  # P(B < k + 1) = P(B <= k)
-        k += 1
+    # k = how many j have P(B <= j) = P(B < j + 1) <= (1 - level) / 2.
+    k = int(np.searchsorted(binom.cdf(np.arange(n), n, 0.5), (1.0 - level) / 2.0, "right"))
     if k == 0:
         return -math.inf, math.inf
     return x[k - 1], x[n - k]

@@ -53,12 +53,12 @@ from optuna_hypera._rules import check_rules
 from optuna_hypera._rules import resolve
 from optuna_hypera._rules import scores
 from optuna_hypera._sac import MultiAgentSAC
-from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import G
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
+from optuna_hypera._uniform_rows import actions_towards
 from optuna_hypera._uniform_rows import candidate_rows
 from optuna_hypera._uniform_rows import uniform_moves
 
@@ -101,11 +101,9 @@ class Coordinator:
         region (``_global``; 0, the default: trust region only)."""
         self.bracket_global = 0.0
         """Share of global candidates for a trial that ``HyperbandPruner`` first compares
-        at or before ``bracket_rung`` of a training (``Context.first_rung``; 0: the same as
-        every other trial, ``global_share``)."""
+        at or before ``bracket_rung`` of a training (a ninth: its two most aggressive of four
+        brackets at 27 epochs; ``Context.compared_by``; 0: ``global_share`` for every trial)."""
         self.bracket_rung = 1.0 / 9.0
-        """With ``bracket_global``: up to which first rung a trial counts as a cheap probe
-        (a ninth: the two most aggressive of Hyperband's four brackets at 27 epochs)."""
         self.exploit_rung = 0.0
         """``last_bracket``'s rule also for trials Hyperband first compares at or before this
         share of a training (0: the last bracket only)."""
@@ -295,13 +293,7 @@ class Coordinator:
                     if k in jumps or (fixed and k in fixed):
                         at.append(i)
                 if at:
-                    rows = np.array(at)
-                    for a in agents:
-                        p = asg.indices(a)
-                        act_np[a, kk[rows], : len(p)] = np.clip(
-                            (x[rows][:, p] - xb[rows][:, p])
-                            / np.maximum(step[rows, a, None], 1e-12),
-                            -ACTION_LIMIT, ACTION_LIMIT)
+                    actions_towards(act_np, kk, np.array(at), x, xb, step, asg, agents)
                     moved_actions = True
                 cand[:, kk] = candidate_features(group, x)[None]
                 out.plans.append((ks, agents, x, step))
@@ -407,7 +399,7 @@ class Coordinator:
         # otherwise (rightly) value poor bases higher and steer the study towards them.
         m = self.n_candidates
         share = self.global_share
-        if self.bracket_global and all(c.first_rung <= self.bracket_rung for c in ctxs):
+        if self.bracket_global and all(c.compared_by(self.bracket_rung) for c in ctxs):
             share = self.bracket_global  # a cheap probe: Hyperband compares it early
         n_far = n_global(m, share)
         far_rows = np.arange(m) >= m - n_far
@@ -429,9 +421,8 @@ class Coordinator:
             local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
                      else None)
             score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
-                           self.shortlist,
-                           self.last_bracket if c.last_bracket or c.first_rung <= self.exploit_rung
-                           else "off")
+                           self.shortlist, self.last_bracket
+                           if c.last_bracket or c.compared_by(self.exploit_rung) else "off")
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0
             if self.explore and rng.rand() < self.explore and ok.any():
                 pick = int(rng.choice(np.flatnonzero(ok)))

@@ -87,13 +87,16 @@ class StudyInput:
     bar_quantile: float = 0.5
     """Where among the completed trials' values at a step a trial must start to pass the
     study's comparing pruner (a ``PercentilePruner``'s percentile; ``EarlySurvival``)."""
-    last_bracket: bool = False
-    """The trial being asked for is in ``HyperbandPruner``'s last bracket, the least
-    aggressive one: its first rung is the largest, at or near the last step, so its trials
-    train furthest before they are compared (``Coordinator.last_bracket``)."""
-    first_rung: float = 1.0
+    first_rung: float | None = None
     """The share of a full training after which ``HyperbandPruner`` first compares the trial
-    being asked for (1 outside Hyperband; ``Coordinator.bracket_global``)."""
+    being asked for (``None`` outside Hyperband; ``Context.first_rung``)."""
+
+    @property
+    def last_bracket(self) -> bool:
+        """The trial is in ``HyperbandPruner``'s last bracket, the least aggressive one: its
+        first rung is the largest, at or near the last step, so its trials train furthest
+        before they are compared (``Coordinator.last_bracket``)."""
+        return self.first_rung == 1.0
 
 
 @dataclass
@@ -359,7 +362,7 @@ class HyperaCore:
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
             n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
-            last_bracket=study.last_bracket, first_rung=study.first_rung,
+            first_rung=study.first_rung,
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,

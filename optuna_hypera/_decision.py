@@ -76,10 +76,18 @@ class Context:
     """The same without the pruned trials: complete, failed and unfinished ones, the trials
     whose training ran (or may run) to its end (``chooser="staged"`` with
     ``stage_counts="trainings"``)."""
-    last_bracket: bool = False
-    """The trial asked for is in Hyperband's last bracket (``StudyInput.last_bracket``)."""
-    first_rung: float = 1.0
-    """Where Hyperband first compares it, as a share of a training (``StudyInput``)."""
+    first_rung: float | None = None
+    """Where Hyperband first compares the trial asked for, as a share of a training
+    (``StudyInput.first_rung``; ``None`` outside Hyperband)."""
+
+    @property
+    def last_bracket(self) -> bool:
+        """The trial is in Hyperband's last bracket (``StudyInput.last_bracket``)."""
+        return self.first_rung == 1.0
+
+    def compared_by(self, share: float) -> bool:
+        """Hyperband first compares the trial at or before ``share`` of a training."""
+        return self.first_rung is not None and self.first_rung <= share
 
     def candidates(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         """The surrogate's features ``[m, N_CAND]`` of configurations ``x`` ``[m, d]``."""

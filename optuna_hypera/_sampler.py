@@ -377,7 +377,6 @@ class HyperaSampler(BaseSampler):
         asked = cache.core.ask(cache.study_input(trials, trial.number, enc,
                                                  _prunes_at_rungs(study.pruner),
                                                  _bar_quantile(study.pruner),
-                                                 _in_last_bracket(study),
                                                  _first_rung(study)))
         if asked.losses is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("HyperaSampler SAC update, per agent: " + ", ".join(
@@ -405,35 +404,22 @@ def _prunes_at_rungs(pruner: optuna.pruners.BasePruner) -> bool:
                                        optuna.pruners.HyperbandPruner))
 
 
-def _bracket(study: Study) -> tuple[int, int, int] | None:
-    """``(bracket, brackets, eta)`` of the trial being asked for under ``HyperbandPruner``;
-    ``None`` elsewhere. Optuna hands the sampler a study of the trial's bracket
-    (``pruners._filter_study``) that knows its ``_bracket_id``: private, tested in
-    ``tests/test_pruners.py`` for the Optuna range ``pyproject.toml`` pins."""
+def _first_rung(study: Study) -> float | None:
+    """The share of a full training after which ``HyperbandPruner`` first compares the trial
+    being asked for (``StudyInput.first_rung``): ``eta ** (bracket - last bracket)``, 1 in
+    its last bracket; ``None`` outside Hyperband or with one bracket. Optuna hands the
+    sampler a study of the trial's bracket (``pruners._filter_study``) that knows its
+    ``_bracket_id``: private, tested in ``tests/test_pruners.py`` for the Optuna range
+    ``pyproject.toml`` pins."""
     pruner = study.pruner
     bracket = getattr(study, "_bracket_id", None)
     brackets = getattr(pruner, "_n_brackets", None)
     eta = getattr(pruner, "_reduction_factor", None)
     if (isinstance(pruner, optuna.pruners.HyperbandPruner) and isinstance(bracket, int)
             and isinstance(brackets, int) and isinstance(eta, int) and eta > 1
-            and 0 <= bracket < brackets):
-        return bracket, brackets, eta
+            and 0 <= bracket < brackets and brackets > 1):
+        return float(eta) ** (bracket - brackets + 1)
     return None
-
-
-def _in_last_bracket(study: Study) -> bool:
-    """Whether the trial being asked for is in ``HyperbandPruner``'s last bracket, whose
-    successive halving starts at the largest resource (``StudyInput.last_bracket``)."""
-    b = _bracket(study)
-    return b is not None and b[1] > 1 and b[0] == b[1] - 1
-
-
-def _first_rung(study: Study) -> float:
-    """The share of a full training after which ``HyperbandPruner`` first compares the trial
-    being asked for (``StudyInput.first_rung``): ``eta ** (bracket - last bracket)``, 1 in
-    the last bracket and outside Hyperband."""
-    b = _bracket(study)
-    return 1.0 if b is None else float(b[2]) ** (b[0] - b[1] + 1)
 
 
 def _bar_quantile(pruner: optuna.pruners.BasePruner) -> float:

@@ -82,7 +82,7 @@ class StudyCache:
     def study_input(self, trials: Sequence[FrozenTrial], current: int,
                     enc: SpaceEncoder, rungs: bool = False,
                     bar_quantile: float = 0.5,
-                    last_bracket: bool = False, first_rung: float = 1.0) -> StudyInput:
+                    first_rung: float | None = None) -> StudyInput:
         """The core's input: the finished trials (read once each) and the coordinates of the
         other unfinished ones, every worker's, to keep away from."""
         new, unfinished = self.table.update(trials)
@@ -101,7 +101,7 @@ class StudyCache:
         return StudyInput(space=enc.space, history=self.table.view(), proposals=self.proposals,
                           pending=np.array(pending) if pending else None, rungs=rungs,
                           bar_quantile=bar_quantile,
-                          last_bracket=last_bracket, first_rung=first_rung)
+                          first_rung=first_rung)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
                agents: Sequence[AgentConfig], strategy: str, conflict: str) -> dict[str, Any]:

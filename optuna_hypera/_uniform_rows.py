@@ -23,6 +23,7 @@ import numpy as np
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
 from optuna_hypera._global import global_points
+from optuna_hypera._groups import GroupAssignment
 from optuna_hypera._schema import ACTION_LIMIT
 from optuna_hypera._space import Space
 from optuna_hypera._states import by_assignment
@@ -60,6 +61,19 @@ def candidate_rows(ctxs: Sequence[Context], thetas: Sequence[np.ndarray],
         fixed.update((lo + j, point) for j, point in points.items())
         boxed.update(lo + j for j in box)
     return items, fixed, boxed
+
+
+def actions_towards(act: np.ndarray, kk: np.ndarray, rows: np.ndarray, x: np.ndarray,
+                    xb: np.ndarray, step: np.ndarray, asg: GroupAssignment,
+                    agents: Sequence[int]) -> None:
+    """Rewrite in place the actions ``act[a, kk[rows]]`` of the candidates that were moved
+    elsewhere (a redrawn categorical, a global or boxed point): each agent's move from the
+    base ``xb`` to ``x`` over its step, clipped to the action range."""
+    for a in agents:
+        p = asg.indices(a)
+        act[a, kk[rows], : len(p)] = np.clip(
+            (x[rows][:, p] - xb[rows][:, p]) / np.maximum(step[rows, a, None], 1e-12),
+            -ACTION_LIMIT, ACTION_LIMIT)
 
 
 def uniform_moves(items: Sequence[tuple[Context, Any, Any]], uniform: np.ndarray,

@@ -162,7 +162,8 @@ def test_cooperative_picks_the_candidate_with_the_highest_weighted_value() -> No
     # ``bracket_global``: only for a trial Hyperband compares early (``Context.first_rung``).
     probe = Coordinator(DEFAULT_AGENTS, "cooperative", "value")
     probe.bracket_global = 0.25
-    for rung, source in ((1.0, "uniform"), (1 / 3, "uniform"), (1 / 9, "global")):
+    for rung, source in ((None, "uniform"), (1.0, "uniform"), (1 / 3, "uniform"),
+                         (1 / 9, "global")):
         ctx.first_rung = rung
         d = probe.decide(fake, [ctx], np.random.RandomState(0), torch.Generator())[0]  # type: ignore[arg-type]
         assert d.source == source, rung

@@ -427,6 +427,18 @@ def test_two_processes_share_a_hyperband_study(storage_url: tuple[str, str],
     assert all(_at_own_rung(study, t) for t in trials if t.state == TrialState.PRUNED)
 
 
+def _in_last_bracket(study: optuna.Study) -> bool:
+    """``StudyInput.last_bracket`` as the sampler builds it for ``study``."""
+    from optuna_hypera._core import StudyInput
+    from optuna_hypera._history import History
+    from optuna_hypera._sampler import _first_rung
+    from optuna_hypera._space import Space
+
+    one = History.from_values(np.zeros((1, 1)), np.zeros(1))
+    return StudyInput(space=Space.continuous(1), history=one,
+                      first_rung=_first_rung(study)).last_bracket
+
+
 def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Optuna hands the sampler the trial's bracket study (private ``_bracket_id``); the flag
@@ -435,7 +447,6 @@ def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
     first rung as a share of a training."""
     from optuna_hypera import _coordinator
     from optuna_hypera._sampler import _first_rung
-    from optuna_hypera._sampler import _in_last_bracket
 
     pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=27,
                                             reduction_factor=3)
@@ -454,7 +465,7 @@ def test_the_sampler_knows_when_a_trial_is_in_hyperbands_last_bracket(
         assert _first_rung(bracket_study) == pytest.approx(3.0**bracket / 27.0)
     assert 0 < sum(flags.values()) < 30  # 4 of every 49 trials, by Hyperband's allocation
     assert not _in_last_bracket(optuna.create_study(pruner=optuna.pruners.MedianPruner()))
-    assert _first_rung(optuna.create_study(pruner=optuna.pruners.MedianPruner())) == 1.0
+    assert _first_rung(optuna.create_study(pruner=optuna.pruners.MedianPruner())) is None
 
     seen: dict[int, bool] = {}
     choose = _coordinator.Coordinator._chooser
