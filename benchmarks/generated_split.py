@@ -85,13 +85,28 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     from optuna_hypera import HyperaSampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ``-dbr``: a ``conditional`` task declared define-by-run (only the chosen branch's
+    # parameters are suggested); ``-randind`` / ``-tpeind``: HyperaSampler's parameters
+    # outside its relative search space by RandomSampler / univariate TPE; ``-model``:
+    # ``HyperaSampler(conditional="model")``.
+    dbr = name.endswith("-dbr")
+    base = name.removesuffix("-dbr")
+    independent: optuna.samplers.BaseSampler | None = (
+        optuna.samplers.RandomSampler(seed=seed) if base.endswith("-randind")
+        else optuna.samplers.TPESampler(seed=seed, multivariate=False)
+        if base.endswith("-tpeind") else None)
+    base = base.removesuffix("-randind").removesuffix("-tpeind")
+    conditional = "model" if base.endswith("-model") else "independent"
+    base = base.removesuffix("-model")
     sampler: optuna.samplers.BaseSampler = (
-        HyperaSampler(seed=seed) if name in ("optuna-hypera", "optuna-hypera-standardized")
-        else HyperaSampler(seed=seed, scorer="log-ei") if name.startswith("optuna-hypera")
-        else optuna.samplers.GPSampler(seed=seed) if name == "optuna-gp"
+        HyperaSampler(seed=seed, independent_sampler=independent, conditional=conditional)
+        if base in ("optuna-hypera", "optuna-hypera-standardized")
+        else HyperaSampler(seed=seed, scorer="log-ei") if base.startswith("optuna-hypera")
+        else optuna.samplers.GPSampler(seed=seed) if base == "optuna-gp"
+        else optuna.samplers.RandomSampler(seed=seed) if base == "optuna-random"
         else optuna.samplers.TPESampler(seed=seed))
     objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
-                                   seed=seed)
+                                   seed=seed, define_by_run=dbr)
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=n_trials)
     return np.stack([objective.coordinates(optuna.trial.FixedTrial(t.params))

@@ -234,10 +234,18 @@ for _name in list(VARIANTS):
     SETTINGS[_name + STD] = {**SETTINGS.get(_name, {}), "standardized": 1}
 
 OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe", "optuna-hypera-standardized",
-                   "optuna-hypera-log-ei-standardized")
+                   "optuna-hypera-log-ei-standardized", "optuna-random",
+                   "optuna-hypera-dbr", "optuna-hypera-randind-dbr", "optuna-hypera-tpeind-dbr",
+                   "optuna-hypera-model-dbr", "optuna-hypera-model-tpeind-dbr",
+                   "optuna-gp-dbr", "optuna-tpe-dbr", "optuna-random-dbr")
 """Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
 ``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
 trial number, not the simulator's; compared by the noise-free value all the same), and
-``HyperaSampler()`` / ``HyperaSampler(scorer="log-ei")`` with standardized targets."""
+``HyperaSampler()`` / ``HyperaSampler(scorer="log-ei")`` with standardized targets;
+``optuna-random``: ``RandomSampler``. ``-dbr``: a ``conditional`` task declared define-by-run
+(only the chosen branch's parameters suggested, ``LandscapeObjective(define_by_run=True)``);
+``optuna-hypera-randind`` / ``-tpeind``: ``HyperaSampler`` with ``RandomSampler`` or univariate
+``TPESampler`` for the parameters outside its relative search space; ``-model``:
+``HyperaSampler(conditional="model")``, conditional parameters in the agents' space."""
 SETTINGS["optuna-hypera-standardized"] = {"standardized": 1}
 SETTINGS["optuna-hypera-log-ei-standardized"] = {"standardized": 1}

@@ -161,11 +161,23 @@ def _int_bound(dist: BaseDistribution, which: str) -> int:
     return 0
 
 
-def trial_row(enc: SpaceEncoder, trial: FrozenTrial) -> np.ndarray | None:
-    """Coordinates of a trial's parameters, or ``None`` if it does not cover the space."""
+IMPUTED = 0.5
+"""The coordinate of a parameter a finished trial does not have (a conditional parameter of
+another branch): the centre of its range, a constant, so the model reads the branch's other
+parameters."""
+
+
+def trial_row(enc: SpaceEncoder, trial: FrozenTrial, impute: bool = False,
+              ) -> np.ndarray | None:
+    """Coordinates of a trial's parameters, or ``None`` if it does not cover the space
+    (with ``impute``, a missing parameter is at ``IMPUTED``; a value outside its
+    distribution still gives ``None``)."""
     row = np.empty(len(enc))
     for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
         if name not in trial.params:
+            if impute:
+                row[j] = IMPUTED
+                continue
             return None
         try:  # the value in *this* distribution (categorical choices may have been reordered)
             internal = dist.to_internal_repr(trial.params[name])

@@ -71,7 +71,9 @@ class HyperaSampler(BaseSampler):
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.
         independent_sampler: Samples parameters outside the relative search space (default
-            ``RandomSampler(seed=seed)``).
+            ``RandomSampler(seed=seed)``): a parameter no finished trial has yet, one whose
+            distribution changed, and with ``conditional="independent"`` every conditional
+            one.
         startup_sampler: Samples the startup trials (default: the study's scrambled Sobol
             sequence, indexed by trial number, so every worker gives a trial the same point;
             see ``_startup``).
@@ -121,6 +123,15 @@ class HyperaSampler(BaseSampler):
         source_steps: Gradient steps of that adaptation, at most: fewer when the sources'
             experience is small (it stops after 50 passes over it); 0: none, the agents start
             from ``weights`` as they are.
+        conditional: Parameters that only some trials have (define-by-run branches: SGD's
+            momentum, asked only when the optimizer is SGD): ``"model"`` (the default since
+            0.20: every parameter a finished trial has joins the agents' space, as long as
+            its distribution never changes; a trial without one enters the model at the
+            centre of its range, and a proposal's value for a parameter its trial does not
+            ask is unused; ``docs/benchmarks/conditional-0.20.md``) or ``"independent"``
+            (0.19's: Optuna's intersection search space, the others from
+            ``independent_sampler``, as GPSampler does). Without conditional parameters the
+            two are the same study.
     """
 
     def __init__(
@@ -145,8 +156,11 @@ class HyperaSampler(BaseSampler):
         warn_independent_sampling: bool = True,
         source_studies: Sequence[Study] | None = None,
         source_steps: int = 200,
+        conditional: str = "model",
     ) -> None:
         sources = checked_sources(source_studies, source_steps)
+        if conditional not in ("model", "independent"):
+            raise ValueError("conditional must be 'model' or 'independent'.")
         if n_startup_trials is None and sources:
             n_startup_trials = _SOURCE_STARTUP
         if n_startup_trials is not None and n_startup_trials < 0:
@@ -188,6 +202,7 @@ class HyperaSampler(BaseSampler):
         self._warn_independent_sampling = warn_independent_sampling
         self._source_studies = sources
         self._source_steps = source_steps
+        self._conditional = conditional
         # Read now: a missing, unreadable or mismatched file fails here, not trials later.
         self._start = starting_state(weights, self._agents, self._sac_config)
         self._core_options: dict[str, Any] = {}
@@ -266,7 +281,8 @@ class HyperaSampler(BaseSampler):
         if mode == _STARTUP_MODE:
             return self._startup_sampler.infer_relative_search_space(study, trial)
         with self._lock:
-            space = self._spaces.setdefault(self._key(study), Intersection())
+            space = self._spaces.setdefault(self._key(study), Intersection(
+                union=self._conditional == "model"))
             return dict(space.update(study._get_trials(deepcopy=False, use_cache=True)))
 
     def sample_relative(

@@ -17,6 +17,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._core import HyperaCore
@@ -59,7 +60,11 @@ class StudyCache:
         ):
             enc = SpaceEncoder(search_space)
             self.encoder = enc
-            self.table.set_rows(lambda t: trial_row(enc, t), len(enc))
+            # A completed or pruned trial without a parameter of the space has a conditional
+            # one of another branch (the intersection space never lacks one): at
+            # ``IMPUTED``. A failed one may have stopped before it asked: left out, as before.
+            self.table.set_rows(
+                lambda t: trial_row(enc, t, impute=t.state != TrialState.FAIL), len(enc))
             mapping = self.core.assignment(enc.names).as_dict(agents)
             if mapping != self.groups_written:
                 _logger.info(f"HyperaSampler parameter groups: {mapping}")

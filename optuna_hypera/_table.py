@@ -240,13 +240,20 @@ class _Cursor:
 class Intersection:
     """Optuna's intersection search space of the completed and pruned trials (as
     ``IntersectionSearchSpace(include_pruned=True)``), kept per study from the ask's trial
-    list: no second read of the storage and no copy of the result per call."""
+    list: no second read of the storage and no copy of the result per call.
 
-    def __init__(self) -> None:
+    ``union=True``: every parameter of those trials instead, as long as each trial that has
+    it declares the same distribution (one that changes is left out for good, as the
+    intersection leaves it out): conditional parameters, which only some trials have, stay
+    in the space, and a trial without one enters the model at ``_encoding.IMPUTED``."""
+
+    def __init__(self, union: bool = False) -> None:
         self._cursor = _Cursor()
         self._seen: set[int] = set()
         self._space: dict[str, BaseDistribution] | None = None
         self._sorted: dict[str, BaseDistribution] = {}
+        self._union = union
+        self._changed: set[str] = set()
 
     def update(self, trials: Sequence[FrozenTrial]) -> dict[str, BaseDistribution]:
         """The search space (sorted by name, single-valued parameters left out); the caller
@@ -257,7 +264,15 @@ class Intersection:
             if t.state not in _SPACE_STATES or t.number in self._seen:
                 continue
             self._seen.add(t.number)
-            if self._space is None:
+            if self._union:
+                self._space = self._space or {}
+                for n, d in t.distributions.items():
+                    if n in self._changed:
+                        continue
+                    if self._space.setdefault(n, d) != d:
+                        del self._space[n]
+                        self._changed.add(n)
+            elif self._space is None:
                 self._space = dict(t.distributions)
             else:
                 self._space = {n: d for n, d in self._space.items()

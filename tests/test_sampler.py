@@ -186,9 +186,58 @@ def test_conditional_parameters_use_the_independent_sampler() -> None:
 
     study = optuna.create_study(sampler=HyperaSampler(
         seed=0, n_startup_trials=4, independent_sampler=Spy(seed=0),
-        warn_independent_sampling=False))
+        warn_independent_sampling=False, conditional="independent"))
     study.optimize(objective, n_trials=15)
     assert calls and set(calls) <= {"only_a", "only_b"}
+
+
+def _branches(trial: optuna.Trial) -> float:
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    x = trial.suggest_float("x", 0, 1)
+    if kind == "a":
+        return (x - 0.3) ** 2 + (trial.suggest_float("only_a", 0, 1) - 0.7) ** 2
+    return 0.5 + (x - 0.6) ** 2 + trial.suggest_int("only_b", 1, 9) / 10
+
+
+def test_conditional_model_puts_branch_parameters_in_the_agents_space() -> None:
+    """With ``conditional="model"`` the branch parameters come from the agents once a
+    finished trial has them (the independent sampler only gets a name no finished trial has
+    yet), and a trial of the other branch enters the model at the centre of the range."""
+    calls: list[tuple[int, str]] = []
+
+    class Spy(optuna.samplers.RandomSampler):
+        def sample_independent(self, study: Any, trial: Any, name: str, dist: Any) -> Any:
+            calls.append((trial.number, name))
+            return super().sample_independent(study, trial, name, dist)
+
+    sampler = HyperaSampler(seed=0, n_startup_trials=4, independent_sampler=Spy(seed=0),
+                            warn_independent_sampling=False, conditional="model")
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_branches, n_trials=20)
+    assert {t.params["kind"] for t in study.trials} == {"a", "b"}
+    seen: set[str] = set()
+    for t in study.trials:
+        if t.number >= 4:
+            asked = {n for (k, n) in calls if k == t.number}
+            assert asked <= {"only_a", "only_b"} - seen, (t.number, asked, seen)
+        seen |= set(t.params)
+    (cache,) = sampler._caches.values()
+    assert cache.encoder is not None
+    assert cache.encoder.names == ("kind", "only_a", "only_b", "x")
+    history = cache.table.view()
+    col = cache.encoder.names.index("only_a")
+    rows = dict(zip(history.numbers.tolist(), history.x, strict=True))
+    imputed = [t.number for t in study.trials if "only_a" not in t.params and t.number in rows]
+    assert imputed and all(rows[k][col] == 0.5 for k in imputed)
+    assert not np.isnan(np.stack(list(rows.values()))).any()
+    with pytest.raises(ValueError, match="conditional"):
+        HyperaSampler(conditional="union")
+
+
+def test_conditional_model_changes_nothing_without_conditional_parameters() -> None:
+    a = run(HyperaSampler(seed=3, n_startup_trials=5, conditional="independent"), 16)
+    b = run(HyperaSampler(seed=3, n_startup_trials=5), 16)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
 
 
 def test_multi_objective_raises() -> None:

@@ -14,6 +14,11 @@ runs see the same noise per trial number. A failed evaluation (NaN) returns NaN,
 records as a failed trial. The benchmark loss is the returned (noisy) value; the noise-free one
 is the user attribute ``noise_free_loss``. Values are normalized by the family (median 0,
 robust spread 1 on random points), so losses are comparable across tasks.
+
+``define_by_run=True`` declares a ``conditional`` task as an Optuna user would: the selector
+first, then only the coordinates the chosen branch reads (a shared learning rate, SGD's
+momentum under SGD only); the others are not suggested and sit at 0.5, which the branch
+ignores. Every other family is unchanged by it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from optuna_hypera._families import Conditional
 from optuna_hypera._families import sample
 from optuna_hypera._families import split_of
 from optuna_hypera._space import BINNED
@@ -40,12 +46,15 @@ class LandscapeObjective:
     loss_label = "normalized value"
     score_label: str | None = None
 
-    def __init__(self, *, family: str, dim: int, task_seed: int, seed: int = 0) -> None:
+    def __init__(self, *, family: str, dim: int, task_seed: int, seed: int = 0,
+                 define_by_run: bool = False) -> None:
         if split_of(task_seed) == "train":
             raise ValueError(f"task seed {task_seed} is in the training split; benchmarks use "
                              "the validation or test split")
         self.task = sample(family, dim, task_seed)
         self.task_seed, self.seed = task_seed, seed
+        shape = self.task.shape
+        self.conditional = shape if define_by_run and isinstance(shape, Conditional) else None
 
     def loss(self, value: float) -> float:
         return value
@@ -55,8 +64,16 @@ class LandscapeObjective:
 
     def coordinates(self, trial: optuna.trial.BaseTrial) -> np.ndarray:
         s = self.task.space
-        u = np.empty(len(s))
-        for j in range(len(s)):
+        u = np.full(len(s), 0.5)
+        order: list[int] = list(range(len(s)))
+        if self.conditional is not None:
+            order.remove(self.conditional.selector)
+            order.insert(0, self.conditional.selector)
+        for j in order:
+            if self.conditional is not None and j != self.conditional.selector:
+                branch = int(self.conditional.branch(u[None])[0])
+                if not self.conditional.active[branch, j]:
+                    continue
             name = f"x{j}"
             kind = int(s.kind[j])
             if kind == BINNED:
