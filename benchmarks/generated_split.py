@@ -88,7 +88,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     # ``-dbr``: a ``conditional`` task declared define-by-run (only the chosen branch's
     # parameters are suggested); ``-randind`` / ``-tpeind``: HyperaSampler's parameters
     # outside its relative search space by RandomSampler / univariate TPE; ``-model``:
-    # ``HyperaSampler(conditional="model")``.
+    # ``HyperaSampler(conditional="model")``; ``-modelraw``: the same without
+    # ``Coordinator.as_asked`` (0.20's first runs).
     dbr = name.endswith("-dbr")
     base = name.removesuffix("-dbr")
     independent: optuna.samplers.BaseSampler | None = (
@@ -96,8 +97,9 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
         else optuna.samplers.TPESampler(seed=seed, multivariate=False)
         if base.endswith("-tpeind") else None)
     base = base.removesuffix("-randind").removesuffix("-tpeind")
-    conditional = "model" if base.endswith("-model") else "independent"
-    base = base.removesuffix("-model")
+    raw = base.endswith("-modelraw")  # without ``Coordinator.as_asked``
+    conditional = "model" if base.endswith(("-model", "-modelraw")) else "independent"
+    base = base.removesuffix("-model").removesuffix("-modelraw")
     sampler: optuna.samplers.BaseSampler = (
         HyperaSampler(seed=seed, independent_sampler=independent, conditional=conditional)
         if base in ("optuna-hypera", "optuna-hypera-standardized")
@@ -105,6 +107,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
         else optuna.samplers.GPSampler(seed=seed) if base == "optuna-gp"
         else optuna.samplers.RandomSampler(seed=seed) if base == "optuna-random"
         else optuna.samplers.TPESampler(seed=seed))
+    if raw and isinstance(sampler, HyperaSampler):
+        sampler._core_options["coordinator.as_asked"] = False
     objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
                                    seed=seed, define_by_run=dbr)
     study = optuna.create_study(sampler=sampler)

@@ -157,6 +157,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # fitted noise is at least ``HyperaCore.noise_gate`` of the signal variance (0.14)
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-startup7": {"n_startup_trials": 7},  # the default since 0.18
+    "hypera-condind": {"conditional": "independent"},  # 0.19's rule: define-by-run
+    # conditional parameters from RandomSampler, outside the agents' space
     "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
     "hypera-startup15": {"n_startup_trials": 15},  # the rule's upper bound raised, for
     # ten or more parameters (a validation lever, measured after 0.19, not adopted)

@@ -237,6 +237,7 @@ OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe", "optuna-hypera-st
                    "optuna-hypera-log-ei-standardized", "optuna-random",
                    "optuna-hypera-dbr", "optuna-hypera-randind-dbr", "optuna-hypera-tpeind-dbr",
                    "optuna-hypera-model-dbr", "optuna-hypera-model-tpeind-dbr",
+                   "optuna-hypera-modelraw-dbr",
                    "optuna-gp-dbr", "optuna-tpe-dbr", "optuna-random-dbr")
 """Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
 ``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
@@ -246,6 +247,7 @@ trial number, not the simulator's; compared by the noise-free value all the same
 (only the chosen branch's parameters suggested, ``LandscapeObjective(define_by_run=True)``);
 ``optuna-hypera-randind`` / ``-tpeind``: ``HyperaSampler`` with ``RandomSampler`` or univariate
 ``TPESampler`` for the parameters outside its relative search space; ``-model``:
-``HyperaSampler(conditional="model")``, conditional parameters in the agents' space."""
+``HyperaSampler(conditional="model")``, conditional parameters in the agents' space
+(``-modelraw``: without ``Coordinator.as_asked``, as 0.20's first runs)."""
 SETTINGS["optuna-hypera-standardized"] = {"standardized": 1}
 SETTINGS["optuna-hypera-log-ei-standardized"] = {"standardized": 1}

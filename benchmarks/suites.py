@@ -11,6 +11,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | standard | the README results table              | about 30-40 minutes                  |
 | ablation | the standard tasks, one switch off    | about 30 minutes                     |
 | small    | 20-25 trials: digits, MONAI, generated| about 30 minutes                     |
+| conditional | define-by-run spaces: model       | about 15 minutes                     |
+|          | selection, generated test tasks       |                                      |
 | long     | 1000 trials in 30-D (no GP)           | about 10 minutes with ``--storage``  |
 |          |                                       | ``<out>/studies.log`` (a journal)    |
 | training-val | levers on real training of        | about 15 minutes                     |
@@ -95,6 +97,18 @@ def _small_landscapes() -> tuple[Task, ...]:
         for t in draw("test", 24, 1, dims=(3, 6, 10)))
 
 
+def _conditional_landscapes() -> tuple[Task, ...]:
+    """Nine ``conditional`` tasks of the generated test split (3, 6 and 10 dimensions),
+    declared define-by-run (only the chosen branch's parameters asked), 40 trials each."""
+    from optuna_hypera._families import draw
+
+    return tuple(
+        Task(f"gen-conditional-dbr-d{len(t.space)}-{t.seed}", "landscape", 40,
+             {"landscape": t.family, "dim": len(t.space), "task_seed": t.seed,
+              "define_by_run": True})
+        for t in draw("test", 9, 1, dims=(3, 6, 10), families=("conditional",)))
+
+
 def _seeded(prefix: str, family: str, n_trials: int, seeds: range) -> tuple[Task, ...]:
     """One task per validation task seed of a generated real-training family."""
     return tuple(Task(f"{prefix}-t{s}", family, n_trials, {"task_seed": s}) for s in seeds)
@@ -142,6 +156,17 @@ SUITES: dict[str, Suite] = {
                 *_small_landscapes(),
             ),
             samplers=SMALL_SAMPLERS, seeds=5,
+        ),
+        Suite(
+            "conditional", "Define-by-run conditional spaces (evaluation): choosing a "
+            "scikit-learn classifier and its settings on two bundled data sets, and "
+            "generated test-split conditional tasks, 40 trials.",
+            tasks=(
+                *(Task(f"models-{d}", "model_selection", 40, {"data": d})
+                  for d in ("digits", "breast_cancer")),
+                *_conditional_landscapes(),
+            ),
+            samplers=("hypera", "hypera-condind", "tpe", "gp", "random"), seeds=5,
         ),
         Suite(
             "long", "1000 trials in 30-D, where GP's cubic cost is prohibitive (GP left out).",

@@ -161,6 +161,12 @@ class Coordinator:
         ``"off"`` (log EI, as every trial), ``"mean"`` (the lowest posterior mean: the long
         trainings exploit while the aggressive brackets explore) or ``"lcb"`` (the lowest
         mean minus one sd). An experiment switch."""
+        self.as_asked = True
+        """Value a cooperative candidate, and check it repeats no trial, with the
+        parameters its trial would not ask at the value finished trials without them enter
+        the model at (``Context.as_asked``; only where a study has define-by-run conditional
+        parameters). Off: 0.20's first runs, as measured in
+        ``docs/benchmarks/conditional-0.20.md``."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules (``_rules``) ----------------------------------------------------
@@ -416,11 +422,12 @@ class Coordinator:
             active = np.stack([joint.active[r] for r in rows])  # [m, A]
             w = self.agent_weights(c, th)
             value = ((joint.values[:, rows.start:rows.stop].T * w) * active).sum(axis=1)
-            ok = c.acceptable(x)
+            xa = c.as_asked(x) if self.as_asked else x
+            ok = c.acceptable(xa)
             chooser = self._chooser(c)
             local = (far_rows if self.teacher_local and n_far and c.assignment.disjoint
                      else None)
-            score = scores(chooser, value, c.surrogate, x, ok, self.blend_weight, local,
+            score = scores(chooser, value, c.surrogate, xa, ok, self.blend_weight, local,
                            self.shortlist, self.last_bracket
                            if c.last_bracket or c.compared_by(self.exploit_rung) else "off")
             pick = int(np.argmax(np.where(ok, score, -np.inf))) if ok.any() else 0

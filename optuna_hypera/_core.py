@@ -25,6 +25,7 @@ from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._coordinator import Coordinator
+from optuna_hypera._conditional import Activity
 from optuna_hypera._decision import NOISE_GATE
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context
@@ -90,6 +91,10 @@ class StudyInput:
     first_rung: float | None = None
     """The share of a full training after which ``HyperbandPruner`` first compares the trial
     being asked for (``None`` outside Hyperband; ``Context.first_rung``)."""
+    activity: Activity | None = None
+    """Which parameters a candidate's trial would ask, where some finished trials lack one
+    (define-by-run conditional parameters, ``_conditional``); ``None``: every trial asks
+    every parameter."""
 
     @property
     def last_bracket(self) -> bool:
@@ -362,7 +367,7 @@ class HyperaCore:
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
             n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
-            first_rung=study.first_rung,
+            first_rung=study.first_rung, activity=study.activity,
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,

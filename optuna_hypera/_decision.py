@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
+from optuna_hypera._conditional import IMPUTED
+from optuna_hypera._conditional import Activity
 from optuna_hypera._features import Evidence
 from optuna_hypera._gp_maths import log_ei
 from optuna_hypera._groups import GroupAssignment
@@ -79,6 +81,17 @@ class Context:
     first_rung: float | None = None
     """Where Hyperband first compares the trial asked for, as a share of a training
     (``StudyInput.first_rung``; ``None`` outside Hyperband)."""
+    activity: Activity | None = None
+    """``StudyInput.activity``: which parameters a candidate's trial would ask."""
+
+    def as_asked(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``[m, d]`` with each row's parameters its trial would not ask at
+        ``IMPUTED``, where finished trials of its branch lacked them: what the model and the
+        repeat check should read (``x`` itself without conditional parameters)."""
+        if self.activity is None:
+            return x
+        off = self.activity.inactive(x)
+        return np.where(off, IMPUTED, x) if off.any() else x
 
     @property
     def last_bracket(self) -> bool:

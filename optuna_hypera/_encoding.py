@@ -24,6 +24,7 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.trial import FrozenTrial
 
+from optuna_hypera._conditional import IMPUTED
 from optuna_hypera._space import BINNED
 from optuna_hypera._space import CONTINUOUS
 from optuna_hypera._space import LOG
@@ -159,12 +160,6 @@ def _int_bound(dist: BaseDistribution, which: str) -> int:
     if isinstance(dist, IntDistribution) and dist.log:
         return int(getattr(dist, which))
     return 0
-
-
-IMPUTED = 0.5
-"""The coordinate of a parameter a finished trial does not have (a conditional parameter of
-another branch): the centre of its range, a constant, so the model reads the branch's other
-parameters."""
 
 
 def trial_row(enc: SpaceEncoder, trial: FrozenTrial, impute: bool = False,

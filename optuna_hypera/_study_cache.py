@@ -19,6 +19,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_hypera._conditional import Activity
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._core import StudyInput
@@ -26,6 +27,7 @@ from optuna_hypera._decision import Decision
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._history import History
 from optuna_hypera._explain import explain
 from optuna_hypera._schema import Proposal
 from optuna_hypera._storage import PROPOSAL_KEY
@@ -49,6 +51,8 @@ class StudyCache:
         self.unreadable: set[int] = set()
         self.encoder: SpaceEncoder | None = None
         self.groups_written: dict[str, list[str]] | None = None
+        self.asked: dict[int, frozenset[str]] = {}
+        """The parameter names of each completed or pruned trial (``activity``)."""
 
     def encoder_for(self, study: Study, search_space: dict[str, BaseDistribution],
                     agents: Sequence[AgentConfig]) -> SpaceEncoder:
@@ -93,6 +97,8 @@ class StudyCache:
         new, unfinished = self.table.update(trials)
         for t in new:
             self.read(t)
+            if t.state != TrialState.FAIL:
+                self.asked[t.number] = frozenset(t.params)
         pending: list[np.ndarray] = []
         for t in unfinished:
             if t.number == current:
@@ -103,10 +109,23 @@ class StudyCache:
                 row = enc.snap(p.x)
             if row is not None:
                 pending.append(row)
-        return StudyInput(space=enc.space, history=self.table.view(), proposals=self.proposals,
+        history = self.table.view()
+        return StudyInput(space=enc.space, history=history, proposals=self.proposals,
                           pending=np.array(pending) if pending else None, rungs=rungs,
                           bar_quantile=bar_quantile,
-                          first_rung=first_rung)
+                          first_rung=first_rung, activity=self.activity(enc, history))
+
+    def activity(self, enc: SpaceEncoder, history: History) -> Activity | None:
+        """Which parameters a candidate's trial would ask, from the completed and pruned
+        trials, where one of them lacks a parameter of the space (``None`` otherwise: a set
+        comparison per trial, no matrix)."""
+        names = frozenset(enc.names)
+        rows = [i for i, k in enumerate(history.numbers.tolist()) if k in self.asked]
+        if all(names <= self.asked[int(history.numbers[i])] for i in rows):
+            return None
+        present = np.array([[n in self.asked[int(history.numbers[i])] for n in enc.names]
+                            for i in rows], dtype=bool)
+        return Activity(enc.space, history.x[rows], present)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
                agents: Sequence[AgentConfig], strategy: str, conflict: str) -> dict[str, Any]:

@@ -148,6 +148,54 @@ def test_landscape_objectives_decode_to_the_tasks_own_coordinates() -> None:
         LandscapeObjective(family="gp", dim=3, task_seed=train)
 
 
+def test_a_define_by_run_conditional_task_asks_only_the_chosen_branch() -> None:
+    """``define_by_run=True``: the selector first, then only the coordinates the chosen branch
+    reads; the value is the task's at those coordinates (the others at 0.5 change nothing)."""
+    from benchmarks.objectives.landscape import LandscapeObjective
+    from optuna_hypera._families import draw
+
+    (task,) = draw("validation", 1, 0, dims=(6,), families=("conditional",))
+    shape = task.shape
+    obj = LandscapeObjective(family=task.family, dim=6, task_seed=task.seed,
+                             define_by_run=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(obj, n_trials=30)
+    branches = set()
+    for t in study.trials:
+        u = obj.coordinates(optuna.trial.FixedTrial(t.params))
+        b = int(shape.branch(u[None])[0])
+        branches.add(b)
+        asked = {int(n[1:]) for n in t.params}
+        assert next(iter(t.params)) == f"x{shape.selector}"
+        assert asked == {shape.selector} | set(np.flatnonzero(shape.active[b]).tolist())
+        full = np.random.RandomState(1).uniform(size=6)
+        full[sorted(asked)] = u[sorted(asked)]
+        assert task.clean(full[None])[0] == pytest.approx(task.clean(u[None])[0])
+    assert len(branches) > 1
+    plain = LandscapeObjective(family=task.family, dim=6, task_seed=task.seed)
+    assert plain.conditional is None
+
+
+def test_model_selection_asks_each_classifier_its_own_parameters() -> None:
+    from benchmarks.objectives import make_objective
+
+    obj = make_objective("model_selection", seed=0, data="wine")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(obj, n_trials=16)
+    prefix = {"svc": "svc_", "forest": "forest_", "logistic": "logistic_", "knn": "knn_"}
+    for t in study.trials:
+        kind = t.params["classifier"]
+        assert all(n.startswith(prefix[kind]) for n in t.params if n != "classifier")
+        assert 0.0 <= t.value <= 1.0
+        assert obj.score(t.value, t.user_attrs) == pytest.approx(
+            t.user_attrs["validation_accuracy"])
+    assert len({t.params["classifier"] for t in study.trials}) > 2
+    again = make_objective("model_selection", seed=0, data="wine")
+    assert again(optuna.trial.FixedTrial(study.trials[0].params)) == study.trials[0].value
+    with pytest.raises(ValueError, match="data"):
+        make_objective("model_selection", seed=0, data="iris-remote")
+
+
 def test_generated_training_is_reproducible_bounded_and_validation_only() -> None:
     from benchmarks.objectives.generated_training import task_data
 

@@ -125,6 +125,60 @@ def test_a_trial_row_reads_each_value_in_the_current_distribution() -> None:
     assert trial_row(SpaceEncoder({"k": new, "u": FloatDistribution(0.5, 1.0)}), trial) is None
 
 
+def test_a_missing_parameter_is_imputed_only_when_asked() -> None:
+    """A conditional parameter of another branch is at ``IMPUTED`` with ``impute``; a value
+    outside its distribution still leaves the trial out."""
+    from optuna.trial import create_trial
+
+    from optuna_hypera._conditional import IMPUTED
+    from optuna_hypera._encoding import trial_row
+
+    u = FloatDistribution(0.0, 1.0)
+    enc = SpaceEncoder({"only_a": FloatDistribution(1e-3, 1.0, log=True), "u": u})
+    trial = create_trial(params={"u": 0.25}, value=1.0, distributions={"u": u})
+    assert trial_row(enc, trial) is None
+    np.testing.assert_allclose(trial_row(enc, trial, impute=True), [IMPUTED, 0.25])
+    outside = create_trial(params={"u": 0.25, "only_a": 1e-5}, value=1.0,
+                           distributions={"u": u, "only_a": FloatDistribution(1e-6, 1.0)})
+    assert trial_row(enc, outside, impute=True) is None
+
+
+def test_the_union_space_keeps_conditional_parameters_and_drops_changed_ones() -> None:
+    """``Intersection(union=True)``: every parameter of the completed and pruned trials,
+    except one whose distribution changed (left out for good) and single-valued ones; the
+    intersection of the same trials keeps only what every trial has."""
+    from optuna.trial import TrialState
+    from optuna.trial import create_trial
+
+    from optuna_hypera._table import Intersection
+
+    u, v = FloatDistribution(0.0, 1.0), FloatDistribution(0.0, 2.0)
+    kind = CategoricalDistribution(["a", "b"])
+    one = CategoricalDistribution(["only"])
+
+    def trial(number: int, params: dict[str, Any], dists: dict[str, BaseDistribution],
+              state: TrialState = TrialState.COMPLETE) -> Any:
+        t = create_trial(params=params, distributions=dists, state=state,
+                         value=None if state != TrialState.COMPLETE else 1.0)
+        t.number = number
+        return t
+
+    trials = [
+        trial(0, {"kind": "a", "x": 0.1, "only_a": 0.5, "w": 0.1, "c": "only"},
+              {"kind": kind, "x": u, "only_a": u, "w": u, "c": one}),
+        trial(1, {"kind": "b", "x": 0.2, "only_b": 0.5, "w": 1.5},
+              {"kind": kind, "x": u, "only_b": u, "w": v}),
+        trial(2, {"kind": "b", "x": 0.3, "late": 0.5},
+              {"kind": kind, "x": u, "late": u}, TrialState.FAIL),
+    ]
+    union, inter = Intersection(union=True), Intersection()
+    assert list(union.update(trials)) == ["kind", "only_a", "only_b", "x"]
+    assert list(inter.update(trials)) == ["kind", "x"]
+    trials.append(trial(3, {"kind": "a", "x": 0.4, "w": 0.2}, {"kind": kind, "x": u, "w": u},
+                        TrialState.PRUNED))
+    assert list(union.update(trials)) == ["kind", "only_a", "only_b", "x"]
+
+
 @pytest.mark.parametrize(("low", "high", "log"), [
     (1.00000001, 1.0000000100000002, False), (1.00000001, 1.0000000100000002, True),
     (1e-08, 1.0000000000000002e-08, True)])

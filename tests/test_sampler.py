@@ -230,6 +230,13 @@ def test_conditional_model_puts_branch_parameters_in_the_agents_space() -> None:
     imputed = [t.number for t in study.trials if "only_a" not in t.params and t.number in rows]
     assert imputed and all(rows[k][col] == 0.5 for k in imputed)
     assert not np.isnan(np.stack(list(rows.values()))).any()
+    act = cache.activity(cache.encoder, history)
+    assert act is not None
+    enc = cache.encoder
+    a = enc.encode({"kind": "a", "only_a": 0.1, "only_b": 5, "x": 0.5})
+    b = enc.encode({"kind": "b", "only_a": 0.1, "only_b": 5, "x": 0.5})
+    np.testing.assert_array_equal(act.inactive(np.stack([a, b])),
+                                  [[False, False, True, False], [False, True, False, False]])
     with pytest.raises(ValueError, match="conditional"):
         HyperaSampler(conditional="union")
 
@@ -238,6 +245,9 @@ def test_conditional_model_changes_nothing_without_conditional_parameters() -> N
     a = run(HyperaSampler(seed=3, n_startup_trials=5, conditional="independent"), 16)
     b = run(HyperaSampler(seed=3, n_startup_trials=5), 16)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    (cache,) = b.sampler._caches.values()  # type: ignore[attr-defined]
+    assert cache.encoder is not None
+    assert cache.activity(cache.encoder, cache.table.view()) is None
 
 
 def test_multi_objective_raises() -> None:

@@ -31,7 +31,8 @@ class Objective(Protocol):
     def score(self, value: float, user_attrs: dict[str, Any]) -> float | None: ...
 
 
-FAMILIES = ("bbob", "digits", "monai", "curves", "landscape", "training", "torch_training")
+FAMILIES = ("bbob", "digits", "monai", "curves", "landscape", "training", "torch_training",
+            "model_selection")
 
 
 def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
@@ -67,6 +68,10 @@ def make_objective(family: str, *, seed: int, **options: Any) -> Objective:
         from benchmarks.objectives.generated_torch import make_generated_torch_objective
 
         return make_generated_torch_objective(seed=seed, **options)
+    if family == "model_selection":  # a classifier and its settings, define-by-run
+        from benchmarks.objectives.model_selection import make_model_selection_objective
+
+        return make_model_selection_objective(seed=seed, **options)
     raise ValueError(f"Unknown objective family {family!r}; expected one of {FAMILIES}.")
 
 

@@ -105,6 +105,7 @@ class LandscapeObjective:
 
 
 def make_landscape_objective(*, seed: int, landscape: str, dim: int, task_seed: int,
-                             ) -> LandscapeObjective:
+                             define_by_run: bool = False) -> LandscapeObjective:
     """``landscape``: the ``_families`` family (``family`` is the runner's objective family)."""
-    return LandscapeObjective(family=landscape, dim=dim, task_seed=task_seed, seed=seed)
+    return LandscapeObjective(family=landscape, dim=dim, task_seed=task_seed, seed=seed,
+                              define_by_run=define_by_run)

@@ -1,0 +1,62 @@
+"""Which parameters a candidate's trial would ask (``_conditional.Activity``) and the
+candidates valued as asked (``Context.as_asked``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optuna_hypera._conditional import IMPUTED
+from optuna_hypera._conditional import Activity
+from optuna_hypera._space import BINNED
+from optuna_hypera._space import CONTINUOUS
+from optuna_hypera._space import Space
+
+
+def _space() -> Space:
+    # kind (3 choices), lr (always), momentum (asked under choice 0), beta (under 1)
+    return Space.build(["kind", "lr", "momentum", "beta"],
+                       [BINNED, CONTINUOUS, CONTINUOUS, CONTINUOUS], [3, 0, 0, 0],
+                       categorical=[True, False, False, False])
+
+
+def test_a_candidate_reads_the_parameters_its_branch_asked() -> None:
+    x = np.array([[0.1, 0.2, 0.7, IMPUTED],     # choice 0 asked momentum
+                  [0.5, 0.3, IMPUTED, 0.9],     # choice 1 asked beta
+                  [0.5, 0.4, IMPUTED, 0.1]])
+    present = np.array([[1, 1, 1, 0], [1, 1, 0, 1], [1, 1, 0, 1]], bool)
+    act = Activity(_space(), x, present)
+    cand = np.array([[0.2, 0.5, 0.9, 0.9],   # choice 0: beta not asked
+                     [0.4, 0.5, 0.9, 0.9],   # choice 1: momentum not asked
+                     [0.9, 0.5, 0.9, 0.9]])  # choice 2: no finished trial, nothing known
+    np.testing.assert_array_equal(act.inactive(cand), [[0, 0, 0, 1], [0, 0, 1, 0],
+                                                       [0, 0, 0, 0]])
+
+
+def test_without_conditional_parameters_nothing_is_inactive() -> None:
+    x = np.random.RandomState(0).uniform(size=(5, 4))
+    act = Activity(_space(), x, np.ones((5, 4), bool))
+    assert not act.inactive(np.random.RandomState(1).uniform(size=(7, 4))).any()
+
+
+def test_a_branch_that_asked_once_keeps_asking() -> None:
+    """A parameter asked by any finished trial of a key counts as asked there (nested or
+    numeric conditions the key does not see leave it in)."""
+    x = np.array([[0.1, 0.2, 0.7, IMPUTED], [0.1, 0.2, IMPUTED, IMPUTED]])
+    present = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], bool)
+    act = Activity(_space(), x, present)
+    np.testing.assert_array_equal(act.inactive(np.array([[0.0, 0.5, 0.5, 0.5]])),
+                                  [[0, 0, 0, 1]])
+
+
+def test_as_asked_puts_unasked_parameters_at_the_imputed_value() -> None:
+    from optuna_hypera._decision import Context
+
+    x = np.array([[0.1, 0.2, 0.7, IMPUTED], [0.5, 0.3, IMPUTED, 0.9]])
+    present = np.array([[1, 1, 1, 0], [1, 1, 0, 1]], bool)
+    ctx = Context.__new__(Context)
+    ctx.activity = Activity(_space(), x, present)
+    cand = np.array([[0.2, 0.5, 0.9, 0.8], [0.4, 0.5, 0.9, 0.8]])
+    np.testing.assert_array_equal(ctx.as_asked(cand), [[0.2, 0.5, 0.9, IMPUTED],
+                                                       [0.4, 0.5, IMPUTED, 0.8]])
+    ctx.activity = None
+    assert ctx.as_asked(cand) is cand
