@@ -11,7 +11,7 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 | standard | the README results table              | about 30-40 minutes                  |
 | ablation | the standard tasks, one switch off    | about 30 minutes                     |
 | small    | 20-25 trials: digits, MONAI, generated| about 30 minutes                     |
-| conditional | define-by-run spaces: model       | about 15 minutes                     |
+| conditional | define-by-run spaces: model       | about 3 minutes                      |
 |          | selection, generated test tasks       |                                      |
 | long     | 1000 trials in 30-D (no GP)           | about 10 minutes with ``--storage``  |
 |          |                                       | ``<out>/studies.log`` (a journal)    |

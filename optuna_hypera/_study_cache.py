@@ -120,11 +120,13 @@ class StudyCache:
         trials, where one of them lacks a parameter of the space (``None`` otherwise: a set
         comparison per trial, no matrix)."""
         names = frozenset(enc.names)
-        rows = [i for i, k in enumerate(history.numbers.tolist()) if k in self.asked]
-        if all(names <= self.asked[int(history.numbers[i])] for i in rows):
+        numbers = history.numbers.tolist()
+        if all(names <= self.asked.get(k, names) for k in numbers):
             return None
-        present = np.array([[n in self.asked[int(history.numbers[i])] for n in enc.names]
-                            for i in rows], dtype=bool)
+        covering = np.isfinite(history.x).all(axis=1)
+        rows = [i for i, k in enumerate(numbers) if k in self.asked and covering[i]]
+        present = np.array([[n in self.asked[numbers[i]] for n in enc.names]
+                            for i in rows], dtype=bool).reshape(len(rows), len(enc.names))
         return Activity(enc.space, history.x[rows], present)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
