@@ -21,11 +21,11 @@ import math
 import numpy as np
 import torch
 
+from optuna_hypera._conditional import Activity
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._config import SACConfig
 from optuna_hypera._coordinator import GLOBAL_SHARE
 from optuna_hypera._coordinator import Coordinator
-from optuna_hypera._conditional import Activity
 from optuna_hypera._decision import NOISE_GATE
 from optuna_hypera._decision import Base
 from optuna_hypera._decision import Context

@@ -27,8 +27,8 @@ from optuna_hypera._decision import Decision
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._explain import USER_ATTR
-from optuna_hypera._history import History
 from optuna_hypera._explain import explain
+from optuna_hypera._history import History
 from optuna_hypera._schema import Proposal
 from optuna_hypera._storage import PROPOSAL_KEY
 from optuna_hypera._storage import read_proposal
