@@ -219,7 +219,7 @@ class HyperaSampler(BaseSampler):
         n_startup = (_SOURCE_STARTUP if self._n_startup_trials is None
                      else self._n_startup_trials)  # None only without sources
         self._sources = SourceSet(self._source_studies, min(STARTS, n_startup),
-                                  self._source_steps)
+                                  self._source_steps, impute=self._conditional == "model")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

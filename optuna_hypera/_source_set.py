@@ -70,10 +70,15 @@ class SourceSet:
         n_starts: How many start configurations to take from them.
         steps: Gradient steps of the one-off adaptation of the agents, at most (0: none;
             fewer where ``PASSES`` passes over the experience come first).
+        impute: ``HyperaSampler(conditional="model")``: the sources' conditional parameters
+            enter their models as the study's own do (``align``).
     """
 
-    def __init__(self, studies: Sequence[Study], n_starts: int, steps: int) -> None:
+    def __init__(self, studies: Sequence[Study], n_starts: int, steps: int,
+                 impute: bool = False) -> None:
         self.studies = tuple(studies)
+        self.impute = impute
+        """Conditional parameters a source trial lacks at ``IMPUTED`` (``align``)."""
         self.n_starts = n_starts
         self.steps = steps
         self._lock = threading.RLock()
@@ -150,7 +155,7 @@ class SourceSet:
                 return
             usable, info = [], []
             for source in self.read():
-                al = align(source, enc)
+                al = align(source, enc, self.impute)
                 if not al.matched:
                     raise ValueError(
                         f"Source study {source.name!r} shares no parameter with study "

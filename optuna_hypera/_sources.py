@@ -27,6 +27,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_hypera._conditional import IMPUTED
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._experience import PastStudy
@@ -105,21 +106,26 @@ class Alignment:
     n_completed: int
 
 
-def align(source: Source, enc: SpaceEncoder) -> Alignment:
+def align(source: Source, enc: SpaceEncoder, impute: bool = False) -> Alignment:
     """The source's completed trials on the parameters that match ``enc``'s. A parameter
     counts as matched when at least half of the completed trials have it; trials lacking a
-    matched parameter, or with a value outside the new range, are left out."""
+    matched parameter, or with a value outside the new range, are left out. With
+    ``impute`` (``HyperaSampler(conditional="model")``) one completed trial that has it is
+    enough, and a trial without it enters at ``IMPUTED``, as the study's own trials do."""
     done = source.completed()
     dims = []
     for j, (name, dist) in enumerate(zip(enc.names, enc.distributions, strict=True)):
         has = sum(1 for t, _ in done if name in t.params and matches(t.distributions[name], dist))
-        if has and 2 * has >= len(done):
+        if has and (impute or 2 * has >= len(done)):
             dims.append(j)
     rows, losses = [], []
     for t, loss in done:
         row = []
         for j in dims:
             name, dist = enc.names[j], enc.distributions[j]
+            if impute and name not in t.params:
+                row.append(IMPUTED)
+                continue
             if name not in t.params or not matches(t.distributions[name], dist):
                 break
             internal = dist.to_internal_repr(t.params[name])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import pickle
 from typing import Any
 
@@ -248,6 +249,49 @@ def test_conditional_model_changes_nothing_without_conditional_parameters() -> N
     (cache,) = b.sampler._caches.values()  # type: ignore[attr-defined]
     assert cache.encoder is not None
     assert cache.activity(cache.encoder, cache.table.view()) is None
+
+
+def test_nested_conditionals_under_a_pruner_and_two_threads() -> None:
+    """Parameters under a layer count (an integer key) and one nested under them, asked
+    define-by-run, with Hyperband and two threads: every parameter joins the space, and a
+    candidate's unasked ones are read from the layer count."""
+
+    def objective(trial: optuna.Trial) -> float:
+        n = trial.suggest_int("n_layers", 1, 3)
+        v = (math.log10(trial.suggest_float("lr", 1e-4, 1e-1, log=True)) + 2.5) ** 2
+        for i in range(n):
+            v += (trial.suggest_float(f"units_{i}", 0, 1) - 0.3 * (i + 1)) ** 2
+            if i == 1:
+                v += {"relu": 0.0, "tanh": 0.1}[trial.suggest_categorical("act_1",
+                                                                          ["relu", "tanh"])]
+        for step in range(3):
+            trial.report(v + 1.0 / (step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return v
+
+    sampler = HyperaSampler(seed=0, n_startup_trials=5, warn_independent_sampling=False)
+    study = optuna.create_study(sampler=sampler,
+                                pruner=optuna.pruners.HyperbandPruner(max_resource=3))
+    study.optimize(objective, n_trials=30, n_jobs=2)
+    assert len(study.trials) == 30
+    (cache,) = sampler._caches.values()
+    assert cache.encoder is not None
+    assert set(cache.encoder.names) == {"n_layers", "lr", "units_0", "units_1", "units_2",
+                                        "act_1"}
+    act = cache.activity(cache.encoder, cache.table.view())
+    assert act is not None
+    enc = cache.encoder
+    one = enc.encode({"n_layers": 1, "lr": 1e-2, "units_0": 0.5, "units_1": 0.5,
+                      "units_2": 0.5, "act_1": "relu"})
+    three = enc.encode({"n_layers": 3, "lr": 1e-2, "units_0": 0.5, "units_1": 0.5,
+                        "units_2": 0.5, "act_1": "relu"})
+    off = dict(zip(enc.names, act.inactive(np.stack([one, three])).T.tolist(), strict=True))
+    if any(t.params.get("n_layers") == 1 for t in study.trials if t.state.is_finished()):
+        assert off["units_1"][0] and off["units_2"][0] and off["act_1"][0]
+    assert not off["units_0"][0] and not off["lr"][0]
+    if any(t.params.get("n_layers") == 3 for t in study.trials if t.state.is_finished()):
+        assert not any(v[1] for v in off.values())
 
 
 def test_multi_objective_raises() -> None:

@@ -418,3 +418,34 @@ def test_the_dashboard_note_names_the_sources_and_their_weight() -> None:
     row = next(line for line in note.splitlines() if line.startswith("| past |"))
     weight = transfer_records(study)[-1][1]["sources"]["past"]
     assert row.split("|")[2].strip() == "20" and row.split("|")[-2].strip() == f"{weight:.2f}"
+
+
+def test_a_conditional_source_enters_with_its_branch_parameters_imputed() -> None:
+    """With ``impute`` (``conditional="model"``), a parameter one source trial has is
+    matched and the trials of other branches enter at ``IMPUTED``; without it, a parameter
+    fewer than half of the trials have is ignored and its trials are left out."""
+    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import FloatDistribution
+
+    from optuna_hypera._conditional import IMPUTED
+    from optuna_hypera._encoding import SpaceEncoder
+    from optuna_hypera._sources import align
+
+    kind, u = CategoricalDistribution(["a", "b"]), FloatDistribution(0.0, 1.0)
+    study = optuna.create_study()
+    study.add_trials([
+        create_trial(params={"kind": "a", "x": 0.1, "only_a": 0.9}, value=1.0,
+                     distributions={"kind": kind, "x": u, "only_a": u}),
+        create_trial(params={"kind": "b", "x": 0.2}, value=2.0,
+                     distributions={"kind": kind, "x": u}),
+        create_trial(params={"kind": "b", "x": 0.3}, value=3.0,
+                     distributions={"kind": kind, "x": u}),
+    ])
+    (source,) = read_sources([study])
+    enc = SpaceEncoder({"kind": kind, "only_a": u, "x": u})
+    imputed = align(source, enc, impute=True)
+    assert imputed.matched == ["kind", "only_a", "x"]
+    np.testing.assert_allclose(imputed.data.x[:, 1], [0.9, IMPUTED, IMPUTED])
+    np.testing.assert_allclose(imputed.data.loss, [1.0, 2.0, 3.0])
+    plain = align(source, enc)
+    assert plain.matched == ["kind", "x"] and len(plain.data.loss) == 3
