@@ -92,6 +92,10 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     # ``Coordinator.as_asked`` (0.20's first runs).
     dbr = name.endswith("-dbr")
     base = name.removesuffix("-dbr")
+    bb = 0.0  # ``-bb25``: ``Coordinator.branch_bases`` = 0.25
+    if base.rsplit("-", 1)[-1].startswith("bb"):
+        base, tail = base.rsplit("-", 1)
+        bb = int(tail[2:]) / 100
     independent: optuna.samplers.BaseSampler | None = (
         optuna.samplers.RandomSampler(seed=seed) if base.endswith("-randind")
         else optuna.samplers.TPESampler(seed=seed, multivariate=False)
@@ -109,6 +113,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
         else optuna.samplers.TPESampler(seed=seed))
     if raw and isinstance(sampler, HyperaSampler):
         sampler._core_options["coordinator.as_asked"] = False
+    if bb and isinstance(sampler, HyperaSampler):
+        sampler._core_options["coordinator.branch_bases"] = bb
     objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
                                    seed=seed, define_by_run=dbr)
     study = optuna.create_study(sampler=sampler)

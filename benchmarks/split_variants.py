@@ -237,7 +237,8 @@ OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe", "optuna-hypera-st
                    "optuna-hypera-log-ei-standardized", "optuna-random",
                    "optuna-hypera-dbr", "optuna-hypera-randind-dbr", "optuna-hypera-tpeind-dbr",
                    "optuna-hypera-model-dbr", "optuna-hypera-model-tpeind-dbr",
-                   "optuna-hypera-modelraw-dbr",
+                   "optuna-hypera-modelraw-dbr", "optuna-hypera-bb25", "optuna-hypera-bb25-dbr",
+                   "optuna-hypera-bb10", "optuna-hypera-bb10-dbr",
                    "optuna-gp-dbr", "optuna-tpe-dbr", "optuna-random-dbr")
 """Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
 ``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
@@ -248,6 +249,7 @@ trial number, not the simulator's; compared by the noise-free value all the same
 ``optuna-hypera-randind`` / ``-tpeind``: ``HyperaSampler`` with ``RandomSampler`` or univariate
 ``TPESampler`` for the parameters outside its relative search space; ``-model``:
 ``HyperaSampler(conditional="model")``, conditional parameters in the agents' space
-(``-modelraw``: without ``Coordinator.as_asked``, as 0.20's first runs)."""
+(``-modelraw``: without ``Coordinator.as_asked``, as 0.20's first runs); ``-bb25``,
+``-bb10``: ``Coordinator.branch_bases`` at 0.25 or 0.10 (a lever, measured after 0.20)."""
 SETTINGS["optuna-hypera-standardized"] = {"standardized": 1}
 SETTINGS["optuna-hypera-log-ei-standardized"] = {"standardized": 1}

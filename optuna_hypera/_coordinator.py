@@ -161,6 +161,11 @@ class Coordinator:
         ``"off"`` (log EI, as every trial), ``"mean"`` (the lowest posterior mean: the long
         trainings exploit while the aggressive brackets explore) or ``"lcb"`` (the lowest
         mean minus one sd). An experiment switch."""
+        self.branch_bases = 0.0
+        """Share of decisions whose base is the best trial of another choice of one
+        categorical parameter than the incumbent's (``Context.branch_base``): the branch
+        the model saw only in the startup trials gets refined around its own best. An
+        experiment switch (0.20)."""
         self.as_asked = True
         """Value a cooperative candidate, and check it repeats no trial, with the
         parameters its trial would not ask at the value finished trials without them enter
@@ -228,6 +233,10 @@ class Coordinator:
         return "teacher" if n < self.stage_trials else "critic"
 
     def _draw_base(self, ctx: Context, rng: np.random.RandomState) -> Base:
+        if self.branch_bases and rng.rand() < self.branch_bases:
+            row = ctx.branch_base(rng)
+            if row is not None:
+                return ctx.make_base(row)
         share = 1.0 if ctx.n_trainings < self.incumbent_until else self.incumbent_share
         if not ctx.elites or rng.rand() < share:
             return ctx.incumbent

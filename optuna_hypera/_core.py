@@ -367,7 +367,8 @@ class HyperaCore:
             pending=pending, successes=succ, failures=fail, surrogate=model, radius=radius,
             n_trials=len(h.numbers) + len(pending),
             n_trainings=int(np.count_nonzero(~h.pruned)) + len(pending),
-            first_rung=study.first_rung, activity=study.activity,
+            first_rung=study.first_rung, activity=study.activity, ranked=ranked,
+            rows_x=h.x,
         )
 
     def surrogate(self, key: Hashable, x: np.ndarray, loss: np.ndarray,

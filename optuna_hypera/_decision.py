@@ -83,6 +83,27 @@ class Context:
     (``StudyInput.first_rung``; ``None`` outside Hyperband)."""
     activity: Activity | None = None
     """``StudyInput.activity``: which parameters a candidate's trial would ask."""
+    ranked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Rows of every trial that may be a base, best first (``elites`` is its head)."""
+    rows_x: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    """Coordinates of the history's rows (``ranked`` indexes them)."""
+
+    def branch_base(self, rng: np.random.RandomState) -> int | None:
+        """The row of the best trial that takes another choice than the incumbent of one
+        categorical parameter (the parameter and the choice drawn at random among those some
+        trial took); ``None`` without one (``Coordinator.branch_bases``)."""
+        cat = np.flatnonzero(self.space.categorical & ~self.space.single)
+        if not len(cat) or not len(self.ranked):
+            return None
+        j = int(cat[rng.randint(len(cat))])
+        n = int(self.space.n_bins[j])
+        bins = np.minimum((self.rows_x[self.ranked, j] * n).astype(np.int64), n - 1)
+        own = min(int(self.incumbent.x[j] * n), n - 1)
+        others = np.unique(bins[bins != own])
+        if not len(others):
+            return None
+        choice = others[rng.randint(len(others))]
+        return int(self.ranked[np.flatnonzero(bins == choice)[0]])
 
     def as_asked(self, x: np.ndarray) -> np.ndarray:
         """``x`` ``[m, d]`` with each row's parameters its trial would not ask at
