@@ -48,6 +48,7 @@ from optuna_hypera import SACConfig
 from optuna_hypera import _features
 from optuna_hypera import _kernel_fit
 from optuna_hypera import _surrogate
+from optuna_hypera._coordinator import GLOBAL_OPTION
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._families import FAMILIES
 from optuna_hypera._families import Landscape
@@ -92,6 +93,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     # ``Coordinator.as_asked`` (0.20's first runs).
     dbr = name.endswith("-dbr")
     base = name.removesuffix("-dbr")
+    glob = base.endswith("-glob")  # 8 of the 64 candidates from the whole space
+    base = base.removesuffix("-glob")
     bb = 0.0  # ``-bb25``: ``Coordinator.branch_bases`` = 0.25
     if base.rsplit("-", 1)[-1].startswith("bb"):
         base, tail = base.rsplit("-", 1)
@@ -115,6 +118,8 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
         sampler._core_options["coordinator.as_asked"] = False
     if bb and isinstance(sampler, HyperaSampler):
         sampler._core_options["coordinator.branch_bases"] = bb
+    if glob and isinstance(sampler, HyperaSampler):
+        sampler._core_options["coordinator.global_share"] = GLOBAL_OPTION
     objective = LandscapeObjective(family=task.family, dim=len(task.space), task_seed=task.seed,
                                    seed=seed, define_by_run=dbr)
     study = optuna.create_study(sampler=sampler)

@@ -22,12 +22,17 @@ def objective(trial: optuna.Trial) -> float:
     dropout = trial.suggest_float("dropout", 0.0, 0.5)
     flip_prob = trial.suggest_float("flip_prob", 0.0, 1.0)
     focal_gamma = trial.suggest_float("focal_gamma", 0.0, 5.0)
+    # A conditional parameter, asked only under one choice: the agents model it as well.
+    optimizer = trial.suggest_categorical("optimizer", ["sgd", "adam"])
+    slack = 0.1
+    if optimizer == "sgd":
+        slack = (trial.suggest_float("momentum", 0.0, 0.99) - 0.9) ** 2
     loss = 1.0
     for epoch in range(5):
         # Pretend each epoch closes part of the gap to the best configuration.
         gap = ((math.log10(lr) + 3) ** 2 + (n_layers - 5) ** 2 / 10 + (dropout - 0.2) ** 2 * 10
                + (flip_prob - 0.7) ** 2 + (focal_gamma - 2) ** 2 / 5
-               + 0.5 * (activation != "gelu"))
+               + 0.5 * (activation != "gelu") + slack)
         loss = gap + 1.0 / (epoch + 1)
         trial.report(loss, epoch)
         if trial.should_prune():

@@ -60,3 +60,24 @@ def test_as_asked_puts_unasked_parameters_at_the_imputed_value() -> None:
                                                        [0.4, 0.5, IMPUTED, 0.8]])
     ctx.activity = None
     assert ctx.as_asked(cand) is cand
+
+
+def test_a_branch_base_is_the_best_trial_of_another_choice() -> None:
+    """``Context.branch_base``: the best-ranked row whose choice of a categorical parameter
+    differs from the incumbent's; ``None`` when every trial took the incumbent's choice."""
+    from optuna_hypera._decision import Base
+    from optuna_hypera._decision import Context
+
+    x = np.array([[0.1, 0.5, 0.5, 0.5],   # choice 0: the incumbent
+                  [0.1, 0.4, 0.5, 0.5],   # choice 0
+                  [0.9, 0.3, 0.5, 0.5],   # choice 2, third best
+                  [0.5, 0.2, 0.5, 0.5],   # choice 1, fourth best
+                  [0.9, 0.1, 0.5, 0.5]])  # choice 2, worst
+    ctx = Context.__new__(Context)
+    ctx.space, ctx.rows_x = _space(), x
+    ctx.ranked = np.array([0, 1, 2, 3, 4])
+    ctx.incumbent = Base(0, x[0], np.zeros(0))
+    picks = {ctx.branch_base(np.random.RandomState(s)) for s in range(40)}
+    assert picks == {2, 3}
+    ctx.ranked = np.array([0, 1])
+    assert ctx.branch_base(np.random.RandomState(0)) is None
