@@ -53,6 +53,10 @@ class StudyCache:
         self.groups_written: dict[str, list[str]] | None = None
         self.asked: dict[int, frozenset[str]] = {}
         """The parameter names of each completed or pruned trial (``activity``)."""
+        self._asked_order: list[frozenset[str]] = []
+        self._covered: tuple[frozenset[str], int] = (frozenset(), 0)
+        """(names, k): the first k entries of ``_asked_order`` have every one of names."""
+        self._present: tuple[tuple[str, ...], dict[int, np.ndarray]] = ((), {})
 
     def encoder_for(self, study: Study, search_space: dict[str, BaseDistribution],
                     agents: Sequence[AgentConfig]) -> SpaceEncoder:
@@ -99,6 +103,7 @@ class StudyCache:
             self.read(t)
             if t.state != TrialState.FAIL:
                 self.asked[t.number] = frozenset(t.params)
+                self._asked_order.append(self.asked[t.number])
         pending: list[np.ndarray] = []
         for t in unfinished:
             if t.number == current:
@@ -118,15 +123,27 @@ class StudyCache:
     def activity(self, enc: SpaceEncoder, history: History) -> Activity | None:
         """Which parameters a candidate's trial would ask, from the completed and pruned
         trials, where one of them lacks a parameter of the space (``None`` otherwise: a set
-        comparison per trial, no matrix)."""
+        comparison per new trial, no matrix; the masks are kept per trial while the space
+        stays)."""
         names = frozenset(enc.names)
-        numbers = history.numbers.tolist()
-        if all(names <= self.asked.get(k, names) for k in numbers):
+        seen, k = self._covered
+        if seen != names:
+            k = 0
+        if all(names <= a for a in self._asked_order[k:]):
+            self._covered = (names, len(self._asked_order))
             return None
+        self._covered = (names, k)
+        if self._present[0] != enc.names:
+            self._present = (enc.names, {})
+        masks = self._present[1]
+        numbers = history.numbers.tolist()
         covering = np.isfinite(history.x).all(axis=1)
-        rows = [i for i, k in enumerate(numbers) if k in self.asked and covering[i]]
-        present = np.array([[n in self.asked[numbers[i]] for n in enc.names]
-                            for i in rows], dtype=bool).reshape(len(rows), len(enc.names))
+        rows = [i for i, n in enumerate(numbers) if n in self.asked and covering[i]]
+        for i in rows:
+            if numbers[i] not in masks:
+                masks[numbers[i]] = np.array([n in self.asked[numbers[i]] for n in enc.names])
+        present = np.array([masks[numbers[i]] for i in rows], dtype=bool).reshape(
+            len(rows), len(enc.names))
         return Activity(enc.space, history.x[rows], present)
 
     def record(self, study: Study, trial: FrozenTrial, enc: SpaceEncoder, decision: Decision,
