@@ -27,7 +27,9 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
             base_params: Mapping[str, Any], agent_names: Sequence[str], strategy: str,
             conflict: str, source_names: Sequence[str] = ()) -> dict[str, Any]:
     """The ``hypera`` user attribute of a proposed trial (``docs/INTERFACE.md``): its base, and
-    per agent its critic value and the parameters it changed."""
+    per agent its critic value and the parameters it changed (``from`` is ``None`` for a
+    conditional parameter the base trial did not ask; ``asked_only`` drops, once the trial
+    has run, the ones it did not ask)."""
     agents: dict[str, Any] = {}
     for a, name in enumerate(agent_names):
         move = decision.moves.get(a)
@@ -62,6 +64,22 @@ def explain(decision: Decision, names: Sequence[str], params: Mapping[str, Any],
             "sources": {n: round(float(w), 4)
                         for n, w in zip(source_names, decision.transfer, strict=False)},
             "own_model": round(float(decision.transfer[-1]), 4)}
+    return out
+
+
+def asked_only(info: Mapping[str, Any], asked: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``info`` without the moves of parameters the trial did not ask (define-by-run
+    branches it did not take); ``None`` when it has none of those."""
+    agents = info.get("agents")
+    if not isinstance(agents, Mapping) or all(
+            p in asked for a in agents.values() if isinstance(a, Mapping)
+            for p in a.get("params", {})):
+        return None
+    out = dict(info)
+    out["agents"] = {name: ({**a, "params": {p: m for p, m in a.get("params", {}).items()
+                                             if p in asked}}
+                            if isinstance(a, Mapping) else a)
+                     for name, a in agents.items()}
     return out
 
 

@@ -27,6 +27,8 @@ from optuna_hypera._config import SACConfig
 from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._dashboard import Refresher
+from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._explain import asked_only
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._rules import AUTO_STAGE_TRIALS
 from optuna_hypera._rules import STAGE_TRIALS
@@ -333,8 +335,14 @@ class HyperaSampler(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        if self._startup.pop(trial._trial_id, None) in (_STARTUP_MODE, _SOURCE_MODE):
+        mode = self._startup.pop(trial._trial_id, None)
+        if mode in (_STARTUP_MODE, _SOURCE_MODE):
             self._startup_sampler.after_trial(study, trial, state, values)
+        elif mode == _AGENTS and self._conditional == "model":
+            info = trial.user_attrs.get(USER_ATTR)
+            trimmed = asked_only(info, trial.params) if isinstance(info, dict) else None
+            if trimmed is not None:  # the record names only what the trial asked
+                study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, trimmed)
 
     # -- weights ------------------------------------------------------------------------------
     def save_weights(self, path: str | os.PathLike[str], study: Study | None = None) -> None:

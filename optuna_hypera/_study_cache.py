@@ -155,7 +155,11 @@ class StudyCache:
         write_proposal(study._storage, trial._trial_id, proposal)
         self.proposals[trial.number] = proposal.stored()  # as any worker will read it
         prior = self.core.priors.get(0)
-        info = explain(decision, enc.names, params, enc.decode(decision.base.x),
+        base_params = enc.decode(decision.base.x)
+        base_asked = self.asked.get(decision.base.number)
+        if base_asked is not None:  # a conditional parameter the base did not ask: no value
+            base_params = {k: (v if k in base_asked else None) for k, v in base_params.items()}
+        info = explain(decision, enc.names, params, base_params,
                        [a.name for a in agents], strategy, conflict,
                        prior.names if prior is not None else ())
         study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)

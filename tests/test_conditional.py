@@ -81,3 +81,21 @@ def test_a_branch_base_is_the_best_trial_of_another_choice() -> None:
     assert picks == {2, 3}
     ctx.ranked = np.array([0, 1])
     assert ctx.branch_base(np.random.RandomState(0)) is None
+
+
+def test_asked_only_drops_the_moves_of_unasked_parameters() -> None:
+    from optuna_hypera._explain import asked_only
+
+    info = {"base_trial": 3, "agents": {
+        "optimization": {"value": 0.1, "params": {"lr": {"from": 0.1, "to": 0.2, "delta": 0.1},
+                                                  "momentum": {"from": None, "to": 0.9,
+                                                               "delta": 0.4}}},
+        "loss": {"value": None, "params": {}}}}
+    trimmed = asked_only(info, {"lr": 0.2, "optimizer": "adam"})
+    assert trimmed is not None
+    assert trimmed["agents"]["optimization"]["params"] == {
+        "lr": {"from": 0.1, "to": 0.2, "delta": 0.1}}
+    assert trimmed["base_trial"] == 3 and trimmed["agents"]["loss"] == {"value": None,
+                                                                        "params": {}}
+    assert info["agents"]["optimization"]["params"]["momentum"]["to"] == 0.9  # not mutated
+    assert asked_only(info, {"lr": 0.2, "momentum": 0.9}) is None

@@ -231,6 +231,13 @@ def test_conditional_model_puts_branch_parameters_in_the_agents_space() -> None:
     imputed = [t.number for t in study.trials if "only_a" not in t.params and t.number in rows]
     assert imputed and all(rows[k][col] == 0.5 for k in imputed)
     assert not np.isnan(np.stack(list(rows.values()))).any()
+    recorded = [t for t in study.trials if USER_ATTR in t.user_attrs]
+    assert recorded
+    for t in recorded:  # the record names only what the trial asked
+        for agent in t.user_attrs[USER_ATTR]["agents"].values():
+            assert set(agent["params"]) <= set(t.params), (t.number, agent)
+            for name, move in agent["params"].items():
+                assert move["to"] == t.params[name]
     act = cache.activity(cache.encoder, history)
     assert act is not None
     enc = cache.encoder
