@@ -201,6 +201,15 @@ SUITES: dict[str, Suite] = {
             samplers=("hypera", "hypera-startup7", "gp", "tpe", "random"), seeds=3,
         ),
         Suite(
+            "torch-val-dbr", "Validation, not evaluation: torch-val's tasks declared "
+            "define-by-run (dropout only with residual blocks, the momentum under each "
+            "optimizer's own name), for conditional='model' on real training.",
+            tasks=tuple(Task(f"torch-dbr-t{s}", "torch_training", 20,
+                             {"task_seed": s, "define_by_run": True})
+                        for s in range(9000, 9016)),
+            samplers=("hypera", "hypera-condind", "gp", "tpe"), seeds=3,
+        ),
+        Suite(
             "torch-val2", "A second draw of torch-val's tasks (task seeds 9016-9031).",
             tasks=_seeded("torch", "torch_training", 20, range(9016, 9032)),
             samplers=("hypera", "hypera-startup7", "gp"), seeds=3,  # as torch-val

@@ -243,3 +243,15 @@ def test_generated_torch_training_is_reproducible_capped_and_validation_only() -
     assert obj(wild) == cap and "validation_accuracy" not in wild.user_attrs
     with pytest.raises(ValueError, match="validation range"):
         make_objective("torch_training", seed=0, task_seed=8999)
+    # Define-by-run: the momentum under the optimizer's own name, dropout only with blocks;
+    # the same settings train the same network.
+    dbr = make_objective("torch_training", seed=0, task_seed=9003, epochs=3,
+                         define_by_run=True)
+    own = {k: v for k, v in params.items() if k != "beta"} | {"adam_beta1": 0.9}
+    asked = optuna.trial.FixedTrial(own)
+    assert dbr(asked) == value
+    flat = dict(own, blocks=0, optimizer="sgd", lr=0.05)
+    flat["sgd_momentum"] = flat.pop("adam_beta1")
+    del flat["dropout"]
+    assert dbr(optuna.trial.FixedTrial(flat)) == obj(optuna.trial.FixedTrial(
+        dict(params, blocks=0, optimizer="sgd", lr=0.05, dropout=0.0)))

@@ -40,6 +40,11 @@ after it.
 | ``batch_size`` | integer, log | 16-256 |
 | ``warmup`` | float | 0-0.3 |
 
+``define_by_run=True`` (0.20) asks the same settings as a user with a define-by-run
+objective would: ``dropout`` only when ``blocks`` >= 1 (it acts inside the blocks only), and
+``beta`` under the optimizer's own name, ``sgd_momentum``, ``adam_beta1`` or
+``rmsprop_momentum``. The network and its training are the same for the same settings.
+
 Loss: validation cross-entropy after the last epoch (lower is better; reported every epoch,
 so pruners work), capped at ``3 ln(classes)`` where training diverges. About 0.2-1 s a
 trial on one thread.
@@ -99,11 +104,13 @@ class _Block(nn.Module):
 
 
 class GeneratedTorchObjective(ValidationTraining):
-    def __init__(self, *, task_seed: int, seed: int = 0, epochs: int = 12) -> None:
+    def __init__(self, *, task_seed: int, seed: int = 0, epochs: int = 12,
+                 define_by_run: bool = False) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}.")
         super().__init__(task_seed, seed, task_data, lambda n: N_TRAIN)
         self.epochs = epochs
+        self.define_by_run = define_by_run
         self.train = (torch.as_tensor(self.x_train, dtype=torch.float32),
                       torch.as_tensor(self.y_train))
         self.valid = (torch.as_tensor(self.x_valid, dtype=torch.float32),
@@ -124,9 +131,12 @@ class GeneratedTorchObjective(ValidationTraining):
         activation = str(trial.suggest_categorical("activation", list(ACTIVATIONS)))
         optimizer_name = str(trial.suggest_categorical("optimizer", list(OPTIMIZERS)))
         lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
-        beta = trial.suggest_float("beta", 0.0, 0.99)
+        beta = trial.suggest_float(
+            {"sgd": "sgd_momentum", "adam": "adam_beta1", "rmsprop": "rmsprop_momentum"}[
+                optimizer_name] if self.define_by_run else "beta", 0.0, 0.99)
         weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True)
-        dropout = trial.suggest_float("dropout", 0.0, 0.5)
+        dropout = (trial.suggest_float("dropout", 0.0, 0.5)
+                   if blocks or not self.define_by_run else 0.0)
         batch_size = trial.suggest_int("batch_size", 16, 256, log=True)
         warmup = trial.suggest_float("warmup", 0.0, 0.3)
 
