@@ -19,6 +19,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 
+from optuna_hypera._conditional import IMPUTED
 from optuna_hypera._conditional import Activity
 from optuna_hypera._config import AgentConfig
 from optuna_hypera._core import HyperaCore
@@ -115,10 +116,14 @@ class StudyCache:
             if row is not None:
                 pending.append(row)
         history = self.table.view()
+        activity = self.activity(enc, history)
+        running = np.array(pending) if pending else None
+        if running is not None and activity is not None:
+            # Another worker's trial asks what its branch asks: compare what it will run.
+            running = np.where(activity.inactive(running), IMPUTED, running)
         return StudyInput(space=enc.space, history=history, proposals=self.proposals,
-                          pending=np.array(pending) if pending else None, rungs=rungs,
-                          bar_quantile=bar_quantile,
-                          first_rung=first_rung, activity=self.activity(enc, history))
+                          pending=running, rungs=rungs, bar_quantile=bar_quantile,
+                          first_rung=first_rung, activity=activity)
 
     def activity(self, enc: SpaceEncoder, history: History) -> Activity | None:
         """Which parameters a candidate's trial would ask, from the completed and pruned

@@ -249,6 +249,30 @@ def test_conditional_model_puts_branch_parameters_in_the_agents_space() -> None:
         HyperaSampler(conditional="union")
 
 
+def test_a_running_trial_is_compared_as_its_branch_will_ask() -> None:
+    """Another worker's running trial enters the repeat check with the parameters its
+    branch never asked at the imputed value, as the candidates do."""
+    from optuna_hypera._conditional import IMPUTED
+
+    sampler = HyperaSampler(seed=2, n_startup_trials=4, warn_independent_sampling=False)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_branches, n_trials=12)
+    running = study.ask()
+    running.suggest_categorical("kind", ["a", "b"])  # proposed (all four), one asked yet
+    (cache,) = sampler._caches.values()
+    enc = cache.encoder
+    assert enc is not None
+    proposal = cache.read(study.trials[running.number])
+    assert proposal is not None
+    inp = cache.study_input(study.get_trials(deepcopy=False), -1, enc)
+    assert inp.pending is not None and inp.activity is not None
+    (row,) = inp.pending
+    off = inp.activity.inactive(proposal.x[None])[0]
+    assert off.any()  # the proposal's branch leaves one branch parameter unasked
+    np.testing.assert_array_equal(row[off], IMPUTED)
+    np.testing.assert_allclose(row[~off], enc.snap(proposal.x)[~off])
+
+
 def test_conditional_model_changes_nothing_without_conditional_parameters() -> None:
     a = run(HyperaSampler(seed=3, n_startup_trials=5, conditional="independent"), 16)
     b = run(HyperaSampler(seed=3, n_startup_trials=5), 16)
