@@ -19,6 +19,8 @@ randomness (BBOB instance, data split, weight init), so samplers are compared on
 |          | generated data (validation seeds;     |                                      |
 |          | ``training-val2``, ``-val3``: others) |                                      |
 | torch-val | the same with torch training        | about 20 minutes                     |
+| torch-val-dbr | torch-val declared define-by-run, | about 17 minutes (``-dbr40``: 13)    |
+|          | for conditional parameters            |                                      |
 | full     | everything, bigger budgets, MONAI 3D  | many hours; meant for a GPU machine  |
 
 SQLite, the default storage, is slow to fill with 1000-trial studies (``runner.make_storage``):
@@ -208,6 +210,15 @@ SUITES: dict[str, Suite] = {
                              {"task_seed": s, "define_by_run": True})
                         for s in range(9000, 9016)),
             samplers=("hypera", "hypera-condind", "gp", "tpe"), seeds=3,
+        ),
+        Suite(
+            "torch-val-dbr40", "torch-val-dbr's tasks at 40 trials, 0.20's default against "
+            "0.19's rule only: does the 20-trial cost of modelling conditional parameters "
+            "that matter little shrink with the budget?",
+            tasks=tuple(Task(f"torch-dbr40-t{s}", "torch_training", 40,
+                             {"task_seed": s, "define_by_run": True})
+                        for s in range(9000, 9016)),
+            samplers=("hypera", "hypera-condind"), seeds=3,
         ),
         Suite(
             "torch-val2", "A second draw of torch-val's tasks (task seeds 9016-9031).",
