@@ -111,9 +111,25 @@ def _conditional_landscapes() -> tuple[Task, ...]:
         for t in draw("test", 9, 1, dims=(3, 6, 10), families=("conditional",)))
 
 
-def _seeded(prefix: str, family: str, n_trials: int, seeds: range) -> tuple[Task, ...]:
-    """One task per validation task seed of a generated real-training family."""
-    return tuple(Task(f"{prefix}-t{s}", family, n_trials, {"task_seed": s}) for s in seeds)
+def _torch_dbr(n_trials: int, samplers: tuple[str, ...], why: str) -> Suite:
+    """``torch-val-dbr`` (20 trials) and ``torch-val-dbr40``: torch-val's tasks declared
+    define-by-run (dropout only with residual blocks, the momentum under each optimizer's
+    own name)."""
+    tail = "" if n_trials == 20 else str(n_trials)
+    return Suite(
+        f"torch-val-dbr{tail}", f"Validation, not evaluation: torch-val's tasks declared "
+        f"define-by-run at {n_trials} trials; {why}.",
+        tasks=_seeded(f"torch-dbr{tail}", "torch_training", n_trials, range(9000, 9016),
+                      define_by_run=True),
+        samplers=samplers, seeds=3)
+
+
+def _seeded(prefix: str, family: str, n_trials: int, seeds: range,
+            **options: Any) -> tuple[Task, ...]:
+    """One task per validation task seed of a generated real-training family (``options``:
+    the family's other keyword options)."""
+    return tuple(Task(f"{prefix}-t{s}", family, n_trials, {"task_seed": s, **options})
+                 for s in seeds)
 
 
 SMALL_SAMPLERS = ("hypera", "hypera-logei", "hypera-critics", "tpe", "cmaes", "gp", "random")
@@ -202,24 +218,11 @@ SUITES: dict[str, Suite] = {
             # the default takes 10 startup trials on these 10-parameter tasks since
             samplers=("hypera", "hypera-startup7", "gp", "tpe", "random"), seeds=3,
         ),
-        Suite(
-            "torch-val-dbr", "Validation, not evaluation: torch-val's tasks declared "
-            "define-by-run (dropout only with residual blocks, the momentum under each "
-            "optimizer's own name), for conditional='model' on real training.",
-            tasks=tuple(Task(f"torch-dbr-t{s}", "torch_training", 20,
-                             {"task_seed": s, "define_by_run": True})
-                        for s in range(9000, 9016)),
-            samplers=("hypera", "hypera-condind", "gp", "tpe"), seeds=3,
-        ),
-        Suite(
-            "torch-val-dbr40", "torch-val-dbr's tasks at 40 trials, 0.20's default against "
-            "0.19's rule only: does the 20-trial cost of modelling conditional parameters "
-            "that matter little shrink with the budget?",
-            tasks=tuple(Task(f"torch-dbr40-t{s}", "torch_training", 40,
-                             {"task_seed": s, "define_by_run": True})
-                        for s in range(9000, 9016)),
-            samplers=("hypera", "hypera-condind"), seeds=3,
-        ),
+        _torch_dbr(20, ("hypera", "hypera-condind", "gp", "tpe"),
+                   "for conditional='model' on real training"),
+        _torch_dbr(40, ("hypera", "hypera-condind"),
+                   "0.20's default against 0.19's rule only, whether the 20-trial cost of "
+                   "modelling conditional parameters that matter little shrinks"),
         Suite(
             "torch-val2", "A second draw of torch-val's tasks (task seeds 9016-9031).",
             tasks=_seeded("torch", "torch_training", 20, range(9016, 9032)),
