@@ -16,6 +16,7 @@ import numpy as np
 
 from optuna_hypera._space import BINNED
 from optuna_hypera._space import Space
+from optuna_hypera._space import bin_index
 
 
 IMPUTED = 0.5
@@ -47,8 +48,7 @@ class Activity:
             self._asked[key] = row.copy() if seen is None else seen | row
 
     def _key(self, x: np.ndarray) -> list[tuple[int, ...]]:
-        k = np.minimum((x[:, self.keys] * self._bins).astype(np.int64), self._bins - 1)
-        return [tuple(r) for r in k.tolist()]
+        return [tuple(r) for r in bin_index(x[:, self.keys], self._bins).tolist()]
 
     def inactive(self, x: np.ndarray) -> np.ndarray:
         """``[m, d]``: the coordinates a trial at each row of ``x`` would not ask (none for a

@@ -58,8 +58,8 @@ from optuna_hypera._schema import G
 from optuna_hypera._states import by_assignment
 from optuna_hypera._states import distinct_states
 from optuna_hypera._states import states
-from optuna_hypera._uniform_rows import actions_towards
 from optuna_hypera._uniform_rows import candidate_rows
+from optuna_hypera._uniform_rows import disjoint_rows
 from optuna_hypera._uniform_rows import uniform_moves
 
 
@@ -162,16 +162,11 @@ class Coordinator:
         trainings exploit while the aggressive brackets explore) or ``"lcb"`` (the lowest
         mean minus one sd). An experiment switch."""
         self.branch_bases = 0.0
-        """Share of decisions whose base is the best trial of another choice of one
-        categorical parameter than the incumbent's (``Context.branch_base``): the branch
-        the model saw only in the startup trials gets refined around its own best. An
-        experiment switch (0.20)."""
+        """Share of decisions based at the best trial of another categorical choice than
+        the incumbent's (``Context.branch_base``). An experiment switch (0.20)."""
         self.as_asked = True
-        """Value a cooperative candidate, and check it repeats no trial, with the
-        parameters its trial would not ask at the value finished trials without them enter
-        the model at (``Context.as_asked``; only where a study has define-by-run conditional
-        parameters). Off: 0.20's first runs, as measured in
-        ``docs/benchmarks/conditional-0.20.md``."""
+        """Value and repeat-check candidates as their trials will ask (``Context.as_asked``;
+        off: 0.20's first runs, ``docs/benchmarks/conditional-0.20.md``)."""
         self.scales = np.array([a.action_scale for a in self.agents])
 
     # -- conflict rules (``_rules``) ----------------------------------------------------
@@ -291,25 +286,9 @@ class Coordinator:
             xb = np.stack([base.x for _, base, _ in group])
             step = np.stack([ctx.step for ctx, _, _ in group])
             if asg.disjoint:
-                # One owner per parameter: every agent's move lands as it is, at once.
-                x = xb.copy()
-                for a in agents:
-                    p = asg.indices(a)
-                    x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act_np[a, kk, : len(p)],
-                                      0, 1)
-                at = []
-                for i, k in enumerate(ks):
-                    if k in jumps:
-                        redraw, u = jumps[k]
-                        x[i, redraw] = u
-                    if fixed and k in fixed:
-                        x[i] = fixed[k]
-                        sources[k] = "box" if boxed and k in boxed else "global"
-                    if k in jumps or (fixed and k in fixed):
-                        at.append(i)
-                if at:
-                    actions_towards(act_np, kk, np.array(at), x, xb, step, asg, agents)
-                    moved_actions = True
+                x, moved = disjoint_rows(ks, asg, agents, xb, step, act_np, jumps,
+                                         fixed or {}, boxed or set(), sources)
+                moved_actions |= moved
                 cand[:, kk] = candidate_features(group, x)[None]
                 out.plans.append((ks, agents, x, step))
             else:

@@ -27,6 +27,7 @@ from optuna_hypera._schema import N_CAND
 from optuna_hypera._schema import AgentRecord
 from optuna_hypera._schema import T
 from optuna_hypera._space import Space
+from optuna_hypera._space import bin_index
 from optuna_hypera._surrogate import ModelView
 
 
@@ -97,8 +98,8 @@ class Context:
             return None
         j = int(cat[rng.randint(len(cat))])
         n = int(self.space.n_bins[j])
-        bins = np.minimum((self.rows_x[self.ranked, j] * n).astype(np.int64), n - 1)
-        own = min(int(self.incumbent.x[j] * n), n - 1)
+        bins = bin_index(self.rows_x[self.ranked, j], n)
+        own = int(bin_index(self.incumbent.x[j], n))
         others = np.unique(bins[bins != own])
         if not len(others):
             return None

@@ -27,8 +27,6 @@ from optuna_hypera._config import SACConfig
 from optuna_hypera._core import KERNELS
 from optuna_hypera._core import HyperaCore
 from optuna_hypera._dashboard import Refresher
-from optuna_hypera._explain import USER_ATTR
-from optuna_hypera._explain import asked_only
 from optuna_hypera._groups import validate_groups
 from optuna_hypera._rules import AUTO_STAGE_TRIALS
 from optuna_hypera._rules import STAGE_TRIALS
@@ -39,6 +37,7 @@ from optuna_hypera._source_set import checked_sources
 from optuna_hypera._startup import StudySobol
 from optuna_hypera._startup import startup_done
 from optuna_hypera._study_cache import StudyCache
+from optuna_hypera._study_cache import trim_record
 from optuna_hypera._table import Intersection
 from optuna_hypera._threads import torch_threads
 from optuna_hypera._weights import PRETRAINED
@@ -72,10 +71,9 @@ class HyperaSampler(BaseSampler):
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.
-        independent_sampler: Samples parameters outside the relative search space (default
-            ``RandomSampler(seed=seed)``): a parameter no finished trial has yet, one whose
-            distribution changed, and with ``conditional="independent"`` every conditional
-            one.
+        independent_sampler: Samples parameters outside the relative search space: new or
+            changed ones, and conditional ones under ``conditional="independent"`` (default
+            ``RandomSampler(seed=seed)``).
         startup_sampler: Samples the startup trials (default: the study's scrambled Sobol
             sequence, indexed by trial number, so every worker gives a trial the same point;
             see ``_startup``).
@@ -125,15 +123,11 @@ class HyperaSampler(BaseSampler):
         source_steps: Gradient steps of that adaptation, at most: fewer when the sources'
             experience is small (it stops after 50 passes over it); 0: none, the agents start
             from ``weights`` as they are.
-        conditional: Parameters that only some trials have (define-by-run branches: SGD's
-            momentum, asked only when the optimizer is SGD): ``"model"`` (the default since
-            0.20: every parameter a finished trial has joins the agents' space, as long as
-            its distribution never changes; a trial without one enters the model at the
-            centre of its range, and a proposal's value for a parameter its trial does not
-            ask is unused; ``docs/benchmarks/conditional-0.20.md``) or ``"independent"``
-            (0.19's: Optuna's intersection search space, the others from
-            ``independent_sampler``, as GPSampler does). Without conditional parameters the
-            two are the same study.
+        conditional: Define-by-run parameters only some trials ask (SGD's momentum):
+            ``"model"`` (default since 0.20) puts them in the agents' space, a trial without
+            one at the centre of its range (README, "Search space to agents");
+            ``"independent"`` (0.19's) leaves them to ``independent_sampler``. Without
+            conditional parameters the two are the same study.
     """
 
     def __init__(
@@ -339,10 +333,7 @@ class HyperaSampler(BaseSampler):
         if mode in (_STARTUP_MODE, _SOURCE_MODE):
             self._startup_sampler.after_trial(study, trial, state, values)
         elif mode == _AGENTS and self._conditional == "model":
-            info = trial.user_attrs.get(USER_ATTR)
-            trimmed = asked_only(info, trial.params) if isinstance(info, dict) else None
-            if trimmed is not None:  # the record names only what the trial asked
-                study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, trimmed)
+            trim_record(study, trial)
 
     # -- weights ------------------------------------------------------------------------------
     def save_weights(self, path: str | os.PathLike[str], study: Study | None = None) -> None:

@@ -23,6 +23,11 @@ import numpy as np
 CONTINUOUS, LOG, BINNED, LOG_INT = range(4)
 
 
+def bin_index(u: np.ndarray | float, n: np.ndarray | int) -> np.ndarray:
+    """The bin (0 .. n - 1) of coordinates ``u`` in [0, 1] cut into ``n`` equal bins."""
+    return np.minimum((np.asarray(u) * n).astype(np.int64), np.asarray(n) - 1)
+
+
 @dataclass(frozen=True)
 class Space:
     names: tuple[str, ...]

@@ -10,6 +10,7 @@ only time (``docs/distributed.md``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from optuna_hypera._decision import Decision
 from optuna_hypera._encoding import SpaceEncoder
 from optuna_hypera._encoding import trial_row
 from optuna_hypera._explain import USER_ATTR
+from optuna_hypera._explain import asked_only
 from optuna_hypera._explain import explain
 from optuna_hypera._history import History
 from optuna_hypera._schema import Proposal
@@ -54,9 +56,8 @@ class StudyCache:
         self.groups_written: dict[str, list[str]] | None = None
         self.asked: dict[int, frozenset[str]] = {}
         """The parameter names of each completed or pruned trial (``activity``)."""
-        self._asked_order: list[frozenset[str]] = []
         self._covered: tuple[frozenset[str], int] = (frozenset(), 0)
-        """(names, k): the first k entries of ``_asked_order`` have every one of names."""
+        """(names, k): the first k entries of ``asked`` have every one of names."""
         self._present: tuple[tuple[str, ...], dict[int, np.ndarray]] = ((), {})
 
     def encoder_for(self, study: Study, search_space: dict[str, BaseDistribution],
@@ -104,7 +105,6 @@ class StudyCache:
             self.read(t)
             if t.state != TrialState.FAIL:
                 self.asked[t.number] = frozenset(t.params)
-                self._asked_order.append(self.asked[t.number])
         pending: list[np.ndarray] = []
         for t in unfinished:
             if t.number == current:
@@ -134,8 +134,8 @@ class StudyCache:
         seen, k = self._covered
         if seen != names:
             k = 0
-        if all(names <= a for a in self._asked_order[k:]):
-            self._covered = (names, len(self._asked_order))
+        if all(names <= a for a in islice(self.asked.values(), k, None)):
+            self._covered = (names, len(self.asked))
             return None
         self._covered = (names, k)
         if self._present[0] != enc.names:
@@ -169,3 +169,12 @@ class StudyCache:
                        prior.names if prior is not None else ())
         study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, info)
         return params
+
+
+def trim_record(study: Study, trial: FrozenTrial) -> None:
+    """Rewrite the trial's ``hypera`` user attribute with only the moves of parameters it
+    asked, where the proposal held others (define-by-run branches it did not take)."""
+    info = trial.user_attrs.get(USER_ATTR)
+    trimmed = asked_only(info, trial.params) if isinstance(info, dict) else None
+    if trimmed is not None:
+        study._storage.set_trial_user_attr(trial._trial_id, USER_ATTR, trimmed)

@@ -76,6 +76,36 @@ def actions_towards(act: np.ndarray, kk: np.ndarray, rows: np.ndarray, x: np.nda
             -ACTION_LIMIT, ACTION_LIMIT)
 
 
+def disjoint_rows(ks: Sequence[int], asg: GroupAssignment, agents: Sequence[int],
+                  xb: np.ndarray, step: np.ndarray, act: np.ndarray,
+                  jumps: dict[int, tuple[np.ndarray, np.ndarray]],
+                  fixed: dict[int, np.ndarray], boxed: set[int], sources: list[str],
+                  ) -> tuple[np.ndarray, bool]:
+    """The candidates of items ``ks`` under a disjoint assignment (one owner per parameter):
+    every agent's move from the bases ``xb`` lands at once; then the redrawn categorical
+    coordinates of ``jumps`` and the configurations of ``fixed`` (source ``"box"`` for the
+    items in ``boxed``, else ``"global"``), whose actions become the moves towards them
+    (``actions_towards``). Returns the rows and whether an action was rewritten."""
+    kk = np.asarray(ks)
+    x = xb.copy()
+    for a in agents:
+        p = asg.indices(a)
+        x[:, p] = np.clip(xb[:, p] + step[:, a, None] * act[a, kk, : len(p)], 0, 1)
+    at = []
+    for i, k in enumerate(ks):
+        if k in jumps:
+            redraw, u = jumps[k]
+            x[i, redraw] = u
+        if k in fixed:
+            x[i] = fixed[k]
+            sources[k] = "box" if k in boxed else "global"
+        if k in jumps or k in fixed:
+            at.append(i)
+    if at:
+        actions_towards(act, kk, np.array(at), x, xb, step, asg, agents)
+    return x, bool(at)
+
+
 def uniform_moves(items: Sequence[tuple[Context, Any, Any]], uniform: np.ndarray,
                   rng: np.random.RandomState, actions: np.ndarray, sources: list[str],
                   n_agents: int, categorical_jumps: bool,
