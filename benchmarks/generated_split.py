@@ -84,6 +84,7 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
 
     from benchmarks.objectives.landscape import LandscapeObjective
     from optuna_hypera import HyperaSampler
+    from optuna_hypera._startup import StudySobol
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # ``-dbr``: a ``conditional`` task declared define-by-run (only the chosen branch's
@@ -93,6 +94,9 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     # ``Coordinator.as_asked`` (0.20's first runs).
     dbr = name.endswith("-dbr")
     base = name.removesuffix("-dbr")
+    # ``-balanced``: the startup design ``StudySobol(design="balanced")`` (measured after 0.20)
+    balanced = base.endswith("-balanced")
+    base = base.removesuffix("-balanced")
     glob = base.endswith("-glob")  # 8 of the 64 candidates from the whole space
     base = base.removesuffix("-glob")
     bb = 0.0  # ``-bb25``: ``Coordinator.branch_bases`` = 0.25
@@ -107,8 +111,10 @@ def optuna_run(task: Landscape, seed: int, n_trials: int, name: str) -> np.ndarr
     raw = base.endswith("-modelraw")  # without ``Coordinator.as_asked``
     conditional = "model" if base.endswith(("-model", "-modelraw")) else "independent"
     base = base.removesuffix("-model").removesuffix("-modelraw")
+    design = StudySobol(seed, design="balanced") if balanced else None
     sampler: optuna.samplers.BaseSampler = (
-        HyperaSampler(seed=seed, independent_sampler=independent, conditional=conditional)
+        HyperaSampler(seed=seed, independent_sampler=independent, conditional=conditional,
+                      startup_sampler=design)
         if base in ("optuna-hypera", "optuna-hypera-standardized")
         else HyperaSampler(seed=seed, scorer="log-ei") if base.startswith("optuna-hypera")
         else optuna.samplers.GPSampler(seed=seed) if base == "optuna-gp"

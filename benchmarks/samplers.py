@@ -157,6 +157,11 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     # fitted noise is at least ``HyperaCore.noise_gate`` of the signal variance (0.14)
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
     "hypera-startup7": {"n_startup_trials": 7},  # the default since 0.18
+    "hypera-balanced": {"startup_design": "balanced"},  # startup trial k takes Sobol point
+    # k - 1 and every categorical choice once per block (``_startup.DESIGNS``; measured after
+    # 0.20, not adopted: docs/benchmarks/startup-design.md)
+    "hypera-sobol": {"startup_design": "sobol"},  # point k - 1, the choice follows the point
+    "hypera-skipblocks": {"startup_design": "skip-blocks"},  # point k, choices in blocks
     "hypera-condind": {"conditional": "independent"},  # 0.19's rule: define-by-run
     # conditional parameters from RandomSampler, outside the agents' space
     "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
@@ -223,6 +228,10 @@ def make_sampler(name: str, seed: int) -> BaseSampler:
             kwargs["sac"] = SACConfig(gradient_steps=0)
         elif kwargs.get("sac") == "fixed":
             kwargs["sac"] = SACConfig(stretch_after=0)
+        if "startup_design" in kwargs:
+            from optuna_hypera._startup import StudySobol
+
+            kwargs["startup_sampler"] = StudySobol(seed, design=kwargs.pop("startup_design"))
         hypera = HyperaSampler(seed=seed, **kwargs)
         hypera._core_options.update(core)
         return hypera

@@ -239,7 +239,9 @@ OPTUNA_VARIANTS = ("optuna-hypera", "optuna-gp", "optuna-tpe", "optuna-hypera-st
                    "optuna-hypera-model-dbr", "optuna-hypera-model-tpeind-dbr",
                    "optuna-hypera-modelraw-dbr", "optuna-hypera-bb25", "optuna-hypera-bb25-dbr",
                    "optuna-hypera-bb10", "optuna-hypera-bb10-dbr", "optuna-hypera-glob",
-                   "optuna-gp-dbr", "optuna-tpe-dbr", "optuna-random-dbr")
+                   "optuna-gp-dbr", "optuna-tpe-dbr", "optuna-random-dbr",
+                   "optuna-hypera-model-balanced", "optuna-hypera-model-balanced-dbr",
+                   "optuna-hypera-model")
 """Whole Optuna samplers on the same task through ``benchmarks.objectives.landscape``:
 ``HyperaSampler()``, ``GPSampler`` and ``TPESampler`` with their defaults (noise drawn per
 trial number, not the simulator's; compared by the noise-free value all the same), and
@@ -251,6 +253,9 @@ trial number, not the simulator's; compared by the noise-free value all the same
 ``HyperaSampler(conditional="model")``, conditional parameters in the agents' space
 (``-modelraw``: without ``Coordinator.as_asked``, as 0.20's first runs); ``-bb25``,
 ``-bb10``: ``Coordinator.branch_bases`` at 0.25 or 0.10 (a lever, measured after 0.20);
-``optuna-hypera-glob``: 8 of the 64 candidates from the whole space (``GLOBAL_OPTION``)."""
+``optuna-hypera-glob``: 8 of the 64 candidates from the whole space (``GLOBAL_OPTION``);
+``-balanced``: the startup design ``StudySobol(design="balanced")`` (every categorical
+choice once per block; measured after 0.20, not adopted, ``docs/benchmarks/startup-design.md``);
+``optuna-hypera-model``: ``HyperaSampler(conditional="model")``, the default sampler."""
 SETTINGS["optuna-hypera-standardized"] = {"standardized": 1}
 SETTINGS["optuna-hypera-log-ei-standardized"] = {"standardized": 1}

@@ -158,6 +158,50 @@ def test_every_worker_gives_a_startup_trial_the_same_configuration() -> None:
     assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)
 
 
+@pytest.mark.parametrize("n_choices", [2, 3, 4, 5, 6])
+def test_the_balanced_startup_tries_every_choice_of_a_categorical_parameter(
+        n_choices: int) -> None:
+    """``StudySobol(design="balanced")``: trials 1 to n_choices take every choice once,
+    wherever the parameter sits among the study's parameters, and the next block again (the
+    default design misses one of four choices in the first, fourth and fifth of six
+    coordinates for every scrambling)."""
+    choices = [f"c{i}" for i in range(n_choices)]
+    for seed in range(6):
+        for position in (0, 3, 5):
+            names = [f"p{j}" for j in range(6)]
+            dists: dict[str, Any] = {n: FloatDistribution(0.0, 1.0) for n in names}
+            dists[names[position]] = CategoricalDistribution(choices)
+            sampler = HyperaSampler(seed=seed, n_startup_trials=13,
+                                    startup_sampler=StudySobol(seed, design="balanced"))
+            study = optuna.create_study(sampler=sampler)
+            for _ in range(1 + 2 * n_choices):
+                trial = study.ask(dists)
+                study.tell(trial, float(sum(v for v in trial.params.values()
+                                            if isinstance(v, float))))
+            picked = [t.params[names[position]] for t in study.trials[1:]]
+            assert sorted(picked[:n_choices]) == choices
+            assert sorted(picked[n_choices:]) == choices
+
+
+def test_the_startup_designs_take_the_sobol_points_they_name() -> None:
+    """The default (``"sobol-skip"``) gives trial k Sobol point k; ``"sobol"`` point k - 1;
+    a categorical choice follows the point in both, so their trials agree one apart."""
+    def startup(design: str) -> list[dict[str, Any]]:
+        sampler = HyperaSampler(seed=5, n_startup_trials=10,
+                                startup_sampler=StudySobol(5, design=design))
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(8):
+            trial = study.ask(DISTS)
+            study.tell(trial, _value(trial.params))
+        return [t.params for t in study.trials]
+
+    default, shifted = startup("sobol-skip"), startup("sobol")
+    assert default[1:7] == shifted[2:8]
+    assert default[1:] != shifted[1:]
+    with pytest.raises(ValueError, match="design"):
+        StudySobol(design="latin")
+
+
 _FRESH_PROCESS = """
 import sys
 import numpy as np
