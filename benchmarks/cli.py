@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output directory; default results/<suite>")
     run.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--design-seeds", action="store_true",
+                     help="each (task, seed) its own sampler seed, drawn from the task's name "
+                          "and the seed (default: seed k is every task's sampler seed, so a "
+                          "startup design repeats across tasks with the same parameters); "
+                          "the seed still fixes the objective")
     report = sub.add_parser("report", help="rebuild summary.md and plots from results.jsonl")
     where = report.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="directory holding results.jsonl")
@@ -66,7 +71,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = args.out if args.out is not None else Path("results") / suite.name
     storage = args.storage or f"sqlite:///{out / 'studies.db'}"
     try:
-        runs = plan_runs(suite, samplers=args.samplers, seeds=args.seeds, tasks=args.tasks)
+        runs = plan_runs(suite, samplers=args.samplers, seeds=args.seeds, tasks=args.tasks,
+                         design_seeds=args.design_seeds)
     except (ValueError, SamplerUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from concurrent.futures import wait
 import contextlib
 from dataclasses import dataclass
 import datetime
+import hashlib
 import json
 import math
 import multiprocessing
@@ -64,10 +65,21 @@ class RunSpec:
     task: Task
     sampler: str
     seed: int
+    design_seeds: bool = False
+    """``False``: seed k is the sampler's seed on every task (a sampler's startup design then
+    repeats across the suite's tasks with the same parameters); ``True``: the sampler's seed
+    is drawn from (task name, k), ``sampler_seed``, while k still fixes the objective."""
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.task.name, self.sampler, self.seed)
+
+    @property
+    def sampler_seed(self) -> int:
+        if not self.design_seeds:
+            return self.seed
+        digest = hashlib.sha256(f"{self.task.name}:{self.seed}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") % (2**31 - 1)
 
     @property
     def study_name(self) -> str:
@@ -91,6 +103,7 @@ def plan_runs(
     samplers: Sequence[str] | None = None,
     seeds: int | None = None,
     tasks: Sequence[str] | None = None,
+    design_seeds: bool = False,
 ) -> list[RunSpec]:
     """Every (task, sampler, seed) of the suite, with optional overrides; seed-major order."""
     chosen = list(suite.tasks)
@@ -107,7 +120,7 @@ def plan_runs(
         raise ValueError(f"seeds must be >= 1, got {n_seeds}.")
     # Seed-major: an interrupted suite has every sampler on its first seeds.
     return [
-        RunSpec(task, sampler, seed)
+        RunSpec(task, sampler, seed, design_seeds)
         for seed in range(n_seeds)
         for task in chosen
         for sampler in sampler_names
@@ -173,7 +186,7 @@ def execute_run(spec: RunSpec) -> RunOutput:
     from benchmarks.samplers import make_sampler
 
     objective = make_objective(spec.task.family, seed=spec.seed, **spec.task.options)
-    sampler = TimedSampler(make_sampler(spec.sampler, spec.seed))
+    sampler = TimedSampler(make_sampler(spec.sampler, spec.sampler_seed))
     study, run = run_study(spec.study_name, objective, sampler, spec.task.n_trials)
     trials = run.pop("trials")
     attr_names = sorted(
@@ -183,6 +196,7 @@ def execute_run(spec: RunSpec) -> RunOutput:
         "schema": SCHEMA,
         "task": spec.task.name, "family": spec.task.family, "options": spec.task.options,
         "sampler": spec.sampler, "sampler_repr": str(sampler), "seed": spec.seed,
+        "sampler_seed": spec.sampler_seed,
         "n_trials": spec.task.n_trials, "study_name": spec.study_name,
         "direction": objective.direction, "loss_label": objective.loss_label,
         "score_label": objective.score_label,
@@ -327,6 +341,7 @@ def is_done(record: dict[str, Any] | None, spec: RunSpec) -> bool:
         and record.get("schema") == SCHEMA
         and record["n_trials"] == spec.task.n_trials
         and record["options"] == json.loads(json.dumps(spec.task.options))
+        and record.get("sampler_seed", record["seed"]) == spec.sampler_seed
     )
 
 

@@ -92,6 +92,26 @@ def test_rerun_skips_recorded_runs_and_report_rebuilds(tiny_run: Path) -> None:
     assert "Summary rebuilt by: `python -m benchmarks report" in rebuilt
 
 
+def test_design_seeds_give_each_task_its_own_sampler_seed_and_rerun_what_differs(
+        tiny_run: Path) -> None:
+    """``--design-seeds``: the sampler's seed follows (task, seed), the same for every sampler
+    of a pair, while seed k still names the run; records of the other seeding are not
+    reused."""
+    shared = plan_runs(TINY, samplers=SAMPLERS)
+    own = plan_runs(TINY, samplers=SAMPLERS, design_seeds=True)
+    assert [r.key for r in own] == [r.key for r in shared]
+    assert all(r.sampler_seed == r.seed for r in shared)
+    by_task = {(r.task.name, r.seed): r.sampler_seed for r in own}
+    assert all(r.sampler_seed == by_task[(r.task.name, r.seed)] for r in own)
+    assert len(set(by_task.values())) == len(by_task)
+    from benchmarks.runner import is_done
+    from benchmarks.runner import load_records
+
+    records = load_records(tiny_run / "results.jsonl")
+    assert all(is_done(records[r.key], r) for r in shared)
+    assert not any(is_done(records[r.key], r) for r in own)
+
+
 def test_bad_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Unknown sampler"):
         check_samplers(["random", "nope"])
