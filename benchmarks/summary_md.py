@@ -70,8 +70,14 @@ def _header(summary: dict[str, Any], meta: dict[str, Any], command: str | None) 
         f"Seeds per (task, sampler): {min(seeds)}"
         + (f" to {max(seeds)}" if max(seeds) != min(seeds) else "")
         + ". Values are medians over seeds; brackets hold the 25% and 75% quantiles. "
-        "Seed k fixes both the sampler seed and the objective (BBOB instance k+1, data split, "
-        "images, weight init), so samplers are compared on paired seeds.",
+        + ("Seed k fixes the objective (BBOB instance k+1, data split, images, weight init) "
+           "and, with the task's name, the samplers' seed (`--design-seeds`: every run its "
+           "own startup design, shared by the samplers of a pair), so samplers are compared "
+           "on paired seeds."
+           if any("--design-seeds" in c for c in commands) else
+           "Seed k fixes both the sampler seed and the objective (BBOB instance k+1, data "
+           "split, images, weight init), so samplers are compared on paired seeds; tasks "
+           "with the same parameters share a seed's startup design."),
         "",
     ]
     return lines
