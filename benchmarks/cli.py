@@ -97,7 +97,7 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import json
 
     from benchmarks.report import write_report
-    from benchmarks.runner import META_FILE
+    from benchmarks.run_meta import META_FILE
 
     out = args.out if args.out is not None else Path("results") / args.suite
     try:

@@ -64,10 +64,10 @@ from benchmarks.parallel_run import is_done
 from benchmarks.parallel_run import load_records
 from benchmarks.parallel_run import run_all
 from benchmarks.parallel_tasks import parse_task
+from benchmarks.run_meta import machine_info
+from benchmarks.run_meta import update_meta
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import THREAD_ENV
-from benchmarks.runner import machine_info
-from benchmarks.runner import update_meta
 from benchmarks.samplers import SamplerUnavailableError
 from benchmarks.samplers import check_samplers
 from optuna_hypera._simulate import FAMILIES

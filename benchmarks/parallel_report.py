@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import metrics
-from benchmarks.runner import machine_info
+from benchmarks.run_meta import machine_info
 from benchmarks.summary_md import _table
 from benchmarks.summary_md import fmt
 from benchmarks.transfer_stats import mean_final_ranks

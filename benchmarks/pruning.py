@@ -76,7 +76,7 @@ from benchmarks.pruning_run import PRUNERS
 from benchmarks.pruning_run import PruningSpec
 from benchmarks.pruning_run import PruningTask
 from benchmarks.pruning_run import run_pruning
-from benchmarks.runner import META_FILE
+from benchmarks.run_meta import META_FILE
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import THREAD_ENV
 from benchmarks.samplers import SAMPLER_NAMES
@@ -237,8 +237,8 @@ def _run_command(out: Path) -> str | None:
 def cmd_run(args: argparse.Namespace, command: str) -> int:
     import optuna
 
-    from benchmarks.runner import machine_info
-    from benchmarks.runner import update_meta
+    from benchmarks.run_meta import machine_info
+    from benchmarks.run_meta import update_meta
 
     if args.jobs < 1:
         print("error: --jobs must be >= 1", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plots import write_plots
-from benchmarks.runner import META_FILE
+from benchmarks.run_meta import META_FILE
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import load_records
 from benchmarks.summary import collect

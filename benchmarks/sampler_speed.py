@@ -23,7 +23,7 @@ import optuna
 from threadpoolctl import threadpool_limits
 import torch
 
-from benchmarks.runner import package_version
+from benchmarks.run_meta import package_version
 from optuna_hypera import HyperaSampler
 from optuna_hypera import SACConfig
 

@@ -257,7 +257,7 @@ def render_markdown(
 
 
 def libraries(machine: dict[str, Any]) -> str:
-    """" numpy 2.4.6, ..., SIMD avx2." for what ``runner.machine_info`` records since 0.13
+    """" numpy 2.4.6, ..., SIMD avx2." for what ``run_meta.machine_info`` records since 0.13
     (empty for earlier runs)."""
     names = [n for n in ("numpy", "scipy", "scikit-learn", "monai") if machine.get(n)]
     text = ", ".join(f"{n} {machine[n]}" for n in names)

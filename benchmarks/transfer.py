@@ -55,10 +55,10 @@ import optuna
 
 from benchmarks.objectives.tabular_mlp import DATASETS
 from benchmarks.objectives.tabular_mlp import SPACES
+from benchmarks.run_meta import machine_info
+from benchmarks.run_meta import update_meta
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import THREAD_ENV
-from benchmarks.runner import machine_info
-from benchmarks.runner import update_meta
 from benchmarks.samplers import SamplerUnavailableError
 from benchmarks.transfer_plan import FLIPPED
 from benchmarks.transfer_plan import MEMBERS

@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks.objectives.tabular_mlp import NUMERIC_FIXED
 from benchmarks.report import _json_safe
-from benchmarks.runner import META_FILE
+from benchmarks.run_meta import META_FILE
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import load_records
 from benchmarks.summary_md import _table

@@ -41,9 +41,11 @@ from optuna_hypera._encoding import SpaceEncoder
 
 
 SEED_KEY = "hypera:startup_seed"
-DESIGNS = ("sobol-skip", "balanced", "sobol", "skip-blocks")
-"""``StudySobol``'s designs: ``"sobol-skip"`` (the default: trial k takes Sobol point k, a
-categorical choice follows the point), and three measured after 0.20, not adopted
+DESIGNS = {"sobol-skip": (False, False), "balanced": (True, True), "sobol": (True, False),
+           "skip-blocks": (False, True)}
+"""``StudySobol``'s designs, each (Sobol points from the first, categorical choices in
+permuted blocks): ``"sobol-skip"`` (the default: trial k takes Sobol point k, a categorical
+choice follows the point), and three measured after 0.20, not adopted
 (``docs/benchmarks/startup-design.md``): ``"balanced"`` (trial k takes point k - 1, so trials
 1-8 are the first 8 points, a balanced net, and each categorical parameter of c choices
 takes them from a permutation per block of c trials, ``block_choice``: every choice once in
@@ -86,9 +88,14 @@ def block_choice(seed: int, name: str, index: int, n_choices: int) -> float:
     ``index``: position ``index % n_choices`` of a permutation of the choices drawn per block
     ``index // n_choices`` from (study seed, parameter name, block)."""
     block, pos = divmod(index, n_choices)
-    key = f"{seed}:{name}:{block}".encode()
-    rng = np.random.RandomState(int.from_bytes(hashlib.sha256(key).digest()[:4], "little"))
-    return (float(rng.permutation(n_choices)[pos]) + 0.5) / n_choices
+    order = _hashed_rng(f"{seed}:{name}:{block}").permutation(n_choices)
+    return (float(order[pos]) + 0.5) / n_choices
+
+
+def _hashed_rng(key: str) -> np.random.RandomState:
+    """A generator seeded by ``key`` alone (the same in every worker and process)."""
+    return np.random.RandomState(
+        int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little"))
 
 
 class StudySobol(BaseSampler):
@@ -97,7 +104,7 @@ class StudySobol(BaseSampler):
 
     def __init__(self, seed: int | None = None, design: str = "sobol-skip") -> None:
         if design not in DESIGNS:
-            raise ValueError(f"design must be one of {DESIGNS}, got {design!r}.")
+            raise ValueError(f"design must be one of {tuple(DESIGNS)}, got {design!r}.")
         self.design = design
         self._seed = seed
         self._rng = np.random.RandomState(seed)
@@ -143,21 +150,20 @@ class StudySobol(BaseSampler):
             return {}
         enc = SpaceEncoder(search_space)
         seed = self.study_seed(study)
-        first = self.design in ("balanced", "sobol")
-        index = max(trial.number - 1, 0) if first else trial.number
+        from_first, blocks = DESIGNS[self.design]
+        index = max(trial.number - 1, 0) if from_first else trial.number
         with _sobol_lock:
             engine = qmc.Sobol(len(enc), scramble=True, seed=seed)
             if index > 0:
                 engine.fast_forward(index)
             point = engine.random(1)[0]
-        if self.design in ("balanced", "skip-blocks"):
+        if blocks:
             for j in np.flatnonzero(enc.is_categorical):
                 point[j] = block_choice(seed, enc.names[j], index, int(enc.space.n_bins[j]))
         return enc.decode(point)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        key = f"{self.study_seed(study)}:{trial.number}:{param_name}".encode()
-        u = np.random.RandomState(int.from_bytes(hashlib.sha256(key).digest()[:4], "little"))
+        u = _hashed_rng(f"{self.study_seed(study)}:{trial.number}:{param_name}").rand()
         enc = SpaceEncoder({param_name: param_distribution})
-        return enc.decode(np.array([u.rand()]))[param_name]
+        return enc.decode(np.array([u]))[param_name]

@@ -304,6 +304,11 @@ def test_nested_conditionals_under_a_pruner_and_two_threads() -> None:
     sampler = HyperaSampler(seed=0, n_startup_trials=5, warn_independent_sampling=False)
     study = optuna.create_study(sampler=sampler,
                                 pruner=optuna.pruners.HyperbandPruner(max_resource=3))
+    # Every branch finishes at least once whatever the threads' order: the startup's Sobol
+    # points may skip a layer count (``_startup``), and one fresh-run pass asked no
+    # three-layer trial at all.
+    for n in (1, 2, 3):
+        study.enqueue_trial({"n_layers": n})
     study.optimize(objective, n_trials=30, n_jobs=2)
     assert len(study.trials) == 30
     (cache,) = sampler._caches.values()
