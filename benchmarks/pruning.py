@@ -2,7 +2,8 @@
 
     python -m benchmarks.pruning run --out results/pruning --jobs 2 --seeds 5 \\
         [--tasks curves,digits] [--samplers hypera,tpe,gp,random] \\
-        [--pruners none,median,hyperband] [--trainings K] [--quick] [--no-progress]
+        [--pruners none,median,hyperband] [--trainings K] [--design-seeds] [--quick] \\
+        [--no-progress]
     python -m benchmarks.pruning report --out results/pruning
     python -m benchmarks.pruning list
 
@@ -14,8 +15,10 @@ keeps the exact count). Pruners: ``none`` (``NopPruner``), ``median``
 ``hyperband`` (``HyperbandPruner(min_resource=1, max_resource=<epochs of a training>,
 reduction_factor=3)``). The study name ``pruning/<task>/<pruner>/seed<k>`` is the same for every
 sampler: Hyperband hashes it to pick each trial's bracket, so paired runs share brackets. Seed
-*k* fixes the sampler's seed and the objective's randomness (curve noise; digits split, init
-and batch order).
+*k* fixes the objective's randomness (curve noise; digits split, init and batch order) and the
+sampler's seed; with ``--design-seeds`` the sampler's seed is drawn from the task's name and *k*
+(:func:`benchmarks.runner.design_seed`, the same for every sampler and pruner of the pair), so
+tasks with the same parameters do not share a seed's startup design.
 
 Tasks (``--tasks`` takes names or the group names ``curves``, ``curves-val``, ``curves-val2``,
 ``torch-val``, ``torch-val2``, ``digits``, ``monai``):
@@ -164,7 +167,7 @@ def select_tasks(table: Sequence[PruningTask], names: Sequence[str] | None) -> l
 
 
 def plan(tasks: Sequence[PruningTask], samplers: Sequence[str], pruners: Sequence[str],
-         seeds: int) -> list[PruningSpec]:
+         seeds: int, design_seeds: bool = False) -> list[PruningSpec]:
     """Every (task, pruner, sampler, seed), seed-major: an interrupted run has every cell on
     its first seeds."""
     check_samplers(samplers)
@@ -173,7 +176,7 @@ def plan(tasks: Sequence[PruningTask], samplers: Sequence[str], pruners: Sequenc
         raise ValueError(f"Unknown pruner(s) {bad}; choose from {list(PRUNERS)}.")
     if seeds < 1:
         raise ValueError(f"seeds must be >= 1, got {seeds}.")
-    return [PruningSpec(task, sampler, pruner, seed) for seed in range(seeds)
+    return [PruningSpec(task, sampler, pruner, seed, design_seeds) for seed in range(seeds)
             for task in tasks for pruner in pruners for sampler in samplers]
 
 
@@ -201,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trainings", type=int,
                      help=f"budget in full trainings per run (default {DEFAULT_TRAININGS}; "
                      "MONAI 20)")
+    run.add_argument("--design-seeds", action="store_true",
+                     help="a sampler seed per (task, seed), shared by the samplers of the pair "
+                     "(default: seed k for every task, so tasks of one size share designs)")
     run.add_argument("--quick", action="store_true", help="tiny tasks and budgets (smoke test)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     report = sub.add_parser("report", help="rebuild summary.md, summary.json and the plot")
@@ -223,7 +229,13 @@ def _header(out: Path) -> list[str]:
             f"{m['optuna']}, torch {m['torch']} on {m['device']}.{libraries(m)} Runs in "
             f"{last['jobs']} worker "
             "process(es), one torch/BLAS thread each (" + ", ".join(
-                f"{k}=1" for k in THREAD_ENV) + f"); last run {last['wall_seconds']:.0f} s.", ""]
+                f"{k}=1" for k in THREAD_ENV) + f"); last run {last['wall_seconds']:.0f} s.", "",
+            "Sampler seeds: " + (
+                "drawn from the task's name and the seed (`--design-seeds`: every run its own "
+                "startup design, shared by the samplers of a pair)."
+                if "--design-seeds" in last["command"] else
+                "the seed itself on every task (tasks with the same parameters share a seed's "
+                "startup design)."), ""]
 
 
 def _run_command(out: Path) -> str | None:
@@ -250,7 +262,7 @@ def cmd_run(args: argparse.Namespace, command: str) -> int:
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
     try:
         tasks = select_tasks(task_table(quick=args.quick, trainings=args.trainings), args.tasks)
-        specs = plan(tasks, args.samplers, args.pruners, seeds)
+        specs = plan(tasks, args.samplers, args.pruners, seeds, args.design_seeds)
     except (ValueError, SamplerUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

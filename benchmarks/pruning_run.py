@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from benchmarks.runner import CAUGHT
 from benchmarks.runner import RESULTS_FILE
 from benchmarks.runner import append_record
+from benchmarks.runner import design_seed
 from benchmarks.runner import run_in_workers
 
 
@@ -79,10 +80,18 @@ class PruningSpec:
     sampler: str
     pruner: str
     seed: int
+    design_seeds: bool = False
+    """As :class:`benchmarks.runner.RunSpec`'s: ``True`` draws the sampler's seed from (task
+    name, seed), the same for every sampler and pruner of the pair, while the seed still fixes
+    the objective (and, through the study name, Hyperband's brackets)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:
         return (self.task.name, self.sampler, self.pruner, self.seed)
+
+    @property
+    def sampler_seed(self) -> int:
+        return design_seed(self.task.name, self.seed) if self.design_seeds else self.seed
 
     @property
     def study_name(self) -> str:
@@ -176,7 +185,7 @@ def execute_pruning_run(spec: PruningSpec) -> dict[str, Any]:
 
     task = spec.task
     objective = make_objective(task.family, seed=spec.seed, **task.options)
-    sampler = TimedSampler(make_sampler(spec.sampler, spec.seed))
+    sampler = TimedSampler(make_sampler(spec.sampler, spec.sampler_seed))
     study = optuna.create_study(
         study_name=spec.study_name,
         directions=[StudyDirection[objective.direction.upper()]],
@@ -191,7 +200,8 @@ def execute_pruning_run(spec: PruningSpec) -> dict[str, Any]:
     trials = [_trial_entry(t, objective) for t in frozen]
     states = [t.state for t in frozen]
     return {
-        "schema": SCHEMA, **record_key(spec), "group": task.group, "family": task.family,
+        "schema": SCHEMA, **record_key(spec), "sampler_seed": spec.sampler_seed,
+        "group": task.group, "family": task.family,
         "options": task.options, "budget": task.budget, "max_steps": task.max_steps,
         "study_name": spec.study_name, "direction": objective.direction,
         "loss_label": objective.loss_label, "sampler_repr": str(sampler),
@@ -225,13 +235,15 @@ def load_pruning_records(path: Path) -> dict[tuple[str, str, str, int], dict[str
 
 
 def is_current(record: dict[str, Any] | None, spec: PruningSpec) -> bool:
-    """Whether ``record`` is a result of ``spec`` at its current budget, size and options."""
+    """Whether ``record`` is a result of ``spec`` at its current budget, size, options and
+    sampler seed (a record of the other seeding is rerun, not reused)."""
     return (
         record is not None
         and record.get("schema") == SCHEMA
         and record["budget"] == spec.task.budget
         and record["max_steps"] == spec.task.max_steps
         and record["options"] == json.loads(json.dumps(spec.task.options))
+        and record.get("sampler_seed", record["seed"]) == spec.sampler_seed
     )
 
 

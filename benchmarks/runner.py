@@ -58,6 +58,13 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+def design_seed(task_name: str, seed: int) -> int:
+    """The sampler seed of run ``seed`` on ``task_name`` under ``--design-seeds``: drawn from
+    both, so every (task, seed) pair gets its own startup design, the same for every sampler."""
+    digest = hashlib.sha256(f"{task_name}:{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One run: a task optimised by one sampler with one seed."""
@@ -76,10 +83,7 @@ class RunSpec:
 
     @property
     def sampler_seed(self) -> int:
-        if not self.design_seeds:
-            return self.seed
-        digest = hashlib.sha256(f"{self.task.name}:{self.seed}".encode()).digest()
-        return int.from_bytes(digest[:4], "little") % (2**31 - 1)
+        return design_seed(self.task.name, self.seed) if self.design_seeds else self.seed
 
     @property
     def study_name(self) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks import pruning
 from benchmarks import pruning_report
+from benchmarks import pruning_run
 from benchmarks.objectives import make_objective
 from benchmarks.objectives.curves import NOISE_FREE_ATTR
 from benchmarks.objectives.curves import CurveObjective
@@ -222,6 +223,30 @@ def test_quick_run_records_every_cell_within_budget(tmp_path: Path) -> None:
     # Resumable: everything is recorded, nothing runs again.
     assert pruning.main(argv) == 0
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == len(records)
+
+
+def test_design_seeds_draw_one_sampler_seed_per_task_and_seed() -> None:
+    """``--design-seeds``: the sampler's seed follows (task, seed), the same for every sampler
+    and pruner of the pair; run keys and study names (Hyperband's brackets) do not change;
+    a record of the other seeding is rerun, not reused."""
+    from benchmarks.pruning_run import is_current
+
+    tasks = pruning.select_tasks(pruning.task_table(quick=False, trainings=None), ["curves"])
+    shared = pruning.plan(tasks, ["tpe", "random"], ["none", "hyperband"], 2)
+    own = pruning.plan(tasks, ["tpe", "random"], ["none", "hyperband"], 2, design_seeds=True)
+    assert [s.key for s in own] == [s.key for s in shared]
+    assert [s.study_name for s in own] == [s.study_name for s in shared]
+    assert all(s.sampler_seed == s.seed for s in shared)
+    by_pair = {(s.task.name, s.seed): s.sampler_seed for s in own}
+    assert all(s.sampler_seed == by_pair[(s.task.name, s.seed)] for s in own)
+    assert len(set(by_pair.values())) == len(by_pair) == len(tasks) * 2
+    spec, twin = shared[0], own[0]
+    record = {"schema": pruning_run.SCHEMA, "budget": spec.task.budget,
+              "max_steps": spec.task.max_steps, "options": spec.task.options,
+              "seed": spec.seed}
+    assert is_current(record, spec) and not is_current(record, twin)  # older records: no key
+    assert is_current({**record, "sampler_seed": twin.sampler_seed}, twin)
+    assert not is_current({**record, "sampler_seed": twin.sampler_seed}, spec)
 
 
 def test_the_pruners_are_sized_for_the_task() -> None:
