@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"comma list (default {','.join(SAMPLERS)})")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs of every member (default: each data set's own)")
+    parser.add_argument("--design-seeds", action="store_true",
+                        help="target runs' sampler seeds from (target, seed), shared by the "
+                        "samplers of a pair (default: seed k for every target, so a family's "
+                        "targets share a seed's startup design)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--report-only", action="store_true",
@@ -125,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup = Setup(
         families=tuple(args.families), members=tuple(args.members),
         samplers=tuple(args.samplers), seeds=args.seeds, trials=args.trials,
-        source_trials=args.source_trials, epochs=args.epochs,
+        source_trials=args.source_trials, epochs=args.epochs, design_seeds=args.design_seeds,
     )
     try:
         sources, runs = plan(setup, out)

@@ -88,6 +88,9 @@ class Setup:
     source_trials: int
     epochs: int | None = None
     """Training epochs of every member; ``None``: each data set's default (tests use fewer)."""
+    design_seeds: bool = False
+    """Target runs' sampler seeds from (task, seed) (``RunSpec.design_seeds``); the source
+    studies keep their fixed seeds."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class TransferSpec:
     source_trials: int
     sources_url: str
     epochs: int | None = None
+    design_seeds: bool = False
+    """As :class:`benchmarks.runner.RunSpec`'s: the four targets of a family share one space,
+    so with seed k as every target's sampler seed they share a seed's startup design."""
 
     @property
     def others(self) -> list[str]:
@@ -146,7 +152,7 @@ class TransferSpec:
     def run_spec(self) -> RunSpec:
         """The runner's spec: task ``<family>-<target>``, study ``<task>/<sampler>/seed<k>``."""
         task = Task(f"{self.family}-{self.target}", self.family, self.n_trials, self.options)
-        return RunSpec(task, self.sampler, self.seed)
+        return RunSpec(task, self.sampler, self.seed, self.design_seeds)
 
 
 def plan(setup: Setup, out_dir: Path) -> tuple[list[SourceSpec], list[TransferSpec]]:
@@ -172,7 +178,7 @@ def plan(setup: Setup, out_dir: Path) -> tuple[list[SourceSpec], list[TransferSp
     ] if uses_sources else []
     runs = [
         TransferSpec(f, m, s, k, setup.trials, setup.members, setup.source_trials, url,
-                     setup.epochs)
+                     setup.epochs, setup.design_seeds)
         for k in range(setup.seeds)
         for f in setup.families
         for m in setup.members

@@ -132,8 +132,12 @@ def render_transfer_markdown(
         "Leave-one-out: each target member is optimised with the source studies of the other "
         f"members. `{TRANSFER}` gets them, `{FLIPPED}` gets them with negated values "
         f"(misleading), `{REFERENCE}` none; `{WS_CMAES}` is CMA-ES warm-started from their "
-        "complete trials. Seed k fixes the sampler seed and the target objective (split, "
-        "initialisation), so samplers are compared on paired (target, seed) runs.", "",
+        "complete trials. Seed k fixes the target objective (split, initialisation) and "
+        + ("with the target's name the samplers' seed (`--design-seeds`: every run its own "
+           "startup design, shared by the samplers of a pair)"
+           if any("--design-seeds" in c for c in commands) else
+           "the samplers' seed (a family's targets share a seed's startup design)")
+        + ", so samplers are compared on paired (target, seed) runs.", "",
         "- **Mean rank**: rank of the best loss after the last trial among the samplers on "
         "each pair (1 = best, ties share the average rank), averaged over pairs.",
         f"- **Trials to reach**: per pair, the first trial at which a sampler's best-so-far is "

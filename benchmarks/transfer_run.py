@@ -136,7 +136,8 @@ def execute_transfer(spec: TransferSpec) -> RunOutput:
 
     objective = _objective(spec.target, spec.family, spec.seed, spec.epochs)
     sampler = TimedSampler(
-        make_transfer_sampler(spec.sampler, spec.seed, sources=sources, flipped=flipped)
+        make_transfer_sampler(spec.sampler, spec.run_spec().sampler_seed, sources=sources,
+                              flipped=flipped)
     )
     study, run = run_study(spec.run_spec().study_name, objective, sampler, spec.n_trials)
     trials = run.pop("trials")
@@ -161,6 +162,7 @@ def _base_record(spec: TransferSpec) -> dict[str, Any]:
     return {
         "schema": SCHEMA, "task": run_spec.task.name, "family": spec.family,
         "target": spec.target, "sampler": spec.sampler, "seed": spec.seed,
+        "sampler_seed": run_spec.sampler_seed,
         "n_trials": spec.n_trials, "options": spec.options, "study_name": run_spec.study_name,
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }

@@ -289,6 +289,28 @@ def test_records_cover_every_run(tiny_run: Path) -> None:
             assert not set(NUMERIC_FIXED) & set(r["best"]["params"])
 
 
+def test_design_seeds_give_each_target_its_own_sampler_seed(tiny_run: Path) -> None:
+    """``--design-seeds``: a target run's sampler seed follows (target, seed), the same for
+    every sampler of the pair; the tiny run's records (seed k for every target) are rerun."""
+    from benchmarks.runner import is_done
+    from benchmarks.runner import load_records
+
+    setup = transfer_plan.Setup(
+        families=tuple(FAMILIES), members=tuple(MEMBERS), samplers=tuple(SAMPLERS), seeds=1,
+        trials=TRIALS, source_trials=SOURCE_TRIALS, epochs=2)
+    _, shared = transfer_plan.plan(setup, tiny_run)
+    _, own = transfer_plan.plan(
+        transfer_plan.Setup(**{**setup.__dict__, "design_seeds": True}), tiny_run)
+    assert [r.run_spec().key for r in own] == [r.run_spec().key for r in shared]
+    seeds = {(r.family, r.target): r.run_spec().sampler_seed for r in own}
+    assert all(r.run_spec().sampler_seed == seeds[(r.family, r.target)] for r in own)
+    assert len(set(seeds.values())) == len(FAMILIES) * len(MEMBERS)
+    records = load_records(tiny_run / "results.jsonl")
+    assert all(records[r.run_spec().key]["sampler_seed"] == 0 for r in shared)
+    assert all(is_done(records[r.run_spec().key], r.run_spec()) for r in shared)
+    assert not any(is_done(records[r.run_spec().key], r.run_spec()) for r in own)
+
+
 def test_sources_and_their_flipped_copies_are_stored(tiny_run: Path) -> None:
     storage = optuna.storages.RDBStorage(f"sqlite:///{tiny_run / 'sources.db'}")
     for family in FAMILIES:
