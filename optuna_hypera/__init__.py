@@ -18,4 +18,4 @@ __all__ = [
     "publish_dashboard",
     "report_stats",
 ]
-__version__ = "0.20.0"
+__version__ = "0.21.0"

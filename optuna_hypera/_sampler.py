@@ -66,8 +66,9 @@ class HyperaSampler(BaseSampler):
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
         n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
-            (default: the number of parameters clipped to [7, 10], ``_startup.startup_trials``; 5
-            with ``source_studies``, whose best configurations come first).
+            (default: 7, ``_startup.startup_trials``; 0.19-0.20 took the number of
+            parameters clipped to [7, 10]; 5 with ``source_studies``, whose best
+            configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.
         agents: The agents' configurations (default: the write-up's five).
         sac: Soft Actor-Critic settings.

@@ -522,8 +522,8 @@ def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
     assert proposals([5.0] * 14) == proposals(rng.uniform(1.0, 200.0, 14).tolist())
 
 
-@pytest.mark.parametrize(("n_params", "startup"), [(3, 7), (9, 9), (14, 10)])
-def test_the_default_startup_is_the_parameter_count_clipped_to_7_and_10(
+@pytest.mark.parametrize(("n_params", "startup"), [(3, 7), (9, 7), (14, 7)])
+def test_the_default_startup_is_7_trials_whatever_the_size(
         n_params: int, startup: int) -> None:
     from optuna_hypera._startup import startup_trials
 
