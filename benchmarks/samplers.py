@@ -156,7 +156,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-mgate": {"core": {"model_incumbent": "gated"}},  # that base only where the
     # fitted noise is at least ``HyperaCore.noise_gate`` of the signal variance (0.14)
     "hypera-startup5": {"n_startup_trials": 5},  # the agents act after 5 finished trials
-    "hypera-startup7": {"n_startup_trials": 7},  # the default since 0.18
+    "hypera-startup7": {"n_startup_trials": 7},  # 0.18's default and 0.21's; 0.19-0.20's
+    # below 8 parameters
     "hypera-balanced": {"startup_design": "balanced"},  # startup trial k takes Sobol point
     # k - 1 and every categorical choice once per block (``_startup.DESIGNS``; measured after
     # 0.20, not adopted: docs/benchmarks/startup-design.md)
@@ -164,7 +165,8 @@ HYPERA_STRATEGIES: dict[str, dict[str, Any]] = {
     "hypera-skipblocks": {"startup_design": "skip-blocks"},  # point k, choices in blocks
     "hypera-condind": {"conditional": "independent"},  # 0.19's rule: define-by-run
     # conditional parameters from RandomSampler, outside the agents' space
-    "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17
+    "hypera-startup10": {"n_startup_trials": 10},  # the default up to 0.17, and 0.19-0.20's
+    # from 10 parameters on
     "hypera-startup15": {"n_startup_trials": 15},  # the rule's upper bound raised, for
     # ten or more parameters (a validation lever, measured after 0.19, not adopted)
     "hypera-local-200": {"core": {"local_points": 200}},  # the model on the 200 trials nearest
