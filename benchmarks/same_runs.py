@@ -3,7 +3,7 @@
     python -m benchmarks.same_runs results/standard-0.19-s2 hypera hypera-startup7 hypera-startup10
 
 Per task, how many seeds of the first sampler have every trial's value equal to the other
-sampler's on the same seed. 0.19's default takes ``startup_trials(d)`` startup trials, so on
+sampler's on the same seed. 0.19-0.20's default took d startup trials clipped to [7, 10], so on
 each task it must repeat exactly one of ``hypera-startup7`` and ``hypera-startup10`` (or both,
 where the startup decides nothing); this is how that was checked.
 """

@@ -66,7 +66,7 @@ class HyperaSampler(BaseSampler):
         strategy: ``"independent"``, ``"sequential"`` or ``"cooperative"``.
         conflict: ``"value"``, ``"specialization"`` or ``"thompson"``.
         n_startup_trials: Finished trials sampled by ``startup_sampler`` before the agents act
-            (default: 7, ``_startup.startup_trials``; 0.19-0.20 took the number of
+            (default: 7, ``_startup.STARTUP_TRIALS``; 0.19-0.20 took the number of
             parameters clipped to [7, 10]; 5 with ``source_studies``, whose best
             configurations come first).
         groups: ``{agent_name: [names or glob patterns]}`` overriding the built-in name rules.

@@ -1,4 +1,4 @@
-"""The startup: how many trials it lasts (``startup_trials``), and its default design, a
+"""The startup: how many trials it lasts (``STARTUP_TRIALS``), and its default design, a
 scrambled Sobol sequence that belongs to the study.
 
 Optuna's ``QMCSampler`` numbers its points with a counter in the study's system attributes
@@ -54,34 +54,23 @@ each block), ``"sobol"`` (point k - 1, the choice follows the point) and ``"skip
 _sobol_lock = threading.Lock()  # scipy's Sobol engines share state between threads
 
 
-STARTUP = (7, 7)
-"""Without sources the agents act after ``startup_trials(d)`` finished trials, ``d`` the
-number of parameters clipped to these bounds: 7 whatever the size since 0.21 (10 up to 0.17,
-7 in 0.18, ``d`` clipped to [7, 10] in 0.19-0.20). Chosen on validation tasks only: 7 is
-better on generated landscapes in 3-9 dimensions and level in 10 (each task its own startup
-design; ``docs/benchmarks/startup-0.19.md``), and on torch training of 10 parameters with a
-startup design per run better than 10 at 20 trials (53/36 of 96 pairs) and under pruners
-(``docs/benchmarks/startup-0.21.md``). 0.19's case for 10 there, 33/57 pairs, came from runs
-whose 16 tasks shared three designs. Kept as bounds so a later rule needs no new code."""
-
-
-def startup_trials(n_params: int) -> int:
-    """Finished trials before the agents act in a study of ``n_params`` parameters."""
-    low, high = STARTUP
-    return max(low, min(high, n_params))
+STARTUP_TRIALS = 7
+"""Without sources the agents act after this many finished trials, whatever the number of
+parameters, since 0.21 (10 up to 0.17, 7 in 0.18, the number of parameters clipped to
+[7, 10] in 0.19-0.20). Chosen on validation tasks only: 7 is better than 10 on generated
+landscapes in 3-9 dimensions and level in 10 (each task its own startup design;
+``docs/benchmarks/startup-0.19.md``); on torch training of 10 parameters with a startup
+design per run it is better at 20 trials (53/36 of 96 pairs), level under ``MedianPruner``
+(33/30) and behind under ``HyperbandPruner`` (26/37, from one of two draws;
+``docs/benchmarks/startup-0.21.md``). 0.19's case for 10 there, 33/57 pairs, came from runs
+whose 16 tasks shared three designs."""
 
 
 def startup_done(finished: Sequence[FrozenTrial], fixed: int | None) -> bool:
-    """Whether the startup is over after ``finished`` trials: ``fixed`` of them, or by
-    ``startup_trials`` (``fixed=None``). The bounds decide most calls without counting
-    parameters; in between, every worker counts those of the same finished trials in
+    """Whether the startup is over after ``finished`` trials: ``fixed`` of them, or
+    ``STARTUP_TRIALS`` (``fixed=None``). Every worker counts the same finished trials in
     storage, so all agree on the switch."""
-    n = len(finished)
-    if fixed is None:
-        if n < STARTUP[0] or n >= STARTUP[1]:
-            return n >= STARTUP[1]
-        fixed = startup_trials(len({name for t in finished for name in t.distributions}))
-    return n >= fixed
+    return len(finished) >= (STARTUP_TRIALS if fixed is None else fixed)
 
 
 def block_choice(seed: int, name: str, index: int, n_choices: int) -> float:

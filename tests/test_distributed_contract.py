@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_hypera import HyperaSampler
+from optuna_hypera._startup import STARTUP_TRIALS
 from optuna_hypera._startup import StudySobol
-from optuna_hypera._startup import startup_trials
 from optuna_hypera._surrogate import Surrogate
 from optuna_hypera._threads import torch_threads
 from optuna_hypera._transfer import Ensemble
@@ -145,7 +145,7 @@ def test_every_worker_gives_a_startup_trial_the_same_configuration() -> None:
     first = optuna.create_study(storage=storage, sampler=HyperaSampler(seed=3))
     name = first.study_name
     samplers = [HyperaSampler(seed=3), HyperaSampler(seed=4), HyperaSampler()]
-    for k in range(startup_trials(len(DISTS))):  # three workers take turns through the startup
+    for k in range(STARTUP_TRIALS):  # three workers take turns through the startup
         worker = optuna.load_study(study_name=name, storage=storage, sampler=samplers[k % 3])
         asked = worker.ask(DISTS)
         worker.tell(asked, _value(asked.params))

@@ -525,12 +525,12 @@ def test_trial_durations_do_not_change_what_a_seeded_sampler_proposes() -> None:
 @pytest.mark.parametrize(("n_params", "startup"), [(3, 7), (9, 7), (14, 7)])
 def test_the_default_startup_is_7_trials_whatever_the_size(
         n_params: int, startup: int) -> None:
-    from optuna_hypera._startup import startup_trials
+    from optuna_hypera._startup import STARTUP_TRIALS
 
     def bowl(trial: optuna.Trial) -> float:
         return sum((trial.suggest_float(f"x{i}", 0, 1) - 0.3) ** 2 for i in range(n_params))
 
-    assert startup_trials(n_params) == startup
+    assert startup == STARTUP_TRIALS
     study = optuna.create_study(sampler=HyperaSampler(seed=0))
     study.optimize(bowl, n_trials=12)
     agents = [read_proposal(t) is not None for t in study.trials]
